@@ -1,0 +1,144 @@
+"""A badge condition read with PostgreSQL's own grammar (pglast).
+
+The condition is the SQL that follows SELECT. We parse `SELECT <condition>`, insist on
+exactly one statement yielding one value, learn which NEW/OLD columns it reads (the
+trigger evaluates it once per distinct combination of them), and hand back a
+normalised form re-printed by pglast: comments, trailing semicolons and quoting tricks
+cannot survive into generated DDL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from pglast import ast, parse_sql
+from pglast.enums import SetOperation
+from pglast.parser import ParseError
+from pglast.stream import RawStream
+
+PREFIX = "SELECT "
+
+
+@dataclass
+class ConditionInfo:
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (kind, message)
+    select_sql: str | None = None  # normalised "SELECT ..." when the condition parses
+    new_columns: frozenset = frozenset()
+    old_columns: frozenset = frozenset()
+    whole_new: bool = False  # NEW used as a whole row: cannot project columns
+    whole_old: bool = False
+    functions: frozenset = frozenset()  # called function names, for the volatility check
+
+    @property
+    def uses_new(self) -> bool:
+        return bool(self.new_columns) or self.whole_new
+
+    @property
+    def uses_old(self) -> bool:
+        return bool(self.old_columns) or self.whole_old
+
+
+def _children(node):
+    if isinstance(node, ast.Node):
+        for name in node:
+            yield getattr(node, name)
+    elif isinstance(node, (list, tuple)):
+        yield from node
+
+
+def _walk(node, scoped: bool = False):
+    """Yield (node, scoped): scoped is True inside a sub-select that has a FROM clause."""
+    stack = [(node, scoped)]
+    while stack:
+        current, in_scope = stack.pop()
+        if isinstance(current, ast.Node):
+            yield current, in_scope
+            if isinstance(current, ast.SelectStmt) and current.fromClause:
+                in_scope = True
+        for child in _children(current):
+            if isinstance(child, (ast.Node, list, tuple)):
+                stack.append((child, in_scope))
+
+
+def _line_col(text: str, offset: int) -> str:
+    before = text[:max(offset, 0)]
+    return f"line {before.count(chr(10)) + 1}, column {len(before) - before.rfind(chr(10))}"
+
+
+@lru_cache(maxsize=512)
+def _analyse(condition: str, operations: tuple[str, ...]) -> ConditionInfo:
+    info = ConditionInfo()
+    add = info.problems.append
+    try:
+        statements = parse_sql(PREFIX + condition)
+    except ParseError as exc:
+        location = exc.args[1] if len(exc.args) > 1 else None
+        where = _line_col(condition, location - len(PREFIX)) if location is not None \
+            else "the end"
+        add(("parse", f"does not parse: {exc.args[0]} (at {where}); "
+                      "write one SQL expression that could follow SELECT"))
+        return info
+    except RecursionError:
+        add(("parse", "is nested too deeply to parse; simplify the expression"))
+        return info
+    if len(statements) != 1:
+        add(("statements", f"holds {len(statements)} statements; write one expression, "
+                           "no ';'"))
+        return info
+    stmt = statements[0].stmt
+    if not isinstance(stmt, ast.SelectStmt) or stmt.op != SetOperation.SETOP_NONE:
+        add(("statements", "must be one expression after SELECT, not a UNION/INTERSECT"))
+        return info
+    targets = stmt.targetList or ()
+    if len(targets) != 1:
+        add(("values", f"yields {len(targets)} values; the condition must yield one boolean"))
+        return info
+    if isinstance(targets[0].val, ast.ColumnRef) and isinstance(targets[0].val.fields[-1],
+                                                               ast.A_Star):
+        add(("values", "yields a whole row ('*'); the condition must yield one boolean"))
+        return info
+    if stmt.intoClause is not None or stmt.lockingClause:
+        add(("statements", "must not use INTO or FOR UPDATE; write a plain expression"))
+        return info
+
+    new_cols, old_cols, funcs, unqualified = set(), set(), set(), []
+    for node, scoped in _walk(stmt):
+        if isinstance(node, ast.FuncCall):
+            funcs.add(node.funcname[-1].sval.lower())
+        if not isinstance(node, ast.ColumnRef):
+            continue
+        fields = node.fields
+        head = fields[0].sval.lower() if isinstance(fields[0], ast.String) else None
+        if head in ("new", "old"):
+            target = new_cols if head == "new" else old_cols
+            if len(fields) == 1 or isinstance(fields[1], ast.A_Star):
+                if head == "new":
+                    info.whole_new = True
+                else:
+                    info.whole_old = True
+            elif isinstance(fields[1], ast.String):
+                target.add(fields[1].sval)
+        elif len(fields) == 1 and head is not None and not scoped:
+            unqualified.append(fields[0].sval)
+    info.new_columns, info.old_columns = frozenset(new_cols), frozenset(old_cols)
+    info.functions = frozenset(funcs)
+
+    for column in dict.fromkeys(unqualified):
+        alias = "OLD" if operations == ("delete",) else "NEW"
+        add(("unqualified", f"uses column '{column}' without a table; write {alias}.{column} "
+                            f"if the changed row was meant"))
+    if info.uses_new and "delete" in operations:
+        add(("new-in-delete", "uses NEW, which does not exist for a delete; use OLD"))
+    if info.uses_old and "insert" in operations:
+        add(("old-in-insert", "uses OLD, which does not exist for an insert; use NEW"))
+    try:
+        info.select_sql = RawStream()(stmt)
+    except Exception as exc:  # pglast cannot re-print some exotic syntax
+        add(("parse", f"cannot be normalised by pglast ({exc}); simplify the expression"))
+    return info
+
+
+def check_condition(condition: str, operations: tuple[str, ...] = ()) -> ConditionInfo:
+    """Analyse a condition; results are cached because editors re-check on every keystroke."""
+    return _analyse(condition, tuple(operations))

@@ -1,0 +1,69 @@
+"""Typed errors the engine raises; front ends turn them into one sentence and an exit code.
+
+Exit codes follow SPEC section 4: 1 invalid definitions or failed operation,
+2 usage error, 3 database unreachable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class BadgeConsoleError(Exception):
+    """Base of every error a user can cause; `str()` is one sentence meant for them."""
+
+    exit_code = 1
+
+
+class UsageError(BadgeConsoleError):
+    exit_code = 2
+
+
+class DatabaseUnreachable(BadgeConsoleError):
+    exit_code = 3
+
+
+class OperationFailed(BadgeConsoleError):
+    exit_code = 1
+
+
+class ReadOnlyRefused(BadgeConsoleError):
+    """An operation that would write was asked for under --read-only."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation finding: which badge, which key, what is wrong and what to do."""
+
+    index: int | None  # position in the badges list; None for file-level problems
+    code: str | None  # the badge's code when it has a usable one
+    key: str | None  # badge key (or file-level setting) concerned
+    kind: str  # short machine-readable kind, e.g. "json", "missing-key", "parse"
+    message: str
+
+    def where(self) -> str:
+        if self.index is None:
+            return "file" if self.key is None else f"setting '{self.key}'"
+        badge = f"badge #{self.index}" + (f" ({self.code})" if self.code else "")
+        return badge if self.key is None else f"{badge}, key '{self.key}'"
+
+    def __str__(self) -> str:
+        return f"{self.where()}: {self.message}"
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "code": self.code, "key": self.key,
+                "kind": self.kind, "message": self.message}
+
+
+class DefinitionError(BadgeConsoleError):
+    """badge.json is unusable; carries every problem found, not just the first."""
+
+    def __init__(self, path: str, problems: list[Problem]):
+        self.path = path
+        self.problems = problems
+        count = len(problems)
+        first = problems[0] if problems else "no details"
+        more = f" (and {count - 1} more)" if count > 1 else ""
+        super().__init__(f"{path} is invalid: {first}{more}.")
