@@ -1,0 +1,300 @@
+"""Command line: argument parsing, exit codes, one-sentence errors, --json.
+
+No SQL is built here: every command calls the engine in badge_console.core. Textual is
+imported only when the console itself is opened, so headless commands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .core.errors import BadgeConsoleError, DefinitionError, ReadOnlyRefused, UsageError
+
+PROG = "badge-console"
+
+
+@dataclass
+class Context:
+    """What every command needs: where the database is and which badges file."""
+
+    dsn: str
+    badges_path: Path
+    database: str  # display name, password-free
+    demo: bool
+    server: object = None  # keeps the embedded server alive while we run
+
+
+def open_context(args) -> Context:
+    from .core.connection import describe_dsn, resolve_dsn
+
+    dsn = resolve_dsn(getattr(args, "dsn", None))
+    badges = Path(args.badges) if getattr(args, "badges", None) else Path("badge.json")
+    if dsn is not None:
+        return Context(dsn, badges, describe_dsn(dsn), demo=False)
+    from .core import demo
+
+    server = demo.start_embedded_server()
+    dsn = demo.ensure_demo_database(server.get_uri())
+    if not getattr(args, "badges", None) and not badges.exists():
+        badges = demo.DEMO_BADGES
+    return Context(dsn, badges, f"embedded demo ({demo.DEMO_DB})", demo=True, server=server)
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def emit_json(doc) -> None:
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def refuse_if_read_only(args, what: str) -> None:
+    if getattr(args, "read_only", False):
+        raise ReadOnlyRefused(f"Refused under --read-only: {what} would change the database.")
+
+
+def _load(ctx: Context):
+    from .core.definitions import load_badge_file
+
+    return load_badge_file(ctx.badges_path)
+
+
+def _print_problems(problems, path) -> None:
+    err = _console(stderr=True)
+    for problem in problems:
+        err.print(f"{path}: {problem}", markup=False)
+
+
+def cmd_validate(args) -> int:
+    from .core.definitions import check_definitions
+
+    if args.offline:
+        ctx = Context("", Path(args.badges or "badge.json"), "no database", demo=False)
+        bf = _load(ctx)
+        problems, against = check_definitions(bf), None
+    else:
+        from .core.connection import connect
+        from .core.resolve import validate_against_database
+
+        ctx = open_context(args)
+        bf = _load(ctx)
+        with connect(ctx.dsn) as conn:
+            problems = validate_against_database(conn, bf).problems
+        against = ctx.database
+    if args.json:
+        emit_json({"file": str(ctx.badges_path), "database": against, "valid": not problems,
+                   "badges": len(bf.badges),
+                   "problems": [p.as_dict() | {"text": str(p)} for p in problems]})
+    elif problems:
+        _print_problems(problems, ctx.badges_path)
+    else:
+        where = f" against {against}" if against else " (file only, --offline)"
+        _console().print(f"{ctx.badges_path}: {len(bf.badges)} badge(s) valid{where}.",
+                         markup=False)
+    return 1 if problems else 0
+
+
+def _plan_table(plan):
+    from rich.table import Table
+
+    table = Table(title=f"Plan: award table {plan.award_table}, channel {plan.channel}",
+                  title_justify="left")
+    for column in ("badge", "name", "status", "action", "detail"):
+        table.add_column(column, overflow="fold")
+    colours = {"create": "green", "replace": "yellow", "drop": "red", "unchanged": "dim"}
+    for item in plan.items:
+        action = f"[{colours.get(item.action, 'default')}]{item.action}[/]"
+        table.add_row(item.code, item.name, item.status, action, item.detail)
+    return table
+
+
+def _plan(ctx: Context, bf):
+    from .core.connection import connect
+    from .core.install import plan_install
+
+    with connect(ctx.dsn) as conn:
+        return plan_install(conn, bf)
+
+
+def cmd_plan(args) -> int:
+    ctx = open_context(args)
+    bf = _load(ctx)
+    plan = _plan(ctx, bf)
+    if args.json:
+        doc = plan.as_dict() | {"database": ctx.database, "file": str(ctx.badges_path)}
+        emit_json(doc)
+    else:
+        out = _console()
+        out.print(_plan_table(plan))
+        if plan.problems:
+            _print_problems(plan.problems, ctx.badges_path)
+        out.print(f"{len(plan.changes)} change(s) to apply on {ctx.database}.", markup=False)
+        if args.sql:
+            out.print(plan.sql_text(), markup=False)
+    return 1 if plan.problems else 0
+
+
+def _confirm(args, command: str, question: str) -> None:
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"{command} changes the database and there is no terminal to ask: "
+                         "re-run with --yes.")
+    answer = input(f"{question} [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise BadgeConsoleError("Cancelled; nothing was changed.")
+
+
+def cmd_install(args) -> int:
+    from .core.connection import connect
+    from .core.install import install
+
+    refuse_if_read_only(args, "install")
+    ctx = open_context(args)
+    bf = _load(ctx)
+    out = _console()
+    plan = _plan(ctx, bf)
+    if plan.problems:
+        raise DefinitionError(str(ctx.badges_path), plan.problems)
+    out.print(_plan_table(plan))
+    if plan.changes:
+        _confirm(args, "Install", f"Apply {len(plan.changes)} change(s) to {ctx.database}?")
+    with connect(ctx.dsn) as conn:
+        done = install(conn, bf, lock_timeout=args.lock_timeout)
+    counts = {a: sum(1 for i in done.changes if i.action == a)
+              for a in ("create", "replace", "drop")}
+    out.print(f"Installed on {ctx.database}: {counts['create']} created, "
+              f"{counts['replace']} replaced, {counts['drop']} dropped.", markup=False)
+    return 0
+
+
+def cmd_uninstall(args) -> int:
+    from .core.connection import connect
+    from .core.install import uninstall
+
+    refuse_if_read_only(args, "uninstall")
+    ctx = open_context(args)
+    _confirm(args, "Uninstall", f"Remove every badge trigger and schema badge_console from {ctx.database}?")
+    with connect(ctx.dsn) as conn:
+        dropped = uninstall(conn, lock_timeout=args.lock_timeout)
+    _console().print(f"Uninstalled from {ctx.database}: {dropped} trigger(s) and schema "
+                     "badge_console removed; awards and application data kept.", markup=False)
+    return 0
+
+
+def cmd_pause(args, paused: bool = True) -> int:
+    from .core.connection import connect
+    from .core.install import set_paused
+
+    refuse_if_read_only(args, "pause" if paused else "resume")
+    ctx = open_context(args)
+    with connect(ctx.dsn) as conn:
+        set_paused(conn, args.code, paused)
+    what = f"badge {args.code}" if args.code else "all badges"
+    state = "paused: triggers award nothing until resumed" if paused else "resumed"
+    _console().print(f"{what.capitalize()} {state} on {ctx.database}.", markup=False)
+    return 0
+
+
+def cmd_resume(args) -> int:
+    return cmd_pause(args, paused=False)
+
+
+def cmd_console(args) -> int:
+    from .tui.app import run_console
+
+    ctx = open_context(args)
+    return run_console(ctx, read_only=args.read_only)
+
+
+def _common(parser: argparse.ArgumentParser, badges: bool = True, json_out: bool = False):
+    parser.add_argument("--dsn", help="libpq URI or key=value string (default: $DATABASE_URL, "
+                                      "else the embedded demo)")
+    if badges:
+        parser.add_argument("--badges", metavar="PATH", help="badges file (default ./badge.json)")
+    parser.add_argument("--read-only", action="store_true",
+                        help="refuse anything that would change the database or badge.json")
+    if json_out:
+        parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Badges that PostgreSQL itself awards: console and CLI. "
+                               "Without a command, opens the console.")
+    _common(parser)
+    parser.set_defaults(func=cmd_console)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check badge.json (and against the database)")
+    _common(p, json_out=True)
+    p.add_argument("--offline", action="store_true", help="file checks only, no database")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("plan", help="what install would create, replace or drop")
+    _common(p, json_out=True)
+    p.add_argument("--sql", action="store_true", help="also print the exact SQL")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("install", help="install the triggers in one transaction")
+    _common(p)
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--lock-timeout", default="5s", help="give up waiting for table locks "
+                                                        "after this long (default 5s)")
+    p.set_defaults(func=cmd_install)
+
+    p = sub.add_parser("uninstall", help="remove our triggers and schema; awards stay")
+    _common(p, badges=False)
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--lock-timeout", default="5s", help="lock wait limit (default 5s)")
+    p.set_defaults(func=cmd_uninstall)
+
+    for name, func, text in (("pause", cmd_pause, "stop awarding (one badge or all)"),
+                             ("resume", cmd_resume, "restart awarding")):
+        p = sub.add_parser(name, help=f"{text}, without DDL")
+        _common(p, badges=False)
+        p.add_argument("code", nargs="?", help="badge code (default: all badges)")
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    import psycopg
+
+    from .core.connection import first_line, redact
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    dsn = getattr(args, "dsn", None) or os.environ.get("DATABASE_URL")
+    err = _console(stderr=True)
+    try:
+        return args.func(args)
+    except DefinitionError as exc:
+        if len(exc.problems) > 1:
+            _print_problems(exc.problems, exc.path)
+        err.print(f"{PROG}: {redact(str(exc), dsn)}", markup=False)
+        return exc.exit_code
+    except BadgeConsoleError as exc:
+        err.print(f"{PROG}: {redact(str(exc), dsn)}", markup=False)
+        return exc.exit_code
+    except psycopg.OperationalError as exc:
+        err.print(f"{PROG}: lost the database connection: {redact(first_line(exc), dsn)}.",
+                  markup=False)
+        return 3
+    except psycopg.Error as exc:
+        err.print(f"{PROG}: database error: {redact(first_line(exc), dsn)}.", markup=False)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The Textual console; imports the engine, never the other way round."""

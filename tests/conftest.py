@@ -1,0 +1,100 @@
+"""Real PostgreSQL for every test: the embedded server, or BADGE_CONSOLE_TEST_DSN.
+
+Each test that asks for `dsn` gets a database of its own, created before and dropped
+(WITH FORCE) after, so no state leaks between tests or into a shared server.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from badge_console.core.connection import with_database
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def admin_dsn(tmp_path_factory):
+    configured = os.environ.get("BADGE_CONSOLE_TEST_DSN")
+    if configured:
+        yield configured
+        return
+    from badge_console.core.demo import start_embedded_server
+
+    server = start_embedded_server(tmp_path_factory.mktemp("pg") / "pgdata",
+                                   cleanup_mode="delete")
+    yield server.get_uri()
+    server.cleanup()
+
+
+def create_database(admin_dsn: str, prefix: str = "bc_test") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return name
+
+
+def drop_database(admin_dsn: str, name: str) -> None:
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+
+
+@pytest.fixture
+def dsn(admin_dsn):
+    """A fresh, empty database for this test."""
+    name = create_database(admin_dsn)
+    yield with_database(admin_dsn, name)
+    drop_database(admin_dsn, name)
+
+
+@pytest.fixture
+def conn(dsn):
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        yield connection
+
+
+def make_demo(dsn: str, users: int = 100, sketches: int = 0) -> None:
+    from badge_console.core.demo import create_demo_schema
+
+    with psycopg.connect(dsn) as c:
+        create_demo_schema(c, users=users, sketches=sketches)
+
+
+@pytest.fixture
+def demo(dsn):
+    """The seed's scenario database: 100 Django-shaped users, no sketches, no badges yet."""
+    make_demo(dsn)
+    return dsn
+
+
+@pytest.fixture
+def badge_file(tmp_path):
+    """Write a badges file (list or object form) and return its path."""
+    import json
+
+    def write(doc, name="badge.json") -> Path:
+        path = tmp_path / name
+        path.write_text(doc if isinstance(doc, str) else json.dumps(doc), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
+    from badge_console.cli import main
+
+    def run(*argv):
+        code = main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
