@@ -69,8 +69,11 @@ def make_demo(dsn: str, users: int = 100, sketches: int = 0) -> None:
 
 @pytest.fixture
 def demo(dsn):
-    """The seed's scenario database: 100 Django-shaped users, no sketches, no badges yet."""
+    """The seed's scenario database: 100 Django-shaped users who joined yesterday,
+    no sketches, no badges yet."""
     make_demo(dsn)
+    with psycopg.connect(dsn) as c:
+        c.execute("UPDATE auth_user SET date_joined = now() - interval '1 day'")
     return dsn
 
 

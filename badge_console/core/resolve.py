@@ -112,8 +112,9 @@ def resolve(conn: psycopg.Connection, bf: BadgeFile) -> Resolution:
         objection = None
         for op in badge.operations:
             src = sql.Identifier(*table.parts)
-            query = award_query(target, op, award, "x", src, src) if award_exists \
-                else winners_query(target, op, None, src, src)
+            single = target.row_level(op)
+            query = award_query(target, op, award, "x", src, src, single_row=single) \
+                if award_exists else winners_query(target, op, None, src, src, single)
             objection = _explain(conn, query)
             if objection:
                 add("condition", "plan", f"PostgreSQL rejects it: {objection}")
