@@ -15,7 +15,7 @@ from psycopg import sql
 from . import catalog
 from .condition import check_condition
 from .definitions import CODE_RE, BadgeFile, check_definitions
-from .errors import Problem
+from .errors import OperationFailed, Problem
 from .sqlgen import AwardTable, Target, award_query, winners_query
 
 CHECK_TIMEOUT = "5s"
@@ -56,11 +56,20 @@ def _award_table(conn, bf: BadgeFile, problems: list[Problem]) -> tuple[AwardTab
     return AwardTable(ref.schema, ref.name, "awarded_at" in cols), True
 
 
-def _explain(conn, query: sql.Composable) -> str | None:
-    """PostgreSQL's objection to a query, or None when it plans."""
+def _explain(conn, query: sql.Composable, what: str) -> str | None:
+    """PostgreSQL's objection to a query, or None when it plans.
+
+    A lock or statement timeout says nothing about the condition: it is raised as an
+    operation failure instead of being blamed on the badge.
+    """
     try:
         with conn.transaction():
             conn.execute(sql.SQL("EXPLAIN (COSTS OFF) {}").format(query))
+    except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
+        reason = "a lock (the table is busy)" if isinstance(
+            exc, psycopg.errors.LockNotAvailable) else "the statement timeout"
+        raise OperationFailed(f"Checking {what} gave up waiting for {reason}; nothing was "
+                              "changed, retry later.") from None
     except psycopg.Error as exc:
         diag = exc.diag
         return (diag.message_primary or str(exc)).rstrip(".")
@@ -115,7 +124,7 @@ def resolve(conn: psycopg.Connection, bf: BadgeFile) -> Resolution:
             single = target.row_level(op)
             query = award_query(target, op, award, "x", src, src, single_row=single) \
                 if award_exists else winners_query(target, op, None, src, src, single)
-            objection = _explain(conn, query)
+            objection = _explain(conn, query, f"badge {badge.code} on {table.display}")
             if objection:
                 add("condition", "plan", f"PostgreSQL rejects it: {objection}")
                 break
