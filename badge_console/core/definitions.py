@@ -27,6 +27,9 @@ SETTINGS = ("award_table", "channel", "badges")
 DEFAULT_AWARD_TABLE = "badges_badge"
 DEFAULT_CHANNEL = "badge_awarded"
 MAX_IDENTIFIER_BYTES = 63
+# A trigger condition runs on every write; megabytes of SQL there are a mistake, and
+# parsing them would stall the editor. Longer logic belongs in a SQL function.
+MAX_CONDITION_CHARS = 100_000
 
 
 @dataclass
@@ -260,6 +263,9 @@ def _check_badge(index: int, badge: Badge) -> list[Problem]:
         if bad:
             add("trigger_condition", "operation",
                 "must be 'insert', 'update' or 'delete', or a non-empty list of them")
+    if _is_text(badge.condition) and len(badge.condition) > MAX_CONDITION_CHARS:
+        add("condition", "too-long", f"longer than {MAX_CONDITION_CHARS:,} characters; move "
+                                     "the logic into a SQL function and call it")
     for key in ("trigger_table", "user_field"):
         value = getattr(badge, key)
         if _is_text(value) and len(value.encode()) > (2 * MAX_IDENTIFIER_BYTES + 1
@@ -293,7 +299,8 @@ def check_definitions(bf: BadgeFile) -> list[Problem]:
                                         f"same code as badge #{seen[badge.code]}; codes must be "
                                         "unique"))
             seen.setdefault(badge.code, index)
-        if _is_text(badge.condition) and not any(p.key == "trigger_condition" for p in found):
+        if _is_text(badge.condition) and not any(
+                p.key in ("trigger_condition", "condition") for p in found):
             code = badge.code if isinstance(badge.code, str) and CODE_RE.fullmatch(badge.code) \
                 else None
             for kind, message in check_condition(badge.condition, badge.operations).problems:

@@ -1,0 +1,106 @@
+"""Broken badge.json files: a clear problem each, only our error type, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from badge_console.core.definitions import (REQUIRED, check_definitions, load_badge_file,
+                                            parse_badge_file)
+from badge_console.core.errors import DefinitionError
+
+from helpers import demo_badge
+
+CORPUS = sorted((Path(__file__).parent / "bad_badges").glob("*.json"))
+
+
+def problem_kinds(data) -> set[str]:
+    """Kinds of every problem found, whether the file as a whole is unusable or not."""
+    try:
+        bf = parse_badge_file(data)
+    except DefinitionError as exc:
+        return {p.kind for p in exc.problems}
+    return {p.kind for p in check_definitions(bf)}
+
+
+def test_corpus_is_large_enough():
+    assert len(CORPUS) >= 30
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.stem)
+def test_each_broken_file_reports_its_problem(path):
+    expected = path.stem.split("__")[0]
+    assert expected in problem_kinds(path.read_bytes())
+
+
+@pytest.mark.parametrize("path", CORPUS[::4], ids=lambda p: p.stem)
+def test_cli_reports_broken_file_in_one_sentence(cli, path):
+    code, out, err = cli("validate", "--offline", "--badges", path)
+    assert code == 1
+    assert "Traceback" not in out + err
+    assert str(path) in err
+
+
+def test_ten_thousand_badges_validate_quickly():
+    doc = [{**demo_badge("star"), "code": f"star_{i}", "name": f"Star {i}"} for i in range(10_000)]
+    started = time.monotonic()
+    problems = check_definitions(parse_badge_file(json.dumps(doc)))
+    assert problems == []
+    assert time.monotonic() - started < 60  # a sanity bound for a hang, not a benchmark
+
+
+@pytest.mark.parametrize("condition", [
+    "NEW.title <> '" + "x" * 5_000_000 + "'",
+    " OR ".join(["NEW.hit_views = 1"] * 250_000),
+    "(" * 1_000_000 + "true" + ")" * 1_000_000,
+], ids=["5MB-literal", "5MB-or-chain", "2MB-parentheses"])
+def test_five_megabyte_conditions_are_refused_quickly(condition):
+    started = time.monotonic()
+    assert problem_kinds(json.dumps([demo_badge("star", condition=condition)])) == {"too-long"}
+    assert time.monotonic() - started < 10  # a hang guard, not a benchmark
+
+
+def test_deep_nesting_under_the_size_limit_is_a_problem_not_a_crash():
+    condition = "(" * 30_000 + "true" + ")" * 30_000
+    assert problem_kinds(json.dumps([demo_badge("star", condition=condition)])) <= {"parse"}
+
+
+def test_loading_a_missing_file(tmp_path):
+    with pytest.raises(DefinitionError) as err:
+        load_badge_file(tmp_path / "nope.json")
+    assert "not found" in str(err.value)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=20)
+field_text = st.text(max_size=60) | st.sampled_from([
+    "x'); drop table auth_user; --", '"; DROP SCHEMA public CASCADE; --', "$badge$", "$$",
+    "*/", "/*", "NEW.x > 1; select 1", "\x00", "ü" * 70, "a" * 64])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode()))
+def test_any_bytes_raise_only_our_error(data):
+    try:
+        check_definitions(parse_badge_file(data))
+    except DefinitionError:
+        pass
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.fixed_dictionaries({key: field_text | json_values for key in REQUIRED},
+                             optional={"enabled": json_values, "on_error": field_text,
+                                       "description": json_values}))
+def test_injection_in_every_field_is_reported_not_raised(badge):
+    try:
+        check_definitions(parse_badge_file(json.dumps([badge])))
+    except DefinitionError:
+        pass
