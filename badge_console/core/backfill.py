@@ -1,0 +1,275 @@
+"""Backfill: award the users who already satisfy a badge's condition over today's rows.
+
+A trigger only sees rows as they change; users who qualified before the badge was
+installed hold nothing. Backfill evaluates an insert or update badge's condition over the
+rows that exist now, as if each row had just been inserted (or updated to itself: OLD and
+NEW are the same row), through the same generated SQL the triggers run. Delete badges are
+earned by deleting a row, so there is nothing to backfill for them.
+
+- `preview_backfill` counts the winners (and a sample) in a READ ONLY transaction that is
+  rolled back: nothing is written.
+- `run_backfill` walks the table in batches by primary key range (or by block range of
+  ctid for a table without one), each batch its own short transaction, so a long backfill
+  never holds locks for long; progress is reported and cancellation checked between
+  batches. Awards are inserted ON CONFLICT DO NOTHING and holders are skipped, so running
+  it twice (or alongside the live triggers) awards nobody twice. Every award is notified
+  like a trigger's, with op "backfill".
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import psycopg
+from psycopg import sql
+
+from .definitions import DEFAULT_CHANNEL, BadgeFile
+from .errors import DefinitionError, OperationFailed
+from .resolve import Resolution, resolve
+from .sqlgen import SCHEMA, Target, award_query, winners_query
+
+DEFAULT_BATCH = 1000
+SAMPLE = 10
+LOCK_TIMEOUT = "5s"
+ROWS_ALIAS = "bc_rows"
+
+
+@dataclass
+class BackfillItem:
+    code: str
+    name: str
+    table: str
+    op: str | None  # the operation whose condition is evaluated: insert or update
+    applicable: bool
+    reason: str = ""  # why not, when not applicable
+    would_award: int = 0  # preview
+    sample: list = field(default_factory=list)  # preview: some of those users
+    awarded: int = 0  # run
+    batches: int = 0  # run
+
+
+@dataclass
+class Backfill:
+    award_table: str
+    channel: str
+    items: list[BackfillItem]
+    dry_run: bool
+    cancelled: bool = False
+
+    @property
+    def would_award(self) -> int:
+        return sum(i.would_award for i in self.items)
+
+    @property
+    def awarded(self) -> int:
+        return sum(i.awarded for i in self.items)
+
+    def as_dict(self) -> dict:
+        return {"award_table": self.award_table, "channel": self.channel,
+                "dry_run": self.dry_run, "cancelled": self.cancelled,
+                "would_award": self.would_award, "awarded": self.awarded,
+                "badges": [asdict(i) for i in self.items]}
+
+
+@dataclass(frozen=True)
+class BackfillProgress:
+    code: str
+    badge_index: int  # 0-based among the applicable badges
+    badges: int  # how many applicable badges
+    rows_done: int
+    rows_total: int  # estimate for the table
+    awarded: int  # for this badge so far
+
+
+def _op_for(target: Target) -> tuple[str | None, str]:
+    """The operation to evaluate, or None with the reason it cannot be backfilled."""
+    ops = target.badge.operations
+    op = "insert" if "insert" in ops else "update" if "update" in ops else None
+    if op is None:
+        return None, ("not applicable: a delete badge is earned when a row is deleted, "
+                      "not by rows that exist")
+    if target.needs_old_and_new(op) and not target.primary_key:
+        return None, (f"not applicable: the condition compares OLD with NEW and "
+                      f"{target.table.display} has no primary key to pair them")
+    return op, ""
+
+
+def _paused(conn: psycopg.Connection) -> set[str]:
+    if conn.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.paused",)).fetchone()[0] is None:
+        return set()
+    return {r[0] for r in conn.execute(sql.SQL("SELECT code FROM {}").format(
+        sql.Identifier(SCHEMA, "paused")))}
+
+
+def _prepare(conn: psycopg.Connection, bf: BadgeFile
+             ) -> tuple[Resolution, str, list[tuple[BackfillItem, Target | None]]]:
+    """Resolve badge.json (READ ONLY, rolled back) and decide what each badge gets."""
+    with conn.transaction():
+        conn.execute("SET TRANSACTION READ ONLY")
+        res = resolve(conn, bf)
+        paused = _paused(conn)
+        raise psycopg.Rollback()
+    if res.problems:
+        raise DefinitionError(str(bf.path or "badge.json"), res.problems)
+    channel = bf.channel if isinstance(bf.channel, str) else DEFAULT_CHANNEL
+    targets = {t.badge.code: t for t in res.targets}
+    plan = []
+    for badge in bf.badges:
+        target = targets[badge.code]
+        op, reason = _op_for(target)
+        if not badge.is_enabled:
+            op, reason = None, "not applicable: disabled in badge.json"
+        elif "*" in paused or badge.code in paused:
+            op, reason = None, "not applicable: paused (resume it first)"
+        item = BackfillItem(badge.code, badge.name, target.table.display, op, op is not None,
+                            reason)
+        plan.append((item, target if op else None))
+    return res, channel, plan
+
+
+def preview_backfill(conn: psycopg.Connection, bf: BadgeFile, sample: int = SAMPLE) -> Backfill:
+    """How many users each badge would award, and who, without writing anything."""
+    res, channel, plan = _prepare(conn, bf)
+    with conn.transaction():
+        conn.execute("SET TRANSACTION READ ONLY")
+        for item, target in plan:
+            if target is None:
+                continue
+            src = sql.Identifier(*target.table.parts)
+            winners = winners_query(target, item.op, res.award if res.award_exists else None,
+                                    src, src)
+            rows = conn.execute(sql.SQL(
+                "SELECT w.user_id, count(*) OVER () FROM ({winners}) AS w"
+                " ORDER BY w.user_id LIMIT {n}").format(
+                winners=winners, n=sql.Literal(sample))).fetchall()
+            item.would_award = rows[0][1] if rows else 0
+            item.sample = [r[0] for r in rows]
+        raise psycopg.Rollback()
+    return Backfill(res.award.display, channel, [i for i, _ in plan], dry_run=True)
+
+
+def _cancel_check(cancel) -> Callable[[], bool]:
+    if cancel is None:
+        return lambda: False
+    return cancel.is_set if hasattr(cancel, "is_set") else cancel
+
+
+class _Batches:
+    """Ranges of a table: by primary key, else by ctid block, else the whole table.
+
+    Each batch is a from-item usable both as `{src} AS new` and as `FROM {src}`: a join of
+    the table with a zero-column row, `(t AS bc_rows JOIN (SELECT) AS bc_all ON range)`,
+    which exposes exactly the table's columns and needs no alias (a plain subquery needs
+    one before PostgreSQL 16).
+    """
+
+    def __init__(self, conn: psycopg.Connection, target: Target, size: int):
+        self.conn, self.target, self.size = conn, target, max(1, int(size))
+        self.table = sql.Identifier(*target.table.parts)
+        self.pk = list(target.primary_key)
+        estimate, pages = conn.execute(
+            "SELECT reltuples::bigint, pg_relation_size(oid)"
+            " / current_setting('block_size')::bigint FROM pg_class WHERE oid = %s",
+            (target.table.oid,)).fetchone()
+        if estimate is None or estimate <= 0:
+            estimate = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+                self.table)).fetchone()[0]
+        self.total = int(estimate)
+        self.pages = int(pages or 0)
+        self.by_ctid = not self.pk and target.table.kind == "r"
+        per_page = max(1, self.total // self.pages) if self.pages else 1
+        self.pages_per_batch = max(1, self.size // per_page)
+
+    def _source(self, condition: sql.Composable) -> sql.Composed:
+        return sql.SQL("({t} AS {r} JOIN (SELECT) AS bc_all ON {cond})").format(
+            t=self.table, r=sql.Identifier(ROWS_ALIAS), cond=condition)
+
+    def _key(self) -> sql.Composed:
+        return sql.SQL("({})").format(sql.SQL(", ").join(
+            sql.Identifier(ROWS_ALIAS, c) for c in self.pk))
+
+    def _values(self, row) -> sql.Composed:
+        return sql.SQL("({})").format(sql.SQL(", ").join(map(sql.Literal, row)))
+
+    def first(self):
+        return None if self.pk else 0
+
+    def next(self, lo) -> tuple[sql.Composed, object, int]:
+        """(source for rows after `lo`, the next `lo` or None when this was the last, rows)."""
+        if self.pk:
+            after = sql.SQL("true") if lo is None else sql.SQL("{k} > {v}").format(
+                k=self._key(), v=self._values(lo))
+            hi = self.conn.execute(sql.SQL(
+                "SELECT {cols} FROM {t} AS {r} WHERE {after} ORDER BY {order}"
+                " OFFSET {skip} LIMIT 1").format(
+                cols=sql.SQL(", ").join(sql.Identifier(ROWS_ALIAS, c) for c in self.pk),
+                t=self.table, r=sql.Identifier(ROWS_ALIAS), after=after,
+                order=sql.SQL(", ").join(sql.Identifier(ROWS_ALIAS, c) for c in self.pk),
+                skip=sql.Literal(self.size - 1))).fetchone()
+            if hi is None:
+                return self._source(after), None, 0
+            cond = sql.SQL("{after} AND {k} <= {v}").format(
+                after=after, k=self._key(), v=self._values(hi))
+            return self._source(cond), tuple(hi), self.size
+        if self.by_ctid:
+            start, stop = lo, lo + self.pages_per_batch
+            tid = sql.Identifier(ROWS_ALIAS, "ctid")
+            if stop >= self.pages:  # the last batch takes whatever was appended meanwhile
+                cond = sql.SQL("{c} >= {s}::tid").format(c=tid, s=sql.Literal(f"({start},0)"))
+                return self._source(cond), None, 0
+            cond = sql.SQL("{c} >= {s}::tid AND {c} < {e}::tid").format(
+                c=tid, s=sql.Literal(f"({start},0)"), e=sql.Literal(f"({stop},0)"))
+            return self._source(cond), stop, 0
+        return self.table, None, 0  # partitioned or foreign without a key: one batch
+
+
+def run_backfill(conn: psycopg.Connection, bf: BadgeFile, *, batch_size: int = DEFAULT_BATCH,
+                 progress: Callable[[BackfillProgress], None] | None = None,
+                 cancel=None) -> Backfill:
+    """Award every user who qualifies now; batches of `batch_size` rows, each committed.
+
+    `cancel`: a threading.Event or a callable, checked between batches; what was committed
+    stays (a later run continues where this one stopped, awarding nobody twice).
+    """
+    res, channel, plan = _prepare(conn, bf)
+    if not res.award_exists:
+        raise OperationFailed(f"The award table {res.award.display} does not exist yet; "
+                              "run install first.")
+    cancelled = _cancel_check(cancel)
+    report = progress or (lambda p: None)
+    todo = [(item, target) for item, target in plan if target is not None]
+    result = Backfill(res.award.display, channel, [i for i, _ in plan], dry_run=False)
+    try:
+        for index, (item, target) in enumerate(todo):
+            with conn.transaction():
+                batches = _Batches(conn, target, batch_size)
+            lo, done = batches.first(), 0
+            report(BackfillProgress(item.code, index, len(todo), 0, batches.total, 0))
+            while True:
+                if cancelled():
+                    result.cancelled = True
+                    return result
+                with conn.transaction():
+                    conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(
+                        sql.Literal(LOCK_TIMEOUT)))
+                    src, lo, rows = batches.next(lo)
+                    query = award_query(target, item.op, res.award, channel, src, src,
+                                        op_label="backfill")
+                    item.awarded += conn.execute(query).fetchone()[0]
+                item.batches += 1
+                done = batches.total if lo is None else min(done + (rows or batches.size),
+                                                            batches.total)
+                report(BackfillProgress(item.code, index, len(todo), done, batches.total,
+                                        item.awarded))
+                if lo is None:
+                    break
+    except psycopg.Error as exc:
+        diag = exc.diag
+        message = (diag.message_primary or str(exc).splitlines()[0]).rstrip(".")
+        if diag.sqlstate == "55P03":
+            message = "gave up waiting for a lock (the table is busy; retry later)"
+        raise OperationFailed(
+            f"Backfill stopped: {message}; {result.awarded} award(s) committed before that "
+            "stay, and running it again continues without awarding anyone twice.") from None
+    return result

@@ -1,0 +1,275 @@
+"""The live feed of awards: LISTEN/NOTIFY, caught up from the award table after every connect.
+
+`AwardListener` is a plain object (no Textual) used by `badge-console watch` and the
+console's Live feed view. It holds one dedicated autocommit connection that LISTENs on
+the channel. On start and after every reconnect it first LISTENs, then reads the award
+table for awards it has not seen, so an award committed while it was disconnected is
+never missing; awards are de-duplicated by id, so none is delivered twice. A lost
+connection or a server restart makes it reconnect by itself with backoff.
+
+Why a window instead of "id > last seen": ids are taken when a row is inserted, not
+when it commits, so a transaction may commit award 10 after award 11 was delivered.
+Catch-up therefore re-reads the last CATCHUP_WINDOW ids below the highest one seen and
+skips those already delivered (a set of recent ids, pruned as it grows).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import psycopg
+from psycopg import sql
+
+from . import catalog
+from .connection import connect, first_line, redact
+from .definitions import DEFAULT_AWARD_TABLE, DEFAULT_CHANNEL
+from .errors import DatabaseUnreachable
+from .sqlgen import SCHEMA
+
+CATCHUP_WINDOW = 10_000  # ids below the highest seen that a catch-up re-reads
+CATCHUP_PAGE = 5_000
+BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)  # seconds between reconnect attempts
+POLL = 0.25  # how often a wait for notifications looks at the stop flag
+PING_AFTER = 5.0  # idle seconds after which the connection is checked
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+              "keepalives_count": 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Award:
+    """One award as notified (SPEC §3 payload); `op` is None when read by a catch-up."""
+
+    id: int
+    user_id: object
+    code: str
+    name: str
+    awarded_at: str | None
+    table: str | None
+    op: str | None
+
+    @classmethod
+    def from_payload(cls, payload: str) -> "Award | None":
+        """The award in a notification payload, or None for anything else on the channel."""
+        try:
+            doc = json.loads(payload)
+            award_id = doc["id"]
+            if not isinstance(award_id, int):
+                return None
+            return cls(award_id, doc.get("user_id"), doc.get("code"), doc.get("name"),
+                       doc.get("awarded_at"), doc.get("table"), doc.get("op"))
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "user_id": self.user_id, "code": self.code, "name": self.name,
+                "awarded_at": self.awarded_at, "table": self.table, "op": self.op}
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What the listener is doing: connecting, connected, caught_up, reconnecting, stopped."""
+
+    kind: str
+    detail: str = ""
+    count: int = 0  # awards delivered by a catch-up
+    attempt: int = 0  # reconnect attempt, 1 for the first retry
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    channel: str
+    award_table: str
+
+
+def read_feed_settings(conn: psycopg.Connection, bf=None) -> FeedSettings:
+    """Channel and award table: as installed (badge_console.settings), else badge.json."""
+    channel = bf.channel if bf is not None and isinstance(bf.channel, str) else DEFAULT_CHANNEL
+    award = bf.award_table if bf is not None and isinstance(bf.award_table, str) \
+        else DEFAULT_AWARD_TABLE
+    if conn.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.settings",)).fetchone()[0]:
+        rows = dict(conn.execute(sql.SQL("SELECT key, value FROM {}").format(
+            sql.Identifier(SCHEMA, "settings"))).fetchall())
+        channel, award = rows.get("channel", channel), rows.get("award_table", award)
+    return FeedSettings(channel, award)
+
+
+def _catch_up_query(conn, award_name: str) -> tuple[sql.Composed, sql.Identifier] | None:
+    """Awards above an id, as the JSON text a notification carries; None without the table."""
+    ref = catalog.resolve_table(conn, award_name)
+    if ref is None:
+        return None
+    cols = {c.name for c in catalog.columns(conn, ref)}
+    stamp = sql.SQL("a.awarded_at") if "awarded_at" in cols else sql.SQL("NULL::timestamptz")
+    installed = conn.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.installed",)).fetchone()[0]
+    table, join = sql.SQL("NULL::text"), sql.SQL("")
+    if installed:
+        table = sql.SQL("i.trigger_table")
+        join = sql.SQL(" LEFT JOIN {} AS i ON i.code = a.code").format(
+            sql.Identifier(SCHEMA, "installed"))
+    ident = sql.Identifier(*ref.parts)
+    return sql.SQL(
+        "SELECT a.id, json_build_object('id', a.id, 'user_id', a.user_id, 'code', a.code,"
+        " 'name', a.name, 'awarded_at', {stamp}, 'table', {table}, 'op', NULL)::text"
+        " FROM {award} AS a{join} WHERE a.id > %s ORDER BY a.id LIMIT %s").format(
+        stamp=stamp, table=table, award=ident, join=join), ident
+
+
+class AwardListener:
+    """LISTEN for awards on a dedicated connection; `on_award` gets each award exactly once.
+
+    Callbacks run on the thread that runs the listener (`run()` blocks; `start()` runs it
+    on a daemon thread). `since`: also deliver awards with a higher id that already exist;
+    without it the feed starts with the awards committed from now on.
+    """
+
+    def __init__(self, dsn: str, on_award: Callable[[Award], None],
+                 on_state: Callable[[FeedState], None] | None = None, *,
+                 channel: str | None = None, award_table: str | None = None,
+                 since: int | None = None, badge_file=None):
+        self.dsn = dsn
+        self.on_award = on_award
+        self.on_state = on_state or (lambda state: None)
+        self.channel = channel
+        self.award_table = award_table
+        self.badge_file = badge_file
+        self.delivered = 0
+        self._since = since
+        self._floor: int | None = since  # never deliver ids at or below this
+        self._seen: set[int] = set()
+        self._max_seen = since or 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._conn: psycopg.Connection | None = None
+
+    # -- lifetime -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run on a daemon thread until stop()."""
+        self._thread = threading.Thread(target=self._run_quietly, name="award-listener",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def _run_quietly(self) -> None:
+        try:
+            self.run(retry_first=True)
+        except Exception as exc:  # a thread has nobody to raise to: report it as a state
+            self._state(FeedState("stopped", redact(first_line(exc), self.dsn)))
+
+    def run(self, retry_first: bool = False) -> None:
+        """Listen until stop(). The first connection's failure raises unless retry_first."""
+        attempt, connected_once = 0, False
+        while not self._stop.is_set():
+            try:
+                self._state(FeedState("connecting", attempt=attempt))
+                self._conn = connect(self.dsn, autocommit=True, **KEEPALIVES)
+                try:
+                    self._listen_and_catch_up(self._conn)
+                    connected_once, attempt = True, 0
+                    self._pump(self._conn)
+                finally:
+                    self._close()
+            except (psycopg.Error, DatabaseUnreachable) as exc:
+                if not connected_once and not retry_first:
+                    raise
+                attempt += 1
+                delay = BACKOFF[min(attempt, len(BACKOFF)) - 1]
+                detail = redact(first_line(exc), self.dsn)
+                self._state(FeedState("reconnecting", f"{detail}; retrying in {delay:g}s",
+                                      attempt=attempt))
+                self._stop.wait(delay)
+        self._state(FeedState("stopped"))
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # closing a broken connection must not hide why it broke
+                pass
+
+    # -- the work ---------------------------------------------------------------------
+
+    def _state(self, state: FeedState) -> None:
+        self.on_state(state)
+
+    def _listen_and_catch_up(self, conn: psycopg.Connection) -> None:
+        if self.channel is None or self.award_table is None:
+            settings = read_feed_settings(conn, self.badge_file)
+            self.channel = self.channel or settings.channel
+            self.award_table = self.award_table or settings.award_table
+        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+        self._state(FeedState("connected", f"listening on {self.channel}"))
+        # LISTEN first, then read: an award committed in between is in both, shown once.
+        count = self._catch_up(conn)
+        self._state(FeedState("caught_up", count=count))
+
+    def _catch_up(self, conn: psycopg.Connection) -> int:
+        found = _catch_up_query(conn, self.award_table)
+        if found is None:  # nothing installed yet: every award that comes later is news
+            self._floor = 0 if self._floor is None else self._floor
+            return 0
+        query, award = found
+        if self._floor is None:  # first connect, no --since: start at the newest award
+            top = conn.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(
+                award)).fetchone()[0]
+            self._floor = top - CATCHUP_WINDOW
+            rows = conn.execute(query, (self._floor, CATCHUP_WINDOW + 1)).fetchall()
+            self._seen.update(r[0] for r in rows)  # existing before we started: not news
+            self._max_seen = max(self._max_seen, top)
+            return 0
+        lower, count = max(self._floor, self._max_seen - CATCHUP_WINDOW), 0
+        while not self._stop.is_set():
+            rows = conn.execute(query, (lower, CATCHUP_PAGE)).fetchall()
+            for _, payload in rows:
+                if self._deliver(Award.from_payload(payload)):
+                    count += 1
+            if len(rows) < CATCHUP_PAGE:
+                break
+            lower = rows[-1][0]
+        return count
+
+    def _pump(self, conn: psycopg.Connection) -> None:
+        idle_since = time.monotonic()
+        stop = self._stop
+        while not stop.is_set():
+            got = False
+            for notify in conn.notifies(timeout=POLL):
+                got = True
+                self._deliver(Award.from_payload(notify.payload))
+                if stop.is_set():
+                    break
+            now = time.monotonic()
+            if got:
+                idle_since = now
+            elif now - idle_since > PING_AFTER:  # a silent peer may be gone: ask
+                conn.execute("SELECT 1")
+                idle_since = now
+
+    def _deliver(self, award: Award | None) -> bool:
+        if award is None:
+            return False
+        award_id, seen = award.id, self._seen
+        if award_id in seen or (self._floor is not None and award_id <= self._floor):
+            return False
+        seen.add(award_id)
+        if award_id > self._max_seen:
+            self._max_seen = award_id
+        if len(seen) > 3 * CATCHUP_WINDOW:
+            keep = self._max_seen - CATCHUP_WINDOW
+            self._seen = {i for i in seen if i > keep}
+        self.delivered += 1
+        self.on_award(award)
+        return True
