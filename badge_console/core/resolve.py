@@ -70,6 +70,9 @@ def _explain(conn, query: sql.Composable, what: str) -> str | None:
             exc, psycopg.errors.LockNotAvailable) else "the statement timeout"
         raise OperationFailed(f"Checking {what} gave up waiting for {reason}; nothing was "
                               "changed, retry later.") from None
+    except psycopg.errors.InsufficientPrivilege as exc:
+        return (f"{(exc.diag.message_primary or str(exc)).rstrip('.')} for role "
+                f"{conn.info.user}; install as the tables' owner or grant SELECT")
     except psycopg.Error as exc:
         diag = exc.diag
         return (diag.message_primary or str(exc)).rstrip(".")
