@@ -136,6 +136,11 @@ def cmd_plan(args) -> int:
         out.print(_plan_table(plan))
         if plan.problems:
             _print_problems(plan.problems, ctx.badges_path)
+        for item in plan.items:
+            for e in item.errors:
+                out.print(f"[yellow]warning[/]: badge {item.code} skipped {e['count']} "
+                          f"statement(s) on a run-time error (SQLSTATE {e['sqlstate']}, last "
+                          f"{e['last_at']}): {e['message']}", highlight=False)
         out.print(f"{len(plan.changes)} change(s) to apply on {ctx.database}.", markup=False)
         if args.sql:
             out.print(plan.sql_text(), markup=False)
@@ -173,6 +178,10 @@ def cmd_install(args) -> int:
               for a in ("create", "replace", "drop")}
     out.print(f"Installed on {ctx.database}: {counts['create']} created, "
               f"{counts['replace']} replaced, {counts['drop']} dropped.", markup=False)
+    if args.backfill:
+        result = _run_backfill(ctx, bf, 1000)
+        out.print(_backfill_summary(ctx, result), markup=False)
+        return 130 if result.cancelled else 0
     return 0
 
 
@@ -215,6 +224,231 @@ def cmd_console(args) -> int:
     return run_console(ctx, read_only=args.read_only)
 
 
+def _award_line(award) -> str:
+    when = (award.awarded_at or "")[:19].replace("T", " ") or "-" * 19
+    return (f"{when}  #{award.id}  user {award.user_id}  {award.name} ({award.code})  "
+            f"{award.table or '-'} {award.op or 'catch-up'}")
+
+
+def cmd_watch(args) -> int:
+    from .core.feed import AwardListener
+
+    ctx = open_context(args)
+    try:  # only for the channel and award table when nothing is installed yet
+        bf = _load(ctx) if ctx.badges_path.exists() else None
+    except DefinitionError:
+        bf = None
+    out, err = sys.stdout, _console(stderr=True)
+    dumps, started = json.dumps, []
+
+    def on_award(award) -> None:
+        out.write((dumps(award.as_dict(), ensure_ascii=False, default=str) if args.json
+                   else _award_line(award)) + "\n")
+        out.flush()
+
+    def on_state(state) -> None:
+        if state.kind == "caught_up" and not started:
+            started.append(True)
+            earlier = f"; {state.count} award(s) above #{args.since} shown" \
+                if args.since is not None else ""
+            err.print(f"Watching channel {listener.channel} on {ctx.database}{earlier}. "
+                      "Ctrl-C to stop.", markup=False)
+        elif state.kind == "caught_up":
+            err.print(f"Reconnected; caught up {state.count} award(s) made meanwhile.",
+                      markup=False)
+        elif state.kind == "reconnecting":
+            err.print(f"Connection lost ({state.detail}).", markup=False)
+
+    listener = AwardListener(ctx.dsn, on_award, on_state, since=args.since, badge_file=bf)
+    try:
+        listener.run()
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:  # the reader went away (| head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _stop_on_ctrl_c():
+    """An Event set by the first Ctrl-C (work stops between steps); a second one interrupts."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    return stop, lambda: signal.signal(signal.SIGINT, previous)
+
+
+def _backfill_table(backfill):
+    from rich.table import Table
+
+    done = not backfill.dry_run
+    table = Table(title=f"Backfill into {backfill.award_table}", title_justify="left")
+    for column in ("badge", "name", "table", "would award", *(["awarded"] if done else []),
+                   "detail"):
+        table.add_column(column, overflow="fold")
+    for item in backfill.items:
+        sample = ", ".join(map(str, item.sample))
+        more = ", ..." if item.would_award > len(item.sample) else ""
+        detail = item.reason or (f"users {sample}{more}" if sample else "nobody qualifies")
+        counts = [str(item.would_award) if item.applicable else "-"]
+        if done:
+            counts.append(str(item.awarded) if item.applicable else "-")
+        table.add_row(item.code, item.name, item.table, *counts, detail)
+    return table
+
+
+def _run_backfill(ctx: Context, bf, batch_size: int, show_progress: bool = True):
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+    from .core.backfill import run_backfill
+    from .core.connection import connect
+
+    stop, restore = _stop_on_ctrl_c()
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                   console=_console(stderr=True), disable=not show_progress)
+    tasks: dict = {}
+
+    def progress(p) -> None:
+        total = max(p.rows_total, 1)
+        if p.code not in tasks:
+            tasks[p.code] = bar.add_task(p.code, total=total)
+        bar.update(tasks[p.code], completed=total if p.rows_done >= p.rows_total else p.rows_done,
+                   description=f"{p.code}: {p.awarded} awarded")
+
+    try:
+        with connect(ctx.dsn) as conn, bar:
+            return run_backfill(conn, bf, batch_size=batch_size, progress=progress, cancel=stop)
+    finally:
+        restore()
+
+
+def _backfill_summary(ctx: Context, result) -> str:
+    per = ", ".join(f"{i.code} {i.awarded}" for i in result.items if i.applicable)
+    if result.cancelled:
+        return (f"Backfill cancelled on {ctx.database} after {result.awarded} award(s); "
+                "run it again to continue (nobody is awarded twice).")
+    return f"Backfill on {ctx.database}: {result.awarded} award(s) granted ({per or 'none'})."
+
+
+def cmd_backfill(args) -> int:
+    from .core.backfill import preview_backfill
+    from .core.connection import connect
+
+    if not args.dry_run:
+        refuse_if_read_only(args, "backfill")
+    ctx = open_context(args)
+    bf = _load(ctx)
+    with connect(ctx.dsn) as conn:
+        preview = preview_backfill(conn, bf)
+    out = _console()
+    if args.dry_run:
+        if args.json:
+            emit_json(preview.as_dict() | {"database": ctx.database})
+        else:
+            out.print(_backfill_table(preview))
+            out.print(f"Dry run on {ctx.database}: {preview.would_award} award(s) would be "
+                      "granted; nothing was written.", markup=False)
+        return 0
+    if not args.json:
+        out.print(_backfill_table(preview))
+    result = _run_backfill(ctx, bf, args.batch_size, show_progress=not args.json)
+    for item, seen in zip(result.items, preview.items):
+        item.would_award, item.sample = seen.would_award, seen.sample
+    if args.json:
+        emit_json(result.as_dict() | {"database": ctx.database})
+    else:
+        out.print(_backfill_summary(ctx, result), markup=False)
+    return 130 if result.cancelled else 0
+
+
+def cmd_demo_traffic(args) -> int:
+    from .core.traffic import run_demo_traffic
+
+    refuse_if_read_only(args, "demo-traffic")
+    ctx = open_context(args)
+    out = _console()
+    until = f"for {args.seconds:g}s" if args.seconds else "until Ctrl-C"
+    out.print(f"Writing demo traffic to {ctx.database}: {args.rate:g} writes/s {until}.",
+              markup=False)
+    stop, restore = _stop_on_ctrl_c()
+    try:
+        stats = run_demo_traffic(ctx.dsn, rate=args.rate, seconds=args.seconds, stop=stop)
+    finally:
+        restore()
+    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(stats.writes.items()))
+    out.print(f"Wrote {stats.total} row change(s) in {stats.seconds:.1f}s ({kinds or 'none'}).",
+              markup=False)
+    return 0
+
+
+def _dry_run_table(result):
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"Dry run ({result.mode}) of {result.code} on {result.table}, "
+                        f"{result.op}", title_justify="left")
+    for column in ("#", "user", "holds", "condition", "would award", "row"):
+        table.add_column(column, overflow="fold")
+    for r in result.rows:
+        value = Text(r.error, style="red") if r.error else Text(
+            {True: "true", False: "false", None: "null"}[r.value])
+        row = ", ".join(f"{k}={v}" for k, v in r.row.items())
+        table.add_row(str(r.index), Text(r.user or "-"), "yes" if r.holds else "no", value,
+                      Text("yes", style="green") if r.would_award else Text("no"),
+                      Text(row[:80] + ("..." if len(row) > 80 else "")))
+    return table
+
+
+def cmd_dry_run(args) -> int:
+    from .core.connection import connect
+    from .core.dryrun import Sample, dry_run, parse_json_changes, parse_json_rows
+
+    if args.mode == "fire" and args.read_only:
+        raise ReadOnlyRefused(
+            "Refused under --read-only: fire mode creates the trigger and writes the sample "
+            "rows (rolled back, but it locks the table and consumes sequence values); use "
+            "--mode eval.")
+    rows = parse_json_rows(args.rows) if args.rows is not None else None
+    changes = parse_json_changes(args.set) if args.set is not None else None
+    ctx = open_context(args)
+    bf = _load(ctx)
+    err, out = _console(stderr=True), _console()
+    if args.mode == "fire":
+        err.print(f"Fire mode installs the trigger in a transaction that is rolled back; it "
+                  f"takes a brief table lock (writers wait; gives up after "
+                  f"{args.lock_timeout}).", markup=False)
+    with connect(ctx.dsn) as conn:
+        result = dry_run(conn, bf, args.code, Sample(args.where, args.limit, rows, changes),
+                         mode=args.mode, op=args.op, explain=args.explain,
+                         lock_timeout=args.lock_timeout,
+                         statement_timeout=args.statement_timeout)
+    if args.json:
+        emit_json(result.as_dict() | {"database": ctx.database, "file": str(ctx.badges_path)})
+        return 0
+    out.print(_dry_run_table(result))
+    if result.fire is not None:
+        fired = result.fire
+        users = ", ".join(a["user_id"] for a in fired.awarded) or "nobody"
+        out.print(f"Fire: {fired.written} row(s) written; the trigger awarded: {users}.",
+                  markup=False)
+        for line in ([f"Write failed: {fired.error}"] if fired.error else []) + [
+                f"Trigger error (on_error skip): {e}" for e in fired.trigger_errors]:
+            out.print(line, style="red", markup=False)
+    if result.explain:
+        out.print(f"EXPLAIN (one sample row):\n{result.explain}", markup=False)
+    for note in result.notes:
+        out.print(f"Note: {note}", style="dim", markup=False)
+    out.print(f"{result.summary} ({ctx.database})", markup=False)
+    return 0
+
+
 def _common(parser: argparse.ArgumentParser, badges: bool = True, json_out: bool = False):
     parser.add_argument("--dsn", help="libpq URI or key=value string (default: $DATABASE_URL, "
                                       "else the embedded demo)")
@@ -249,6 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--lock-timeout", default="5s", help="give up waiting for table locks "
                                                         "after this long (default 5s)")
+    p.add_argument("--backfill", action="store_true",
+                   help="then award users who already qualify")
     p.set_defaults(func=cmd_install)
 
     p = sub.add_parser("uninstall", help="remove our triggers and schema; awards stay")
@@ -263,6 +499,48 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p, badges=False)
         p.add_argument("code", nargs="?", help="badge code (default: all badges)")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("dry-run", help="test a badge on sample rows; always rolled back")
+    _common(p, json_out=True)
+    p.add_argument("code", help="badge code")
+    p.add_argument("--where", metavar="SQL", help="filter on the trigger table (what follows "
+                                                  "WHERE)")
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="sample rows (default 20)")
+    p.add_argument("--rows", metavar="JSON", help='rows typed by hand: {"col": value} or a list')
+    p.add_argument("--set", metavar="JSON", help="update badges: the changes that make NEW")
+    p.add_argument("--op", choices=("insert", "update", "delete"),
+                   help="which of the badge's operations (default: its first)")
+    p.add_argument("--mode", choices=("eval", "fire"), default="eval",
+                   help="eval: evaluate the condition read-only (default); fire: run the real "
+                        "trigger, then roll back")
+    p.add_argument("--lock-timeout", default="2s", help="lock wait limit (default 2s)")
+    p.add_argument("--statement-timeout", default="5s",
+                   help="limit for each statement (default 5s)")
+    p.add_argument("--explain", action="store_true", help="EXPLAIN the trigger's query for "
+                                                          "one sample row")
+    p.set_defaults(func=cmd_dry_run)
+
+    p = sub.add_parser("watch", help="print awards as they are made, until Ctrl-C")
+    _common(p, json_out=True)
+    p.add_argument("--since", type=int, metavar="ID",
+                   help="first print the awards with a higher id that already exist")
+    p.set_defaults(func=cmd_watch)
+
+    p = sub.add_parser("backfill", help="award users who already qualify (preview first)")
+    _common(p, json_out=True)
+    p.add_argument("--dry-run", action="store_true",
+                   help="only count who would be awarded; write nothing")
+    p.add_argument("--batch-size", type=int, default=1000, metavar="ROWS",
+                   help="rows per transaction (default 1000)")
+    p.set_defaults(func=cmd_backfill)
+
+    p = sub.add_parser("demo-traffic", help="realistic writes on the embedded demo database")
+    _common(p, badges=False)
+    p.add_argument("--rate", type=float, default=20.0, metavar="N",
+                   help="writes per second (default 20)")
+    p.add_argument("--seconds", type=float, metavar="S", help="stop after S seconds "
+                                                               "(default: at Ctrl-C)")
+    p.set_defaults(func=cmd_demo_traffic)
     return parser
 
 

@@ -226,3 +226,32 @@ def test_on_error_raise_fails_the_write(demo):
     run(demo, "INSERT INTO dummy_sketch (user_id, title) VALUES (1, 'a')")
     with pytest.raises(psycopg.errors.DivisionByZero):
         run(demo, "UPDATE dummy_sketch SET hit_views = 5")
+
+
+def test_one_subtransaction_per_statement_not_per_row(demo, cli, badge_file):
+    """A failing condition over a 500-row statement records one error, not 500: the
+    EXCEPTION block wraps the statement's set-based evaluation once."""
+    install_badges(demo, [demo_badge("star", condition="NEW.hit_views / (NEW.id - NEW.id) > 0")])
+    run(demo, "INSERT INTO dummy_sketch (user_id, title) "
+              "SELECT 1 + g % 100, 'x' FROM generate_series(1, 500) g",
+        "UPDATE dummy_sketch SET hit_views = 1")
+    with psycopg.connect(demo) as conn:
+        assert conn.execute("SELECT count(*) FROM badge_console.error_log").fetchone()[0] == 1
+    path = badge_file([demo_badge("star", condition="NEW.hit_views / (NEW.id - NEW.id) > 0")])
+    code, out, _ = cli("plan", "--dsn", demo, "--json", "--badges", path)
+    item = next(i for i in json.loads(out)["badges"] if i["code"] == "star")
+    assert item["errors"][0]["sqlstate"] == "22012" and item["errors"][0]["count"] == 1
+
+
+def test_long_codes_sharing_a_prefix_get_distinct_triggers(demo):
+    first, second = "c" * 49 + "1", "c" * 49 + "2"
+    long_col = "u" * 63
+    run(demo, f'CREATE TABLE "{"t" * 63}" (id serial PRIMARY KEY, "{long_col}" int)')
+    badges = [{"name": n, "code": n, "condition": "true", "trigger_condition": "insert",
+               "trigger_table": "t" * 63, "user_field": long_col} for n in (first, second)]
+    install_badges(demo, badges)
+    run(demo, f'INSERT INTO "{"t" * 63}" ("{long_col}") VALUES (1)')
+    assert awards(demo) == [(1, first), (1, second)]
+    with psycopg.connect(demo) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'bc\\_%'"
+                            ).fetchone()[0] == 2

@@ -42,6 +42,7 @@ class PlanItem:
     action: str  # create, replace, unchanged, drop, skip, keep, none
     detail: str = ""
     statements: list[str] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)  # run-time errors the trigger recorded
 
 
 @dataclass
@@ -74,6 +75,22 @@ def read_installed(conn: psycopg.Connection) -> dict[str, InstalledBadge]:
     rows = conn.execute(sql.SQL("SELECT code, name, fingerprint, triggers FROM {}").format(
         sql.Identifier(SCHEMA, "installed"))).fetchall()
     return {r[0]: InstalledBadge(r[0], r[1], r[2], r[3]) for r in rows}
+
+
+def read_errors(conn: psycopg.Connection) -> dict[str, list[dict]]:
+    """Run-time errors recorded by on_error=skip triggers, grouped per badge."""
+    if conn.execute("SELECT to_regclass('badge_console.error_log')").fetchone()[0] is None:
+        return {}
+    rows = conn.execute(sql.SQL(
+        "SELECT code, sqlstate, message, count(*), min(at), max(at) FROM {}"
+        " GROUP BY code, sqlstate, message ORDER BY max(at) DESC").format(
+        sql.Identifier(SCHEMA, "error_log"))).fetchall()
+    grouped: dict[str, list[dict]] = {}
+    for code, sqlstate, message, count, first, last in rows:
+        grouped.setdefault(code, []).append({
+            "sqlstate": sqlstate, "message": message, "count": count,
+            "first_at": first.isoformat(), "last_at": last.isoformat()})
+    return grouped
 
 
 def _render(conn, statements) -> list[str]:
@@ -189,6 +206,9 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
         " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value").format(
         t=sql.Identifier(SCHEMA, "settings"), k=sql.Literal(k), v=sql.Literal(v))
         for k, v in (("award_table", res.award.display), ("channel", channel))]
+    errors = read_errors(conn)
+    for item in items:
+        item.errors = errors.get(item.code, [])
     plan = Plan(res.award.display, channel, items, _render(conn, setup), res.problems)
     return plan, res
 
