@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 import psycopg
 from psycopg import sql
 
+from . import catalog
 from .errors import BadgeConsoleError
 from .sqlgen import TRIGGER_PREFIX
 
@@ -103,15 +104,9 @@ def describe(conn: psycopg.Connection, schema: str, name: str) -> TableInfo:
     if row is None:
         raise BadgeConsoleError(f"Table {schema}.{name} no longer exists.")
     oid, kind, estimate = row
-    key = [r[0] for r in conn.execute(
-        "SELECT a.attname FROM pg_index i"
-        " JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, pos) ON true"
-        " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
-        " WHERE i.indrelid = %s AND i.indisprimary ORDER BY k.pos", (oid,)).fetchall()]
-    cols = conn.execute(
-        "SELECT attname, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute"
-        " WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-        (oid,)).fetchall()
+    ref = catalog.TableRef(schema, name, oid, kind)
+    key = catalog.primary_key(conn, ref)
+    cols = [(c.name, c.type, c.not_null) for c in catalog.columns(conn, ref)]
     paging = "key" if key else ("ctid" if kind in ("r", "m") else "offset")
     if estimate is None:
         estimate = _explain_rows(conn, sql.SQL("SELECT 1 FROM {}").format(
@@ -130,6 +125,27 @@ def _explain_rows(conn, query: sql.Composable) -> int | None:
     if isinstance(plan, str):
         plan = json.loads(plan)
     return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def table_choices(conn: psycopg.Connection) -> dict[str, list[tuple[str, str]]]:
+    """Tables a badge may trigger on, as badge.json would name them, with their columns.
+
+    A table first on the search_path is named bare (`dummy_sketch`), others qualified.
+    """
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod),"
+        " coalesce(array_position(current_schemas(false), n.nspname::name), 1000)"
+        " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+        " WHERE c.relkind IN ('r', 'p', 'f') AND n.nspname NOT IN"
+        " ('pg_catalog', 'information_schema', 'pg_toast', 'badge_console')"
+        " AND n.nspname NOT LIKE 'pg\\_%%' ORDER BY 5, 1, 2, a.attnum").fetchall()
+    choices: dict[str, list[tuple[str, str]]] = {}
+    bare_taken: dict[str, str] = {}
+    for schema, table, column, type_, position in rows:
+        bare = position < 1000 and bare_taken.setdefault(table, schema) == schema
+        choices.setdefault(table if bare else f"{schema}.{table}", []).append((column, type_))
+    return choices
 
 
 def badges_using(bf, table: TableInfo, search_path: list[str]) -> list[str]:

@@ -1,0 +1,99 @@
+"""Connections for the console's workers: one per view, opened lazily, cancellable.
+
+A plain object (no Textual): workers call `run(name, fn)` from their threads; the UI
+thread may call `cancel(name)`. A lost connection is dropped and reported as
+ConnectionLost so the app can show a banner and reconnect; a cancelled statement is
+QueryCancelled. Neither ever escapes as a traceback.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable, TypeVar
+
+import psycopg
+
+from ..core.connection import connect, first_line, redact
+from ..core.errors import DatabaseUnreachable
+
+T = TypeVar("T")
+SESSION_TIMEOUT = "30s"  # no console query waits longer, whatever it is
+
+
+class ConnectionLost(Exception):
+    """The server went away (or never answered); str() is one sentence."""
+
+
+class QueryCancelled(Exception):
+    """The statement was cancelled by the user or by statement_timeout."""
+
+
+class Database:
+    def __init__(self, dsn: str):
+        self.dsn = dsn
+        self._conns: dict[str, psycopg.Connection] = {}
+        self._lock = threading.Lock()
+
+    def _get(self, name: str) -> psycopg.Connection:
+        with self._lock:
+            conn = self._conns.get(name)
+            if conn is not None and not conn.closed:
+                return conn
+        conn = connect(self.dsn, autocommit=True)
+        conn.execute("SELECT set_config('statement_timeout', %s, false)", (SESSION_TIMEOUT,))
+        with self._lock:
+            self._conns[name] = conn
+        return conn
+
+    def run(self, name: str, fn: Callable[[psycopg.Connection], T]) -> T:
+        """fn(conn) on this view's connection, with failures turned into our exceptions."""
+        try:
+            conn = self._get(name)
+        except DatabaseUnreachable as exc:
+            raise ConnectionLost(str(exc)) from None
+        try:
+            return fn(conn)
+        except psycopg.errors.QueryCanceled as exc:
+            message = first_line(exc)
+            if "statement timeout" in message:
+                raise QueryCancelled("Stopped by the statement timeout "
+                                     f"({SESSION_TIMEOUT} at most).") from None
+            raise QueryCancelled("Query cancelled.") from None
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            if conn.closed or conn.broken:
+                self.discard(name)
+                raise ConnectionLost(
+                    f"Lost the database connection: {redact(first_line(exc), self.dsn)}.") from None
+            raise
+
+    def server_version(self) -> str:
+        from ..core.catalog import server_version
+
+        return self.run("app", server_version)
+
+    def cancel(self, name: str) -> None:
+        with self._lock:
+            conn = self._conns.get(name)
+        if conn is not None and not conn.closed:
+            try:
+                conn.cancel_safe(timeout=3)
+            except Exception:  # noqa: BLE001 - a failed cancel leaves the timeout to act
+                pass
+
+    def discard(self, name: str) -> None:
+        with self._lock:
+            conn = self._conns.pop(name, None)
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail
+                pass
+
+    def probe(self) -> str:
+        """Open a fresh connection (used while reconnecting); returns the server version."""
+        self.discard("app")
+        return self.server_version()
+
+    def close(self) -> None:
+        for name in list(self._conns):
+            self.discard(name)

@@ -1,0 +1,33 @@
+"""Messages the whole app listens to; view-local ones live inside their view class."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+
+@dataclass
+class ConnectionLost(Message):
+    """A worker found the database gone; the app shows a banner and reconnects."""
+
+    reason: str
+
+
+@dataclass
+class ConnectionRestored(Message):
+    """The reconnect loop got through; views reload what they show."""
+
+    server_version: str
+
+
+@dataclass
+class ServerInfo(Message):
+    server_version: str
+
+
+@dataclass
+class BadgeFileState(Message):
+    """The badges file's state changed: edits made, saved, or reloaded."""
+
+    dirty: bool

@@ -1,0 +1,1 @@
+"""One module per view: tables, badges, dryrun, install, feed."""

@@ -1,0 +1,381 @@
+"""Badges view: the list with each badge's status, and the editor.
+
+The working copy of badge.json is `app.badge_file`; edits change it in place and mark
+it dirty. Validation (file checks, then database checks and install statuses) runs in
+a worker on a copy. Save validates first, asks before saving something invalid, and
+never overwrites a file that changed on disk without asking.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Button, DataTable, Static
+from textual.worker import get_current_worker
+
+from ...core import browse
+from ...core.definitions import (REQUIRED, Badge, BadgeFile, check_definitions,
+                                 load_badge_file, save_badge_file)
+from ...core.errors import DefinitionError, Problem
+from ...core.install import plan_install
+from ...core.resolve import validate_against_database
+from ..db import ConnectionLost
+from ..messages import BadgeFileState
+from ..messages import ConnectionLost as ConnectionLostMessage
+from ..widgets.badge_editor import BadgeEditor
+from ..widgets.confirm import ConfirmScreen
+
+STATUS_STYLE = {"installed": "green", "outdated": "yellow", "missing": "yellow",
+                "orphaned": "magenta", "disabled": "dim", "invalid": "red", "legacy": "yellow",
+                "valid": "green", "unchecked": "dim"}
+
+
+@dataclass
+class Checked:
+    """What a validation found: problems per badge index, install status per code."""
+
+    problems: list[Problem]
+    statuses: dict[str, str] = field(default_factory=dict)
+    orphans: list[tuple[str, str]] = field(default_factory=list)  # (code, name)
+    database_note: str = ""
+
+
+def check_badges(db, bf: BadgeFile) -> Checked:
+    """Runs in a worker: file + database checks and plan statuses; falls back to file only."""
+    def against_database(conn):
+        problems = validate_against_database(conn, bf).problems
+        plan = plan_install(conn, bf)
+        statuses = {i.code: i.status for i in plan.items if i.status != "orphaned"}
+        orphans = [(i.code, i.name) for i in plan.items if i.status == "orphaned"]
+        return Checked(problems, statuses, orphans)
+
+    try:
+        return db.run("badges", against_database)
+    except ConnectionLost as exc:
+        return Checked(check_definitions(bf), database_note=f"File checks only: {exc}")
+
+
+class BadgesView(Horizontal):
+    BINDINGS = [
+        Binding("ctrl+r", "validate", "Validate", priority=True),
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("ctrl+n", "new_badge", "New", priority=True, show=False),
+        Binding("ctrl+o", "duplicate", "Duplicate", priority=True, show=False),
+        Binding("delete", "delete", "Delete"),
+    ]
+
+    @dataclass
+    class Validated(Message):
+        checked: Checked
+        then_save: bool
+
+    @dataclass
+    class CatalogLoaded(Message):
+        choices: dict
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.checked: Checked | None = None
+        self.current: int | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="badge-list-pane"):
+            yield DataTable(id="badge-list", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="badge-detail")
+        yield BadgeEditor(id="editor")
+
+    @property
+    def bf(self) -> BadgeFile | None:
+        return self.app.badge_file  # type: ignore[attr-defined]
+
+    @property
+    def editor(self) -> BadgeEditor:
+        return self.query_one(BadgeEditor)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#badge-list", DataTable)
+        table.add_column("code", key="code")
+        table.add_column("status", key="status")
+        self.refresh_list()
+        self.load_catalog()
+        self.action_validate()
+
+    # ---- workers ------------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="badges-catalog")
+    def load_catalog(self) -> None:
+        try:
+            choices = self.app.db.run("badges", browse.table_choices)  # type: ignore[attr-defined]
+        except ConnectionLost as exc:
+            self.post_message(ConnectionLostMessage(str(exc)))
+            return
+        self.post_message(self.CatalogLoaded(choices))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="badges-check")
+    def _check(self, bf: BadgeFile, then_save: bool) -> None:
+        checked = check_badges(self.app.db, bf)  # type: ignore[attr-defined]
+        if checked.database_note:
+            self.post_message(ConnectionLostMessage(checked.database_note))
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.Validated(checked, then_save))
+
+    # ---- list ---------------------------------------------------------------------
+    def _status(self, index: int, badge: Badge) -> tuple[str, str]:
+        """(status word, first problem text) for the list."""
+        if self.checked is None:
+            return "unchecked", ""
+        problems = [p for p in self.checked.problems if p.index == index]
+        if problems:
+            first = problems[0]
+            return "invalid", (f"{first.key}: " if first.key else "") + first.message
+        if badge.enabled is False:
+            return "disabled", "kept in the file, not installed"
+        status = self.checked.statuses.get(badge.code, "valid")
+        return ("valid" if status == "invalid" else status), ""
+
+    def refresh_list(self) -> None:
+        table = self.query_one("#badge-list", DataTable)
+        row = table.cursor_row
+        table.clear()
+        bf = self.bf
+        for index, badge in enumerate(bf.badges if bf else []):
+            status, _ = self._status(index, badge)
+            table.add_row(str(badge.code or "?"), Text(status, style=STATUS_STYLE.get(status, "")), key=f"b{index}")
+        for code, name in (self.checked.orphans if self.checked else []):
+            table.add_row(code, Text("orphaned", style=STATUS_STYLE["orphaned"]),
+                          key=f"o{code}")
+        if table.row_count:
+            table.move_cursor(row=min(max(row, 0), table.row_count - 1), animate=False)
+        if self.current is None and bf and bf.badges:
+            self._select(0)
+        elif not bf or not bf.badges:
+            self._select(None)
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        detail = Text()
+        bf = self.bf
+        load_error = getattr(self.app, "badge_file_error", "")
+        if load_error:
+            detail.append(load_error, style="red")
+        elif self.current is not None and bf and self.current < len(bf.badges):
+            status, problem = self._status(self.current, bf.badges[self.current])
+            detail.append(f"{status}", style=STATUS_STYLE.get(status, ""))
+            if problem:
+                detail.append(f": {problem}", style="red")
+        file_level = [p for p in (self.checked.problems if self.checked else [])
+                      if p.index is None]
+        for problem in file_level:
+            detail.append(f"\n{problem}", style="red")
+        if self.checked and self.checked.database_note:
+            detail.append(f"\n{self.checked.database_note}", style="yellow")
+        self.query_one("#badge-detail", Static).update(detail)
+
+    def _select(self, index: int | None) -> None:
+        self.current = index
+        bf = self.bf
+        badge = bf.badges[index] if (bf and index is not None and index < len(bf.badges)) \
+            else None
+        self.editor.show(badge)
+        if badge is not None and self.checked is not None:
+            self.editor.show_problems([p for p in self.checked.problems if p.index == index])
+
+    @on(DataTable.RowHighlighted, "#badge-list")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        key = str(event.row_key.value or "")
+        if key.startswith("b"):
+            index = int(key[1:])
+            if index != self.current:
+                self._select(index)
+        elif key.startswith("o"):
+            self.current = None
+            self.editor.show(None)
+            self.editor.say(f"Badge {key[1:]} is installed in the database but no longer in "
+                            "the file; the next install drops it.", "magenta")
+        self._show_detail()
+
+    def on_badge_editor_edited(self, message: BadgeEditor.Edited) -> None:
+        self._mark_dirty()
+        if message.key == "code" and self.current is not None:
+            table = self.query_one("#badge-list", DataTable)
+            key = f"b{self.current}"
+            table.update_cell(key, message.key, str(getattr(message.badge, message.key) or ""))
+
+    def _mark_dirty(self, dirty: bool = True) -> None:
+        self.app.dirty = dirty  # type: ignore[attr-defined]
+        self.post_message(BadgeFileState(dirty))
+
+    # ---- validation and save ---------------------------------------------------------
+    def on_badges_view_catalog_loaded(self, message: CatalogLoaded) -> None:
+        self.editor.set_catalog(message.choices)
+        if self.current is not None and self.checked is not None:
+            self.editor.show_problems([p for p in self.checked.problems
+                                       if p.index == self.current])
+
+    def action_validate(self, then_save: bool = False) -> None:
+        if self.bf is None:
+            return
+        self.editor.say("Validating…", "italic")
+        self._check(copy.deepcopy(self.bf), then_save)
+
+    def on_badges_view_validated(self, message: Validated) -> None:
+        self.checked = message.checked
+        self.refresh_list()
+        if self.current is not None:
+            self.editor.show_problems([p for p in self.checked.problems
+                                       if p.index == self.current])
+        count = len(self.checked.problems)
+        if count:
+            self.editor.say(f"✗ {count} problem(s) in the file; see the fields marked ✗ "
+                            "and the list.", "red")
+        else:
+            self.editor.say("✓ Every badge is valid"
+                            + (" (file checks only)." if self.checked.database_note
+                               else " against the database."), "green")
+        if message.then_save:
+            self._save_after_check(count)
+
+    def action_save(self) -> None:
+        if getattr(self.app, "read_only", False):
+            self.editor.say("Save refused: the console runs with --read-only, so badge.json "
+                            "is not written.", "bold red")
+            self.app.notify("Refused under --read-only: badge.json is not written.",
+                            severity="error")
+            return
+        if self.bf is None:
+            return
+        self.action_validate(then_save=True)
+
+    def _save_after_check(self, problems: int) -> None:
+        if problems:
+            question = (f"badge.json has {problems} problem(s). Save it anyway? Invalid "
+                        "badges are kept in the file but cannot be installed.")
+            self.app.push_screen(ConfirmScreen(question, [
+                ("save", "Save anyway", "warning"), ("cancel", "Keep editing", "primary")]),
+                lambda answer: self._save_checked() if answer == "save" else None)
+        else:
+            self._save_checked()
+
+    def _save_checked(self) -> None:
+        bf = self.bf
+        if bf is None:
+            return
+        if bf.changed_on_disk():
+            question = (f"{bf.path} changed on disk since it was loaded (another editor or "
+                        "program wrote it). Reload it and discard your edits here, or "
+                        "overwrite it with your version and discard the other one?")
+            self.app.push_screen(ConfirmScreen(question, [
+                ("reload", "Reload (discard mine)", "warning"),
+                ("overwrite", "Overwrite (discard theirs)", "error"),
+                ("cancel", "Cancel", "primary")]), self._on_conflict_answer)
+            return
+        self._write()
+
+    def _on_conflict_answer(self, answer: str | None) -> None:
+        if answer == "overwrite":
+            self._write()
+        elif answer == "reload":
+            self.reload_file()
+        else:
+            self.editor.say("Not saved; your edits are still here.", "yellow")
+
+    def _write(self) -> None:
+        try:
+            save_badge_file(self.bf)  # type: ignore[arg-type]
+        except OSError as exc:
+            self.editor.say(f"Could not save {self.bf.path}: {exc.strerror}.", "bold red")
+            return
+        self._mark_dirty(False)
+        self.editor.say(f"✓ Saved {self.bf.path}.", "green")  # type: ignore[union-attr]
+        self.app.notify(f"Saved {self.bf.path}.")  # type: ignore[union-attr]
+
+    def reload_file(self) -> None:
+        path = self.bf.path if self.bf else getattr(self.app, "badges_path", None)
+        try:
+            self.app.badge_file = load_badge_file(path)  # type: ignore[attr-defined]
+            self.app.badge_file_error = ""  # type: ignore[attr-defined]
+        except DefinitionError as exc:
+            self.app.badge_file_error = str(exc)  # type: ignore[attr-defined]
+        self.current = None
+        self.checked = None
+        self._mark_dirty(False)
+        self.refresh_list()
+        self.action_validate()
+        self.editor.say(f"Reloaded {path} from disk.", "yellow")
+
+    # ---- add, duplicate, delete ----------------------------------------------------
+    def _unique_code(self, base: str) -> str:
+        codes = {b.code for b in self.bf.badges} if self.bf else set()
+        code, n = base[:50], 2
+        while code in codes:
+            suffix = f"_{n}"
+            code, n = base[:50 - len(suffix)] + suffix, n + 1
+        return code
+
+    def _add(self, badge: Badge) -> None:
+        self.bf.badges.append(badge)  # type: ignore[union-attr]
+        self._mark_dirty()
+        self.current = None
+        self.refresh_list()
+        index = len(self.bf.badges) - 1  # type: ignore[union-attr]
+        self.query_one("#badge-list", DataTable).move_cursor(row=index)
+        self._select(index)
+        self.query_one("#f-name").focus()
+
+    def action_new_badge(self) -> None:
+        if self.bf is None:
+            return
+        self._add(Badge(name="New badge", code=self._unique_code("new_badge"), condition="",
+                        trigger_condition="insert", trigger_table="", user_field="",
+                        present=frozenset(REQUIRED)))
+        self.editor.say("New badge: choose its table, user field and condition.", "")
+
+    def action_duplicate(self) -> None:
+        if self.bf is None or self.current is None:
+            return
+        source = self.bf.badges[self.current]
+        code = self._unique_code(f"{source.code}_copy" if isinstance(source.code, str)
+                                 else "copy")
+        self._add(copy.deepcopy(source).copy(code=code, name=f"{source.name} (copy)"))
+        self.editor.say(f"Duplicated as {code}.", "")
+
+    def action_delete(self) -> None:
+        if self.bf is None or self.current is None:
+            return
+        badge = self.bf.badges[self.current]
+        question = (f"Delete badge '{badge.name}' ({badge.code}) from badge.json? If it is "
+                    "installed, its triggers stay until the next install drops them.")
+        index = self.current
+        self.app.push_screen(ConfirmScreen(question, [
+            ("delete", "Delete", "error"), ("cancel", "Keep it", "primary")]),
+            lambda answer: self._delete(index) if answer == "delete" else None)
+
+    def _delete(self, index: int) -> None:
+        removed = self.bf.badges.pop(index)  # type: ignore[union-attr]
+        self._mark_dirty()
+        self.checked = None
+        self.current = None
+        self.refresh_list()
+        self.editor.say(f"Deleted {removed.code} (not saved yet).", "yellow")
+        self.action_validate()
+
+    @on(Button.Pressed)
+    def _button(self, event: Button.Pressed) -> None:
+        actions = {"btn-validate": self.action_validate, "btn-save": self.action_save,
+                   "btn-new": self.action_new_badge, "btn-duplicate": self.action_duplicate,
+                   "btn-delete": self.action_delete}
+        action = actions.get(event.button.id or "")
+        if action:
+            event.stop()
+            action()
+
+    def reload(self) -> None:
+        """After a reconnect: catalog and statuses again."""
+        self.load_catalog()
+        self.action_validate()
