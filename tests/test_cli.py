@@ -110,3 +110,17 @@ def test_pause_and_resume(cli, demo):
     assert cli("resume", "star", "--dsn", demo)[0] == 0
     with psycopg.connect(demo) as conn:
         assert conn.execute("SELECT count(*) FROM badge_console.paused").fetchone()[0] == 0
+
+
+def test_password_never_in_successful_output(cli, demo):
+    """Trust auth ignores the password, so every command below succeeds with it in the DSN."""
+    secret = "pw-that-must-not-leak"
+    dsn = with_password(demo, secret)
+    badges = ROOT / "badge.json"
+    outputs = [cli("validate", "--dsn", dsn, "--badges", badges),
+               cli("plan", "--dsn", dsn, "--badges", badges, "--json"),
+               cli("plan", "--dsn", dsn, "--badges", badges, "--sql"),
+               cli("install", "--dsn", dsn, "--badges", badges, "--yes"),
+               cli("uninstall", "--dsn", dsn, "--yes")]
+    assert [code for code, _, _ in outputs] == [0, 0, 0, 0, 0]
+    assert all(secret not in out + err for _, out, err in outputs)
