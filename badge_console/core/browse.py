@@ -297,8 +297,10 @@ class Browser:
             query += sql.SQL(" OFFSET {}").format(sql.Literal(offset))
         return query, params
 
-    def _run(self, conn: psycopg.Connection, after, backwards: bool, offset: int = 0):
-        query, params = self._select(after, backwards, self.page_size + 1, offset)
+    def _run(self, conn: psycopg.Connection, after, backwards: bool, offset: int = 0,
+             limit: int | None = None):
+        limit = self.page_size if limit is None else limit
+        query, params = self._select(after, backwards, limit + 1, offset)
         nkeys = len(self._keys())
         with conn.transaction():
             conn.execute("SET TRANSACTION READ ONLY")
@@ -321,8 +323,8 @@ class Browser:
             if self.where:
                 estimate = _explain_rows(conn, sql.SQL("SELECT 1 FROM {} WHERE {}").format(
                     self._source(), sql.SQL(self.where)))
-        more = len(raw) > self.page_size
-        raw = raw[:self.page_size]
+        more = len(raw) > limit
+        raw = raw[:limit]
         if backwards:
             raw.reverse()
         width = len(names) - nkeys
@@ -358,7 +360,8 @@ class Browser:
         if page.at_start or not page.rows:
             return page
         if self.table.paging == "offset":
-            return self._offset_page(conn, max(page.offset - self.page_size, 0))
+            offset = max(page.offset - self.page_size, 0)
+            return self._offset_page(conn, offset, page.offset - offset)
         names, rows, keys, more, est = self._run(conn, page.first_key, True)
         if not rows:
             return replace(page, at_start=True)
@@ -368,9 +371,10 @@ class Browser:
         return Page(names, rows, keys[0], keys[-1], max(start, 0), from_end=page.from_end,
                     estimate=est)
 
-    def _offset_page(self, conn, offset: int) -> Page:
-        names, rows, keys, more, est = self._run(conn, None, False, offset)
-        return Page(names, rows, None, None, offset, at_start=offset == 0, at_end=not more,
+    def _offset_page(self, conn, offset: int, limit: int | None = None) -> Page:
+        names, rows, keys, more, est = self._run(conn, None, False, offset, limit)
+        at_end = not more if limit is None else False
+        return Page(names, rows, None, None, offset, at_start=offset == 0, at_end=at_end,
                     estimate=est, offset=offset)
 
     def _offset_last(self, conn) -> Page:
