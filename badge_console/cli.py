@@ -296,12 +296,20 @@ def _backfill_table(backfill):
     for item in backfill.items:
         sample = ", ".join(map(str, item.sample))
         more = ", ..." if item.would_award > len(item.sample) else ""
-        detail = item.reason or (f"users {sample}{more}" if sample else "nobody qualifies")
+        detail = "not applicable (below)" if not item.applicable else (
+            f"users {sample}{more}" if sample else "nobody qualifies")
         counts = [str(item.would_award) if item.applicable else "-"]
         if done:
             counts.append(str(item.awarded) if item.applicable else "-")
         table.add_row(item.code, item.name, item.table, *counts, detail)
     return table
+
+
+def _print_backfill(out, backfill) -> None:
+    out.print(_backfill_table(backfill))
+    for item in backfill.items:
+        if not item.applicable:
+            out.print(f"{item.code}: {item.reason}.", markup=False)
 
 
 def _run_backfill(ctx: Context, bf, batch_size: int, show_progress: bool = True):
@@ -352,12 +360,12 @@ def cmd_backfill(args) -> int:
         if args.json:
             emit_json(preview.as_dict() | {"database": ctx.database})
         else:
-            out.print(_backfill_table(preview))
+            _print_backfill(out, preview)
             out.print(f"Dry run on {ctx.database}: {preview.would_award} award(s) would be "
                       "granted; nothing was written.", markup=False)
         return 0
     if not args.json:
-        out.print(_backfill_table(preview))
+        _print_backfill(out, preview)
     result = _run_backfill(ctx, bf, args.batch_size, show_progress=not args.json)
     for item, seen in zip(result.items, preview.items):
         item.would_award, item.sample = seen.would_award, seen.sample
