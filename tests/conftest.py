@@ -7,6 +7,8 @@ Each test that asks for `dsn` gets a database of its own, created before and dro
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -20,17 +22,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def admin_dsn(tmp_path_factory):
+def admin_dsn():
     configured = os.environ.get("BADGE_CONSOLE_TEST_DSN")
     if configured:
         yield configured
         return
     from badge_console.core.demo import start_embedded_server
 
-    server = start_embedded_server(tmp_path_factory.mktemp("pg") / "pgdata",
-                                   cleanup_mode="delete")
+    # Not tmp_path_factory: pytest prunes old session folders, which would pull the data
+    # directory from under a server still used by a concurrent session.
+    root = Path(tempfile.mkdtemp(prefix="badge-console-test-"))
+    server = start_embedded_server(root / "pgdata", cleanup_mode="delete")
     yield server.get_uri()
     server.cleanup()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def create_database(admin_dsn: str, prefix: str = "bc_test") -> str:
