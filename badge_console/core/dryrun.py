@@ -344,6 +344,8 @@ def dry_run(conn: psycopg.Connection, bf: BadgeFile, badge: Badge | str, sample:
     if not isinstance(sample.limit, int) or not 1 <= sample.limit <= MAX_LIMIT:
         raise SampleError(f"The limit must be between 1 and {MAX_LIMIT} rows.")
     where = check_filter(sample.where or "")
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        raise OperationFailed("A dry run needs a connection outside any open transaction.")
     with conn.transaction():
         conn.execute("SET TRANSACTION READ ONLY")
         _timeouts(conn, lock_timeout, statement_timeout)
