@@ -177,8 +177,10 @@ def test_bad_input_is_one_sentence(sketches):
         go(sketches, "nope")
     with pytest.raises(FilterError, match="no_col"):
         go(sketches, "collector", Sample(where="no_col = 1"))
-    with pytest.raises(SampleError, match="title2"):
+    with pytest.raises(SampleError, match="row 1 of --rows, title2 is not a column"):
         go(sketches, "collector", Sample(rows=[{"title2": "x"}]))
+    with pytest.raises(SampleError, match="In --set, views is not a column"):
+        go(sketches, "star", Sample(changes={"views": 1}))
     with pytest.raises(SampleError, match="row 1 of --rows.*integer"):
         go(sketches, "collector", Sample(rows=[{"user_id": "abc"}]))
     with pytest.raises(SampleError, match="update badges only"):

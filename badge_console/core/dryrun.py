@@ -212,37 +212,45 @@ def _from(target: Target, op: str) -> sql.Composable:
                                       sql.Identifier("new" if op == "insert" else "old"))
 
 
-def _with_defaults(conn, target: Target, row: dict, skip: set[str]) -> str:
-    """A hand-typed row with the column defaults PostgreSQL would fill in (keys stay NULL)."""
-    found = conn.execute(
+def _check_columns(conn, target: Target, rows: list[dict], what: str) -> None:
+    cols = {c.name for c in catalog.columns(conn, target.table)}
+    for i, row in enumerate(rows, 1):
+        unknown = [k for k in row if k not in cols]
+        if unknown:
+            where = f"row {i} of {what}" if what == "--rows" else what
+            raise SampleError(f"In {where}, {', '.join(unknown)} is not a column of "
+                              f"{target.table.display}.")
+
+
+def _typed_rows(conn, target: Target, rows: list[dict], skip: set[str]) -> list[_Row]:
+    """Hand-typed rows with the column defaults PostgreSQL would fill in (keys stay NULL)."""
+    _check_columns(conn, target, rows, "--rows")
+    defaults = [(n, e) for n, e in conn.execute(
         "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute"
         " a ON a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE d.adrelid = %s"
         " AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum",
-        (target.table.oid,)).fetchall()
-    missing = [(name, expr) for name, expr in found if name not in row and name not in skip]
-    if not missing:
-        return json.dumps(row)
-    pairs = sql.SQL(", ").join(sql.SQL("%s::text, ({})").format(_raw(e)) for _, e in missing)
-    try:  # default expressions come from the catalog; one that writes cannot run read-only
-        with conn.transaction():
-            return conn.execute(sql.SQL("SELECT (jsonb_build_object({}) || %s::jsonb)::text")
-                                .format(pairs), [n for n, _ in missing] + [json.dumps(row)]
-                                ).fetchone()[0]
-    except psycopg.Error:
-        return json.dumps(row)
+        (target.table.oid,)) if n not in skip]
+    out = []
+    for row in rows:
+        text, missing = json.dumps(row), [(n, e) for n, e in defaults if n not in row]
+        if missing:  # default expressions come from the catalog, not from the operator
+            pairs = sql.SQL(", ").join(sql.SQL("%s::text, ({})").format(_raw(e))
+                                       for _, e in missing)
+            try:
+                with conn.transaction():
+                    text = conn.execute(sql.SQL(
+                        "SELECT (jsonb_build_object({}) || %s::jsonb)::text").format(pairs),
+                        [n for n, _ in missing] + [text]).fetchone()[0]
+            except psycopg.Error:  # a default that writes cannot run read-only: keep NULL
+                pass
+        out.append(_Row(text, typed=tuple(row)))
+    return out
 
 
 def _pick_sample(conn, target: Target, sample: Sample, where: str | None,
                  skip: set[str]) -> list[_Row]:
     if sample.rows is not None:
-        cols = {c.name for c in catalog.columns(conn, target.table)}
-        for i, row in enumerate(sample.rows, 1):
-            unknown = [k for k in row if k not in cols]
-            if unknown:
-                raise SampleError(f"Row {i} of --rows names {', '.join(unknown)}, not "
-                                  f"column(s) of {target.table.display}.")
-        return [_Row(_with_defaults(conn, target, r, skip), typed=tuple(r))
-                for r in sample.rows]
+        return _typed_rows(conn, target, sample.rows, skip)
     t = sql.Identifier(*target.table.parts)
     query = sql.SQL("SELECT ctid::text, tableoid::int, to_jsonb({}.*)::text FROM {}").format(
         t, t)
@@ -358,8 +366,7 @@ def dry_run(conn: psycopg.Connection, bf: BadgeFile, badge: Badge | str, sample:
         if sample.changes is not None and op != "update":
             raise SampleError("Changes (--set) apply to update badges only.")
         changes = json.dumps(sample.changes or {})
-        if sample.changes:
-            _pick_sample(conn, target, Sample(rows=[sample.changes]), None, set())  # names
+        _check_columns(conn, target, [sample.changes or {}], "--set")
         result = DryRunResult(b.code, b.name, target.table.display, op, mode,
                               res.award.display)
         skip = _key_columns(conn, target)
@@ -384,21 +391,18 @@ def dry_run(conn: psycopg.Connection, bf: BadgeFile, badge: Badge | str, sample:
 
 
 def _eval_notes(b: Badge, op: str, sample: Sample, rows: list[_Row]) -> list[str]:
-    notes = []
-    if not rows:
-        notes.append("No sample rows: the filter matched nothing.")
-    if not b.is_enabled:
-        notes.append("This badge is disabled in badge.json: install skips it.")
-    if op == "update" and not sample.changes:
-        notes.append("No changes given: NEW equals OLD, like an UPDATE that changes nothing.")
-    if op == "insert" and sample.rows is None:
-        notes.append("Evaluate mode reads table rows as if each had just been inserted: "
-                     "the condition sees the table with the row in it.")
-    if sample.rows is not None:
-        notes.append("Hand-typed rows are not in the table during evaluation: a condition "
-                     "that reads the trigger table does not see them (fire mode inserts "
-                     "them); omitted columns take their defaults, key columns stay NULL.")
-    return notes
+    return [note for when, note in (
+        (not rows, "No sample rows: the filter matched nothing."),
+        (not b.is_enabled, "This badge is disabled in badge.json: install skips it."),
+        (op == "update" and not sample.changes,
+         "No changes given: NEW equals OLD, like an UPDATE that changes nothing."),
+        (op == "insert" and sample.rows is None,
+         "Evaluate mode reads table rows as if each had just been inserted: the condition "
+         "sees the table with the row in it."),
+        (sample.rows is not None,
+         "Hand-typed rows are not in the table during evaluation: a condition that reads the "
+         "trigger table does not see them (fire mode inserts them); omitted columns take "
+         "their defaults, key columns stay NULL.")) if when]
 
 
 def _key_columns(conn, target: Target) -> set[str]:
@@ -452,16 +456,6 @@ def _write(conn, target: Target, op: str, rows: list[_Row], changes: str,
     return conn.execute(query + match, params).rowcount
 
 
-def _renamed(stmt: sql.Composed, old: str, new: str) -> sql.Composed:
-    """The generated CREATE TRIGGER with another trigger name (first identifier only)."""
-    parts, done = [], False
-    for part in stmt:
-        if not done and part == sql.Identifier(old):
-            part, done = sql.Identifier(new), True
-        parts.append(part)
-    return sql.Composed(parts)
-
-
 def _disable_installed(conn, target: Target) -> list[str]:
     """Switch off this badge's installed (or legacy) triggers on the table, in this transaction."""
     b, table = target.badge, target.table
@@ -487,7 +481,10 @@ def _install_for_test(conn, target: Target, op: str, res: Resolution, channel: s
                           (target.table.oid, name)).fetchone()
     conn.execute(trigger_function_ddl(target, op, res.award, channel, res.search_path))
     create = create_trigger_ddl(target, op)
-    conn.execute(_renamed(create, name, f"{name}_dry") if exists else create)
+    if exists:  # the installed trigger (now disabled) has the name: same DDL, name + _dry
+        create = sql.Composed([sql.Identifier(f"{name}_dry") if part == sql.Identifier(name)
+                               else part for part in create])
+    conn.execute(create)
     return disabled
 
 
