@@ -221,6 +221,7 @@ class BadgesView(Horizontal):
     def action_validate(self, then_save: bool = False) -> None:
         if self.bf is None:
             return
+        self.editor.sync()
         self.editor.say("Validating…", "italic")
         self._check(copy.deepcopy(self.bf), then_save)
 
@@ -327,6 +328,7 @@ class BadgesView(Horizontal):
         self.query_one("#badge-list", DataTable).move_cursor(row=index)
         self._select(index)
         self.query_one("#f-name").focus()
+        self.action_validate()
 
     def action_new_badge(self) -> None:
         if self.bf is None:

@@ -136,8 +136,28 @@ class BadgeEditor(VerticalScroll):
         self.query_one("#editor-message", Static).update(Text(message, style=style))
 
     # ---- edits --------------------------------------------------------------------
+    def sync(self) -> None:
+        """Write every field's current value into the badge (before validate or save)."""
+        if self.badge is None:
+            return
+        self._set("name", self.query_one("#f-name", Input).value)
+        self._set("code", self.query_one("#f-code", Input).value)
+        self._set("description", self.query_one("#f-description", Input).value or None)
+        self._set("condition", self.query_one("#f-condition", TextArea).text)
+        for key in ("trigger_table", "user_field"):
+            value = self.query_one(f"#f-{key}", Select).value
+            self._set(key, value if isinstance(value, str) else "")
+        self._set("enabled", self.query_one("#f-enabled", Checkbox).value)
+        self._sync_operations()
+
+    def _sync_operations(self) -> None:
+        ops = [op for op in OPERATIONS if self.query_one(f"#op-{op}", Checkbox).value]
+        was_list = self.badge is not None and isinstance(self.badge.trigger_condition, list)
+        self._set("trigger_condition", ops if (len(ops) != 1 or was_list) else ops[0])
+
     def _set(self, key: str, value) -> None:
-        if self.badge is None or getattr(self.badge, key) == value:
+        if self.badge is None or getattr(self.badge, key) == value \
+                or (key == "description" and value is None and self.badge.description is None):
             return
         setattr(self.badge, key, value)
         self.badge.present = self.badge.present | {key}
@@ -176,9 +196,7 @@ class BadgeEditor(VerticalScroll):
         if event.checkbox.id == "f-enabled":
             self._set("enabled", event.value)
             return
-        ops = [op for op in OPERATIONS if self.query_one(f"#op-{op}", Checkbox).value]
-        was_list = self.badge is not None and isinstance(self.badge.trigger_condition, list)
-        self._set("trigger_condition", ops if (len(ops) != 1 or was_list) else ops[0])
+        self._sync_operations()
 
 
 class TickBox(Checkbox):
