@@ -183,6 +183,10 @@ def test_bad_input_is_one_sentence(sketches):
         go(sketches, "star", Sample(changes={"views": 1}))
     with pytest.raises(SampleError, match="row 1 of --rows.*integer"):
         go(sketches, "collector", Sample(rows=[{"user_id": "abc"}]))
+    with pytest.raises(SampleError, match="not triggered by delete"):
+        go(sketches, "collector", op="delete")
+    with pytest.raises(SampleError, match="between 1 and 1000"):
+        go(sketches, "collector", Sample(limit=0))
     with pytest.raises(SampleError, match="update badges only"):
         go(sketches, "collector", Sample(changes={"hit_views": 1}))
 

@@ -349,7 +349,8 @@ def dry_run(conn: psycopg.Connection, bf: BadgeFile, badge: Badge | str, sample:
         raise SampleError(f"Unknown mode '{mode}'; use eval or fire.")
     if sample.rows is not None and sample.where:
         raise SampleError("Give either a WHERE filter or rows typed by hand, not both.")
-    if not isinstance(sample.limit, int) or not 1 <= sample.limit <= MAX_LIMIT:
+    if not isinstance(sample.limit, int) or not 1 <= sample.limit <= MAX_LIMIT \
+            or len(sample.rows or ()) > MAX_LIMIT:
         raise SampleError(f"The limit must be between 1 and {MAX_LIMIT} rows.")
     where = check_filter(sample.where or "")
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
