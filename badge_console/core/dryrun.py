@@ -35,7 +35,7 @@ from . import catalog
 from .browse import check_filter, FilterError
 from .definitions import Badge, BadgeFile
 from .errors import BadgeConsoleError, DefinitionError, OperationFailed
-from .install import _legacy_names
+from .install import legacy_trigger_names
 from .resolve import Resolution, resolve
 from .sqlgen import (SCHEMA, Target, award_table_ddl, create_trigger_ddl,
                      function_name, schema_ddl, trigger_function_ddl, trigger_name,
@@ -464,7 +464,7 @@ def _disable_installed(conn, target: Target) -> list[str]:
     found = [t.name for t in catalog.table_triggers(conn)
              if (t.schema, t.table) == table.parts and t.enabled
              and ((t.function_schema == SCHEMA and t.function in ours)
-                  or (t.function_schema != SCHEMA and t.name in _legacy_names(b)))]
+                  or (t.function_schema != SCHEMA and t.name in legacy_trigger_names(b)))]
     for name in found:
         conn.execute(sql.SQL("ALTER TABLE {} DISABLE TRIGGER {}").format(
             sql.Identifier(*table.parts), sql.Identifier(name)))

@@ -126,7 +126,7 @@ def _create(target: Target, res: Resolution, channel: str) -> list[sql.Composed]
     return stmts
 
 
-def _legacy_names(badge) -> set[str]:
+def legacy_trigger_names(badge) -> set[str]:
     names = {f"badge_{badge.name}", f"badge_{badge.code}"}
     return names | {n.lower() for n in names} | {n.replace(" ", "_").lower() for n in names}
 
@@ -155,7 +155,7 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
             items.append(PlanItem(code, name, "invalid", "none", str(first) if first else ""))
             continue
         target = targets[code]
-        drops = [t for t in legacy if t.name in _legacy_names(badge)]
+        drops = [t for t in legacy if t.name in legacy_trigger_names(badge)]
         claimed |= {(t.schema, t.table, t.name) for t in drops}
         legacy_drop = [drop_trigger_ddl(t.schema, t.table, t.name) for t in drops]
         legacy_drop += [drop_function_ddl(t.function_schema, t.function) for t in drops]
