@@ -6,11 +6,15 @@ badge.json is the condition, after pglast has parsed it as exactly one expressio
 re-printed it (see condition.py).
 
 Trigger design (one per badge and operation): AFTER ... FOR EACH STATEMENT with
-transition tables. The changed rows are projected to the columns the condition reads
-and de-duplicated, users who already hold the badge are skipped by an anti-join, the
-condition runs once per remaining combination, and the winners are inserted with
-ON CONFLICT DO NOTHING (the unique key, not a racy NOT EXISTS, is what guarantees one
-award under concurrent writers), each notified in the same transaction.
+transition tables. First, outside any subtransaction, the function returns at once when
+the badge is paused or every changed row's user already holds the badge (the common
+case for an application's writes; it never runs the condition, so nothing there can
+fail). Otherwise, in one subtransaction (on_error skip): the changed rows are projected
+to the columns the condition reads and de-duplicated, holders are skipped (a fenced
+index probe, see _lacks), the condition runs once per remaining combination, and the
+winners are inserted with ON CONFLICT DO NOTHING (the unique key, not a racy NOT
+EXISTS, is what guarantees one award under concurrent writers), each notified in the
+same transaction. Measured in bench/trigger_overhead.py (figures in bench/README.md).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from .condition import ConditionInfo
 from .definitions import Badge
 
 SCHEMA = "badge_console"
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: early exit before the subtransaction, fenced index probes
 TRIGGER_PREFIX = "bc_"
 NEW_TABLE = "badge_console_new"
 OLD_TABLE = "badge_console_old"
@@ -116,8 +120,30 @@ def _alias(op: str) -> str:
     return "old" if op == "delete" else "new"
 
 
+def _lacks(award: AwardTable, user: sql.Composable, code: str) -> sql.Composed:
+    """True when this user does not hold the badge yet: one probe of the award table.
+
+    Written as a scalar subquery on purpose, not NOT EXISTS: the planner never turns it
+    into a join or a hashed subplan, so every plan probes the award table's unique index
+    once per candidate, whatever the plan was cached for. (A hash anti-join planned for
+    a bulk statement and reused for one-row statements would read every award each
+    time; a nested loop over a seq scan planned while the table looked empty - the
+    PERF-NOTES trap - would grow quadratic.) Trigger functions are planned with
+    enable_seqscan off, which keeps this probe on the index even in that state."""
+    return sql.SQL("(SELECT 1 FROM {award} AS held"
+                   " WHERE held.user_id = {user} AND held.code = {code} LIMIT 1) IS NULL").format(
+        award=award.ident, user=user, code=sql.Literal(code))
+
+
 def _from_items(target: Target, op: str, new_src: sql.Composable, old_src: sql.Composable,
-                single_row: bool) -> sql.Composable:
+                single_row: bool, award: AwardTable | None = None) -> sql.Composable:
+    """The rows the condition runs on, aliased NEW/OLD.
+
+    Projected form (the usual one): the changed rows reduced to the distinct combinations
+    of the columns the condition reads and, when `award` is given, to users who do not
+    hold the badge yet. OFFSET 0 fences that subquery: without it the planner may run the
+    condition before the anti-join (it does when the award table was ANALYZEd while
+    empty), evaluating the condition for every holder."""
     info, uf = target.info, target.badge.user_field
     if target.needs_old_and_new(op):
         pair = sql.SQL("{n} AS new CROSS JOIN {o} AS old") if single_row else sql.SQL(
@@ -128,12 +154,31 @@ def _from_items(target: Target, op: str, new_src: sql.Composable, old_src: sql.C
     alias = _alias(op)
     src = new_src if alias == "new" else old_src
     whole = info.whole_new if alias == "new" else info.whole_old
-    if single_row or whole or target.volatile:
+    if single_row or whole:
         return sql.SQL("{src} AS {a}").format(src=src, a=sql.Identifier(alias))
     cols = info.new_columns if alias == "new" else info.old_columns
     wanted = list(dict.fromkeys([uf, *sorted(cols)]))
-    return sql.SQL("(SELECT DISTINCT {cols} FROM {src}) AS {a}").format(
-        cols=sql.SQL(", ").join(map(sql.Identifier, wanted)), src=src, a=sql.Identifier(alias))
+    rows = sql.SQL("SELECT DISTINCT {cols} FROM {src}") if not target.volatile else sql.SQL(
+        "SELECT {cols} FROM {src}")  # a volatile condition runs once per row
+    rows = rows.format(cols=sql.SQL(", ").join(map(sql.Identifier, wanted)), src=src)
+    if award is not None:
+        user = sql.SQL("changed.{}").format(sql.Identifier(uf))
+        rows = sql.SQL("SELECT * FROM ({rows}) AS changed WHERE {user} IS NOT NULL"
+                       " AND {lacks} OFFSET 0").format(
+            rows=rows, user=user, lacks=_lacks(award, user, target.badge.code))
+    return sql.SQL("({rows}) AS {a}").format(rows=rows, a=sql.Identifier(alias))
+
+
+def _user(target: Target, op: str) -> sql.Composed:
+    return sql.SQL("{a}.{uf}").format(a=sql.Identifier(_alias(op)),
+                                      uf=sql.Identifier(target.badge.user_field))
+
+
+def _fenced(target: Target, op: str, single_row: bool) -> bool:
+    """True when _from_items already skips holders (the projected form)."""
+    alias = _alias(op)
+    whole = target.info.whole_new if alias == "new" else target.info.whole_old
+    return not (target.needs_old_and_new(op) or single_row or whole)
 
 
 def winners_query(target: Target, op: str, award: AwardTable | None,
@@ -141,17 +186,16 @@ def winners_query(target: Target, op: str, award: AwardTable | None,
                   single_row: bool = False) -> sql.Composed:
     """Distinct users that would earn the badge from these rows (skipping holders)."""
     b = target.badge
-    user = sql.SQL("{a}.{uf}").format(a=sql.Identifier("new" if op != "delete" else "old"),
-                                      uf=sql.Identifier(b.user_field))
-    held = sql.SQL("") if award is None else sql.SQL(
-        "\n    AND NOT EXISTS (SELECT 1 FROM {award} AS held"
-        " WHERE held.user_id = {user} AND held.code = {code})").format(
-        award=award.ident, user=user, code=sql.Literal(b.code))
+    user = _user(target, op)
+    fenced = award is not None and _fenced(target, op, single_row)
+    held = sql.SQL("") if award is None or fenced else sql.SQL(
+        "\n    AND {}").format(_lacks(award, user, b.code))
     return sql.SQL(
         "SELECT DISTINCT {user} AS user_id\n  FROM {src}\n  WHERE {user} IS NOT NULL{held}"
         "\n    AND ({cond})").format(
-        user=user, src=_from_items(target, op, new_src, old_src, single_row), held=held,
-        cond=sql.SQL(target.info.select_sql))
+        user=user, src=_from_items(target, op, new_src, old_src, single_row,
+                                   award if fenced else None),
+        held=held, cond=sql.SQL(target.info.select_sql))
 
 
 def award_query(target: Target, op: str, award: AwardTable, channel: str,
@@ -189,15 +233,28 @@ def trigger_function_ddl(target: Target, op: str, award: AwardTable, channel: st
     """CREATE OR REPLACE the PL/pgSQL function behind one badge's trigger for one op."""
     b = target.badge
     row_level = target.row_level(op)
+    paused = sql.SQL("EXISTS (SELECT 1 FROM {s}.paused WHERE code IN ({code}, '*'))").format(
+        s=sql.Identifier(SCHEMA), code=sql.Literal(b.code))
     if row_level:
         new_src, old_src = sql.SQL("(SELECT NEW.*)"), sql.SQL("(SELECT OLD.*)")
-        empty_exit = sql.SQL("")
+        row = sql.SQL("OLD" if op == "delete" else "NEW")
+        user = sql.SQL("{}.{}").format(row, sql.Identifier(b.user_field))
+        nobody = sql.SQL("{user} IS NULL OR NOT {lacks}").format(
+            user=user, lacks=_lacks(award, user, b.code))
     else:
         new_src, old_src = sql.Identifier(NEW_TABLE), sql.Identifier(OLD_TABLE)
-        first = new_src if op != "delete" else old_src
-        empty_exit = sql.SQL(
-            "  IF NOT EXISTS (SELECT 1 FROM {t}) THEN\n    RETURN NULL;\n  END IF;\n").format(
-            t=first)
+        changed = sql.Identifier(OLD_TABLE if op == "delete" else NEW_TABLE)
+        user = sql.SQL("changed.{}").format(sql.Identifier(b.user_field))
+        nobody = sql.SQL(
+            "NOT EXISTS (SELECT 1 FROM {changed} AS changed\n"
+            "                  WHERE {user} IS NOT NULL AND {lacks})").format(
+            changed=changed, user=user, lacks=_lacks(award, user, b.code))
+    # Exits that cost no subtransaction and never run the condition: the badge is paused,
+    # or every changed row's user already holds it (also true of an empty transition
+    # table: statement triggers fire when no row changed).
+    early_exit = sql.SQL(
+        "  IF {paused}\n     OR {nobody} THEN\n    RETURN NULL;\n  END IF;\n").format(
+        paused=paused, nobody=nobody)
     query = award_query(target, op, award, channel, new_src, old_src, single_row=row_level,
                         into="n_awarded")
     if (b.on_error or "skip") == "skip":
@@ -210,13 +267,13 @@ def trigger_function_ddl(target: Target, op: str, award: AwardTable, channel: st
         guarded = sql.SQL("{q};\n").format(q=query)
     body = sql.SQL(
         "#variable_conflict use_column\nDECLARE\n  n_awarded bigint;\nBEGIN\n"
-        "  IF EXISTS (SELECT 1 FROM {s}.paused WHERE code IN ({code}, '*')) THEN\n"
-        "    RETURN NULL;\n  END IF;\n{empty}{guarded}  RETURN NULL;\nEND;\n").format(
-        s=sql.Identifier(SCHEMA), code=sql.Literal(b.code), empty=empty_exit, guarded=guarded)
+        "{early_exit}{guarded}  RETURN NULL;\nEND;\n").format(
+        early_exit=early_exit, guarded=guarded)
     path = sql.SQL(", ").join(map(sql.Identifier, [*search_path, "pg_temp"]))
     return sql.SQL(
         "CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger\n"
-        "LANGUAGE plpgsql SECURITY DEFINER SET search_path = {path}\nAS {body}").format(
+        "LANGUAGE plpgsql SECURITY DEFINER SET search_path = {path}\n"
+        "SET enable_seqscan = off\nAS {body}").format(
         fn=sql.Identifier(SCHEMA, function_name(b.code, op)), path=path,
         body=sql.SQL(_dollar_quote(body.as_string(None))))
 

@@ -1,0 +1,326 @@
+"""What badge triggers cost the application's writes, measured side by side.
+
+Three databases on one server, identical but for their triggers:
+  (a) none  - no badge triggers at all (the baseline every ratio is taken against);
+  (b) seed  - the 2016 design done right: one PL/pgSQL FOR EACH ROW trigger per badge
+              running NOT EXISTS (does this user hold *this* badge?) + the condition,
+              then INSERT ... ON CONFLICT DO NOTHING and pg_notify;
+  (c) ours  - what `badge_console.core.install.install` creates from badge.json.
+
+Workloads on the demo schema scaled to 2,000 users with the badges of badge.json
+(Pionner, Collector, Star, Spring cleaning):
+  W1  one INSERT ... SELECT of 100,000 sketches            (Collector for every user)
+  W2  3,000 single-row inserts, one transaction each       (Collector in ~3 % of them)
+  W3  one UPDATE of 20,000 rows that makes Star true        (Star for every user)
+  W4  1,000 single-row updates, one transaction each        (Star in ~5 % of them)
+Awards are rare events in an application's life: the single-row workloads award in a
+few percent of their statements, so that they measure what every other write pays.
+(An award is a row insert plus a notification in both (b) and (c); at 20 % awards
+that alone costs more than the 1.15 target.)
+
+Before every timed workload the state is rebuilt the same way in each database
+(sketches and awards truncated, the workload's starting rows loaded with triggers
+disabled) and the award table is ANALYZEd while empty: the planner trap of
+PERF-NOTES.md is part of every measurement. Configurations are interleaved (the order
+rotates per repetition) and the median of the repetitions is reported. After each
+workload (b) and (c) must hold exactly the same awards, else the script fails.
+
+    python bench/trigger_overhead.py            # embedded PostgreSQL 16, full sizes
+    python bench/trigger_overhead.py --quick    # smaller sizes, a smoke run
+    python bench/trigger_overhead.py --dsn postgresql://postgres@127.0.0.1/postgres
+    python bench/trigger_overhead.py --profile  # + pg_stat_user_functions, EXPLAIN
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from badge_console.core.connection import with_database  # noqa: E402
+from badge_console.core.definitions import load_badge_file  # noqa: E402
+from badge_console.core.demo import create_demo_schema, start_embedded_server  # noqa: E402
+from badge_console.core.install import install  # noqa: E402
+from badge_console.core.sqlgen import AwardTable, award_table_ddl  # noqa: E402
+
+CONFIGS = ("none", "seed", "ours")
+WORKLOADS = ("W1", "W2", "W3", "W4")
+AWARD = AwardTable("public", "badges_badge")
+TARGETS = {"W1": 1.3, "W2": 1.15, "W3": 1.3, "W4": 1.15}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    users: int = 2000
+    bulk_insert: int = 100_000  # W1
+    single_inserts: int = 3000  # W2
+    bulk_update: int = 20_000  # W3
+    single_updates: int = 1000  # W4
+    preload: int = 100_000  # sketches present before W3/W4
+
+
+QUICK = Sizes(users=400, bulk_insert=20_000, single_inserts=600, bulk_update=4000,
+              single_updates=200, preload=20_000)
+
+
+# --------------------------------------------------------------------------- (b) seed
+SEED_FUNCTION = """
+CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $seed$
+DECLARE
+  award record;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM {award} WHERE user_id = {row}.{uf} AND code = {code})
+     AND (SELECT {condition}) THEN
+    INSERT INTO {award} (user_id, name, code) VALUES ({row}.{uf}, {name}, {code})
+      ON CONFLICT DO NOTHING RETURNING id, user_id, code, name, awarded_at INTO award;
+    IF FOUND THEN
+      PERFORM pg_notify({channel}, json_build_object(
+        'id', award.id, 'user_id', award.user_id, 'code', award.code,
+        'name', award.name, 'awarded_at', award.awarded_at,
+        'table', {table}, 'op', {op})::text);
+    END IF;
+  END IF;
+  RETURN NULL;
+END;
+$seed$
+"""
+
+
+def install_seed(conn, badge_path: Path) -> None:
+    """One FOR EACH ROW PL/pgSQL trigger per badge and operation, the 2016 way (fixed)."""
+    bf = load_badge_file(badge_path)
+    channel = bf.channel if isinstance(bf.channel, str) else "badge_awarded"
+    for b in bf.badges:
+        for op in b.operations:
+            fn = sql.Identifier(f"seed_{b.code}_{op}")
+            row = sql.SQL("OLD" if op == "delete" else "NEW")
+            conn.execute(sql.SQL(SEED_FUNCTION).format(
+                fn=fn, award=AWARD.ident, row=row, uf=sql.Identifier(b.user_field),
+                code=sql.Literal(b.code), name=sql.Literal(b.name),
+                condition=sql.SQL(b.condition), channel=sql.Literal(channel),
+                table=sql.Literal(b.trigger_table), op=sql.Literal(op)))
+            conn.execute(sql.SQL(
+                "CREATE TRIGGER {name} AFTER {op} ON {table} FOR EACH ROW EXECUTE FUNCTION {fn}()"
+            ).format(name=sql.Identifier(f"seed_{b.code}_{op}"), op=sql.SQL(op.upper()),
+                     table=sql.Identifier(b.trigger_table), fn=fn))
+
+
+# --------------------------------------------------------------------------- setup
+def make_database(admin_dsn: str, config: str, sizes: Sizes, badge_path: Path) -> tuple[str, str]:
+    name = f"bc_bench_{config}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = with_database(admin_dsn, name)
+    with psycopg.connect(dsn) as conn:
+        create_demo_schema(conn, users=0, sketches=0)
+        conn.execute(USERS, {"users": sizes.users})
+        conn.execute(award_table_ddl(AWARD, "integer"))
+        if config == "seed":
+            install_seed(conn, badge_path)
+        conn.commit()
+        if config == "ours":
+            install(conn, load_badge_file(badge_path))
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE auth_user")
+    return name, dsn
+
+
+def drop_database(admin_dsn: str, name: str) -> None:
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(name)))
+
+
+# The demo's users, as core.demo makes them, with names that stay unique past 999
+# (demo.create_demo_schema pads to 3 digits: user1000 would collide with user100).
+USERS = """
+INSERT INTO auth_user (username, first_name, email, date_joined)
+SELECT format('user%%s', lpad(i::text, 5, '0')), format('User %%s', i),
+       format('user%%s@example.com', i),
+       timestamptz '2026-01-01 12:00+00' - make_interval(days => (i * 37) %% 700)
+FROM generate_series(1, %(users)s) AS i
+"""
+PRELOAD = """
+INSERT INTO dummy_sketch (user_id, title, hit_views)
+SELECT 1 + (i %% %(users)s), 'Sketch ' || i, (i * 131) %% 997
+FROM generate_series(0, %(n)s - 1) AS i
+"""
+# W2 start: one user in 20 holds 4 sketches (their next insert earns Collector, the one
+# after that finds them holding it), the others hold 1 (their inserts earn nothing).
+PRELOAD_SPREAD = """
+INSERT INTO dummy_sketch (user_id, title, hit_views)
+SELECT u, 'Sketch ' || u || '/' || k, 0
+FROM generate_series(1, %(users)s) AS u,
+     generate_series(1, CASE WHEN u %% 20 = 0 THEN 4 ELSE 1 END) AS k
+"""
+
+
+def reset(conn, workload: str, sizes: Sizes) -> None:
+    """Rebuild the workload's starting state without firing any trigger, then ANALYZE."""
+    params = {"users": sizes.users, "n": sizes.preload}
+    conn.execute("TRUNCATE dummy_sketch, badges_badge RESTART IDENTITY")
+    conn.execute("ALTER TABLE dummy_sketch DISABLE TRIGGER USER")
+    try:  # its own transaction: the deferred foreign key is checked before re-enabling
+        if workload == "W2":
+            conn.execute(PRELOAD_SPREAD, params)
+        elif workload in ("W3", "W4"):
+            conn.execute(PRELOAD, params)
+    finally:
+        conn.execute("ALTER TABLE dummy_sketch ENABLE TRIGGER USER")
+    conn.execute("VACUUM ANALYZE dummy_sketch")
+    conn.execute("ANALYZE badges_badge")  # empty: the planner trap, on purpose
+
+
+def statements(workload: str, sizes: Sizes) -> list[tuple[str, tuple]]:
+    """The workload as (SQL, parameters); W2/W4 are one autocommitted statement each."""
+    if workload == "W1":
+        return [("INSERT INTO dummy_sketch (user_id, title, hit_views)"
+                 " SELECT 1 + (i %% %s), 'Sketch ' || i, (i * 131) %% 997"
+                 " FROM generate_series(0, %s - 1) AS i", (sizes.users, sizes.bulk_insert))]
+    if workload == "W2":
+        return [("INSERT INTO dummy_sketch (user_id, title) VALUES (%s, %s)",
+                 (1 + (i * 7) % sizes.users, f"single {i}")) for i in range(sizes.single_inserts)]
+    if workload == "W3":
+        return [("UPDATE dummy_sketch SET hit_views = hit_views + 1000 WHERE id <= %s",
+                 (sizes.bulk_update,))]
+    # W4, +50 views: the rows already past 950 (about 5 %) become Stars, the others do not.
+    return [("UPDATE dummy_sketch SET hit_views = hit_views + 50 WHERE id = %s",
+             (1 + (i * 97) % sizes.preload,)) for i in range(sizes.single_updates)]
+
+
+def run_workload(conns: dict, order, workload: str, sizes: Sizes) -> dict[str, float]:
+    """Seconds per configuration. Statements are interleaved across the configurations
+    (one statement in each database in turn), so a burst of load from another process
+    falls on all of them alike; each statement is its own transaction (autocommit)."""
+    spent = dict.fromkeys(order, 0.0)
+    clock = time.perf_counter
+    for query, params in statements(workload, sizes):
+        for cfg in order:
+            conn = conns[cfg]
+            start = clock()
+            conn.execute(query, params)
+            spent[cfg] += clock() - start
+    return spent
+
+
+def awards(conn) -> set[tuple[int, str]]:
+    return set(conn.execute("SELECT user_id, code FROM badges_badge").fetchall())
+
+
+# --------------------------------------------------------------------------- profile
+def profile(dsn: str, sizes: Sizes, workloads) -> None:
+    """Where time goes in (c): per-function totals (pg_stat_user_functions) per workload."""
+    print("\n## profile of (c): pg_stat_user_functions per workload")
+    for w in workloads:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            reset(conn, w, sizes)
+            conn.execute("SELECT pg_stat_reset()")
+        with psycopg.connect(dsn, autocommit=True) as conn:  # its stats flush when it closes
+            conn.execute("SET track_functions = 'pl'")
+            elapsed = run_workload({"ours": conn}, ["ours"], w, sizes)["ours"]
+        time.sleep(0.5)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT funcname, calls, round(total_time::numeric, 1), round(self_time::numeric, 1)"
+                " FROM pg_stat_user_functions ORDER BY total_time DESC").fetchall()
+        print(f"{w}: workload {elapsed * 1000:.0f} ms;",
+              "; ".join(f"{f} calls={c} total={t} ms self={s} ms" for f, c, t, s in rows)
+              or "no function calls recorded")
+
+
+# --------------------------------------------------------------------------- main
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--dsn", help="admin DSN of a server (default: a temporary embedded PG16)")
+    ap.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    ap.add_argument("--repeat", type=int, default=None, help="repetitions (default 5, quick 3)")
+    ap.add_argument("--badges", default=str(ROOT / "badge.json"))
+    ap.add_argument("--profile", action="store_true",
+                    help="also print pg_stat_user_functions for (c) per workload")
+    ap.add_argument("--only", nargs="+", choices=WORKLOADS, default=list(WORKLOADS),
+                    help="run only these workloads")
+    args = ap.parse_args(argv)
+    workloads = tuple(args.only)
+    sizes = QUICK if args.quick else Sizes()
+    repeat = args.repeat or (3 if args.quick else 5)
+
+    server = tmp = None
+    if args.dsn:
+        admin_dsn = args.dsn
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="bc_bench_")
+        server = start_embedded_server(Path(tmp.name) / "pgdata", cleanup_mode="delete")
+        admin_dsn = server.get_uri()
+    started = time.perf_counter()
+    dbs: dict[str, tuple[str, str]] = {}
+    try:
+        with psycopg.connect(admin_dsn) as c:
+            version = c.execute("SHOW server_version").fetchone()[0]
+        for cfg in CONFIGS:
+            dbs[cfg] = make_database(admin_dsn, cfg, sizes, Path(args.badges))
+        conns = {cfg: psycopg.connect(dsn, autocommit=True) for cfg, (_, dsn) in dbs.items()}
+        times: dict[tuple[str, str], list[float]] = {(w, c): [] for w in workloads for c in CONFIGS}
+        award_counts: dict[str, int] = {}
+        for rep in range(repeat):
+            order = CONFIGS[rep % 3:] + CONFIGS[:rep % 3]
+            for w in workloads:
+                for cfg in order:
+                    reset(conns[cfg], w, sizes)
+                for cfg, spent in run_workload(conns, order, w, sizes).items():
+                    times[(w, cfg)].append(spent)
+                got = {cfg: awards(conns[cfg]) for cfg in order}
+                if got["seed"] != got["ours"]:
+                    only_b, only_c = got["seed"] - got["ours"], got["ours"] - got["seed"]
+                    print(f"MISMATCH in {w}: only seed {sorted(only_b)[:5]}..., "
+                          f"only ours {sorted(only_c)[:5]}...", file=sys.stderr)
+                    return 1
+                award_counts[w] = len(got["ours"])
+        errors = conns["ours"].execute("SELECT count(*) FROM badge_console.error_log").fetchone()[0]
+        for c in conns.values():
+            c.close()
+
+        print(f"# trigger overhead — PostgreSQL {version}, {sizes.users} users, "
+              f"median of {repeat}{' (quick sizes)' if args.quick else ''}")
+        print(f"{'workload':<44} {'awards':>6} {'(a) none':>10} {'(b) seed':>10} {'(c) ours':>10}"
+              f" {'b/a':>6} {'c/a':>6} {'target':>7}")
+        labels = {"W1": f"W1 INSERT..SELECT {sizes.bulk_insert:,} rows",
+                  "W2": f"W2 {sizes.single_inserts:,} single-row inserts",
+                  "W3": f"W3 UPDATE {sizes.bulk_update:,} rows (Star)",
+                  "W4": f"W4 {sizes.single_updates:,} single-row updates"}
+        ratios = []
+        for w in workloads:
+            med = {c: statistics.median(times[(w, c)]) for c in CONFIGS}
+            b, c = med["seed"] / med["none"], med["ours"] / med["none"]
+            ratios.append(f"{w} b={b:.2f} c={c:.2f}")
+            ok = "met" if c <= TARGETS[w] and med["ours"] <= med["seed"] else "MISSED"
+            print(f"{labels[w]:<44} {award_counts[w]:>6} {med['none'] * 1000:>8.0f}ms"
+                  f" {med['seed'] * 1000:>8.0f}ms {med['ours'] * 1000:>8.0f}ms"
+                  f" {b:>6.2f} {c:>6.2f} {'<=' + str(TARGETS[w]):>7} {ok}")
+        print(f"(b) and (c) awarded the same users in every run; errors logged by (c): {errors};"
+              f" total {time.perf_counter() - started:.0f}s")
+        if args.profile:
+            profile(dbs["ours"][1], sizes, workloads)
+        print("ratios to no triggers: " + ", ".join(ratios))
+        return 0
+    finally:
+        for name, _ in dbs.values():
+            drop_database(admin_dsn, name)
+        if server is not None:
+            server.cleanup()
+        if tmp is not None:
+            tmp.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
