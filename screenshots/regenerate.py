@@ -1,0 +1,132 @@
+"""Regenerate every SVG in screenshots/ with one command:
+
+    python screenshots/regenerate.py [--dsn ADMIN_DSN]
+
+Without --dsn an embedded PostgreSQL is started in a temporary folder. A database with
+the fixed demo rows and the demo badges installed is created and dropped again; the
+app runs headless at 120x36 (run_test + save_screenshot), times shown in UTC.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+from psycopg import sql  # noqa: E402
+
+from badge_console.core.connection import with_database  # noqa: E402
+from badge_console.core.definitions import load_badge_file  # noqa: E402
+from badge_console.core.demo import create_demo_schema, start_embedded_server  # noqa: E402
+from badge_console.core.install import install  # noqa: E402
+
+SIZE = (120, 36)
+
+
+async def settle(pilot, app) -> None:
+    await pilot.pause()
+    for _ in range(200):
+        if not [w for w in app.workers if w.is_running and w.group != "app-reconnect"]:
+            break
+        await asyncio.sleep(0.05)
+    await pilot.pause()
+    await pilot.pause()
+
+
+async def shoot(dsn: str, badges: Path, name: str, steps) -> None:
+    from textual.widgets import Input, TextArea
+
+    from badge_console.tui.app import BadgeConsoleApp
+
+    app = BadgeConsoleApp(dsn, badges, "badge_demo (embedded)")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        for step in steps:
+            await step(pilot, app)
+            await settle(pilot, app)
+        for widget in [*app.query(Input), *app.query(TextArea)]:
+            widget.cursor_blink = False
+        app.query_one("StatusHeader").badges_path = "badge.json"
+        await pilot.pause()
+        app.save_screenshot(filename=f"{name}.svg", path=str(HERE))
+    print(f"screenshots/{name}.svg")
+
+
+def press(*keys):
+    async def step(pilot, app):
+        await pilot.press(*keys)
+    return step
+
+
+async def open_sketches(pilot, app):
+    app.query_one("TablesView").open_table("public", "dummy_sketch")
+
+
+async def filter_sketches(pilot, app):
+    app.query_one("#filter").value = "user_id = 8 AND hit_views > 100"
+    app.query_one("#filter").focus()
+    await pilot.press("enter")
+
+
+async def pick_collector(pilot, app):
+    app.query_one("#badge-list").move_cursor(row=1)
+
+
+async def break_condition(pilot, app):
+    app.query_one("#f-condition").text = \
+        "count(id) >= from dummy_sketch where user_id = NEW.user_id"
+    await pilot.press("ctrl+r")
+
+
+async def main(admin_dsn: str | None) -> None:
+    os.environ["PGTZ"] = "UTC"
+    server = None
+    tmp = Path(tempfile.mkdtemp(prefix="bc-shots-"))
+    if admin_dsn is None:
+        server = start_embedded_server(tmp / "pgdata", cleanup_mode="delete")
+        admin_dsn = server.get_uri()
+    name = f"bc_screens_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = with_database(admin_dsn, name)
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            with conn.transaction():
+                create_demo_schema(conn)
+            install(conn, load_badge_file(ROOT / "badge.json"))
+            conn.execute("ANALYZE")
+        badges = tmp / "badge.json"
+        shutil.copy(ROOT / "badge.json", badges)
+        await shoot(dsn, badges, "tables", [])
+        await shoot(dsn, badges, "tables-grid", [open_sketches, press("n")])
+        await shoot(dsn, badges, "tables-last-page", [open_sketches, press("G")])
+        await shoot(dsn, badges, "tables-filter", [open_sketches, filter_sketches])
+        await shoot(dsn, badges, "badges", [press("2")])
+        await shoot(dsn, badges, "badges-editor-error",
+                    [press("2"), pick_collector, break_condition])
+        await shoot(dsn, badges, "dryrun", [press("3")])
+        await shoot(dsn, badges, "install", [press("4")])
+        await shoot(dsn, badges, "feed", [press("5")])
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
+        if server is not None:
+            server.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dsn", help="admin DSN of a server to use (default: embedded)")
+    asyncio.run(main(parser.parse_args().dsn))

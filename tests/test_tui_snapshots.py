@@ -1,0 +1,80 @@
+"""Snapshots of every view on the fixed demo (40 users, 250 sketches, demo badges
+installed). The header's server version and badges path are masked; the database is
+named "demo-db" by the test; times are shown in UTC."""
+
+from __future__ import annotations
+
+from textual.widgets import Input, TextArea
+
+from badge_console.tui.views.tables import TablesView
+from test_tui_support import (SIZE, badges_copy, console_db, make_app,  # noqa: F401
+                              mask_header, settle)
+
+
+def _steady(app) -> None:
+    for widget in app.query(Input):
+        widget.cursor_blink = False
+    for widget in app.query(TextArea):
+        widget.cursor_blink = False
+    mask_header(app)
+
+
+def _before(view_key: str | None = None, then=None):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await settle(pilot, app)
+        if view_key:
+            await pilot.press(view_key)
+            await settle(pilot, app)
+        if then is not None:
+            await then(pilot, app)
+            await settle(pilot, app)
+        _steady(app)
+        await pilot.pause()
+
+    return run_before
+
+
+async def _open_grid(pilot, app) -> None:
+    app.query_one(TablesView).open_table("public", "dummy_sketch")
+    await settle(pilot, app)
+    app.query_one("#grid").focus()
+
+
+async def _break_condition(pilot, app) -> None:
+    from textual.widgets import DataTable
+
+    app.query_one("#badge-list", DataTable).move_cursor(row=1)
+    await pilot.pause()
+    app.query_one("#f-condition", TextArea).text = \
+        "count(id) >= from dummy_sketch where user_id = NEW.user_id"
+    await pilot.press("ctrl+r")
+
+
+def test_snapshot_tables_view(make_app, snap_compare):
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_before(then=_open_grid))
+
+
+def test_snapshot_tables_tree_only(make_app, snap_compare):
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_before())
+
+
+def test_snapshot_badges_view(make_app, snap_compare):
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_before("2"))
+
+
+def test_snapshot_badges_editor_with_error(make_app, snap_compare):
+    assert snap_compare(make_app(), terminal_size=SIZE,
+                        run_before=_before("2", then=_break_condition))
+
+
+def test_snapshot_dryrun_view(make_app, snap_compare):
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_before("3"))
+
+
+def test_snapshot_install_view(make_app, snap_compare):
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_before("4"))
+
+
+def test_snapshot_feed_view(make_app, snap_compare):
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_before("5"))
