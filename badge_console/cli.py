@@ -239,11 +239,10 @@ def cmd_watch(args) -> int:
     except DefinitionError:
         bf = None
     out, err = sys.stdout, _console(stderr=True)
-    dumps, started = json.dumps, []
+    started: list = []
 
-    def on_award(award) -> None:
-        out.write((dumps(award.as_dict(), ensure_ascii=False, default=str) if args.json
-                   else _award_line(award)) + "\n")
+    def on_award(award) -> None:  # the payload is already the JSON document to print
+        out.write((award.payload if args.json else _award_line(award)) + "\n")
         out.flush()
 
     def on_state(state) -> None:

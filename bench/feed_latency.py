@@ -90,6 +90,14 @@ class Reader:
                 got[user] = at
         return got
 
+    def cpu_seconds(self) -> float:
+        """CPU time the subprocess has used so far (Linux /proc; 0 elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -145,25 +153,28 @@ def pct(values: list[float], p: float) -> float:
 def phase(dsn: str, readers: list[Reader], first_user: int, rate: float, seconds: float,
           writers: int, per_commit: int) -> bool:
     marks = [len(r.arrivals) for r in readers]
+    cpu = [r.cpu_seconds() for r in readers]
     commits, achieved = write(dsn, first_user, rate, seconds, writers, per_commit)
     deadline, expected = time.monotonic() + 10, len(commits)
     while time.monotonic() < deadline and any(
             len(r.arrivals) - m < expected for r, m in zip(readers, marks)):
         time.sleep(0.05)
     time.sleep(0.3)  # late duplicates, if any, would arrive now
+    cpu = [r.cpu_seconds() - c for r, c in zip(readers, cpu)]
     per = "one per commit" if per_commit == 1 else f"{per_commit} per commit"
     print(f"\nrate {rate:g} awards/s for {seconds:g} s: {expected} awards, {per}, "
           f"{writers} writer connections, achieved {achieved:.0f}/s")
-    print(f"  {'reader':<14}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'lost':>7}{'dup':>6}")
+    print(f"  {'reader':<14}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'lost':>7}{'dup':>6}"
+          f"{'CPU us/award':>14}")
     rows = []
-    for reader, mark in zip(readers, marks):
+    for reader, mark, used in zip(readers, marks, cpu):
         got = reader.received(mark)
         lat = [(got[u] - t) * 1000 for u, t in commits.items() if u in got]
         lost = sum(1 for u in commits if u not in got)
         row = (pct(lat, 50), pct(lat, 99), max(lat)) if lat else (float("nan"),) * 3
         rows.append((row, lost))
         print(f"  {reader.name:<14}{row[0]:>9.3f}{row[1]:>9.3f}{row[2]:>9.1f}{lost:>7}"
-              f"{reader.dups:>6}")
+              f"{reader.dups:>6}{used / max(expected, 1) * 1e6:>14.0f}")
     (bare, bare_lost), (watch, watch_lost) = rows
     d50, d99, dmax = (w - b for w, b in zip(watch, bare))
     ok = d50 <= P50_TARGET and d99 <= P99_TARGET and watch_lost == 0 and bare_lost == 0
