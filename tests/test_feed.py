@@ -25,7 +25,7 @@ from badge_console.core.feed import AwardListener
 from badge_console.core.traffic import DemoTraffic
 
 from conftest import create_database, make_demo
-from helpers import DEMO_BADGES, install_badges
+from helpers import DEMO_BADGES, install_badges, run
 
 WAIT = 10.0  # seconds any single expected event may take
 CLI = [sys.executable, "-m", "badge_console.cli"]
@@ -308,3 +308,22 @@ def test_demo_traffic_keeps_awarding_new_users(installed):
     assert deleted > 0
     # users created by the traffic itself earn every kind of badge
     assert {"collector", "star", "pionner", "spring_cleaning"} <= set(codes), codes
+
+
+def test_django_award_table_and_custom_channel_come_from_the_installed_settings(demo):
+    run(demo, "CREATE TABLE legacy_awards (id serial PRIMARY KEY, name varchar(255) NOT NULL,"
+              " code varchar(100) NOT NULL, user_id integer NOT NULL, UNIQUE (user_id, name))",
+        "INSERT INTO legacy_awards (name, code, user_id) VALUES ('Old one', 'old', 1)")
+    install_badges(demo, DEMO_BADGES, award_table="legacy_awards", channel="my_awards")
+    w = Watch(demo, "--since", "0")  # no badge.json: channel and table as installed
+    try:
+        assert "channel my_awards" in w.wait_stderr("Watching channel")
+        [old] = w.awards_until(lambda got: len(got) == 1)
+        assert (old["code"], old["awarded_at"], old["table"], old["op"]) == ("old", None, None,
+                                                                              None)
+        log_in(demo, 5)
+        [new] = w.awards_until(lambda got: len(got) == 1)
+        assert (new["user_id"], new["code"], new["op"]) == (5, "pionner", "update")
+        assert new["awarded_at"]  # the trigger stamps now() when the table has no column
+    finally:
+        w.close()
