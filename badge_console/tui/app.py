@@ -52,8 +52,10 @@ class BadgeConsoleApp(App):
                 for view_id, label, key, _ in VIEWS] + [
         Binding("ctrl+q", "quit", "Quit", priority=True)]
 
-    def __init__(self, dsn: str, badges_path: Path, database: str, read_only: bool = False):
+    def __init__(self, dsn: str, badges_path: Path, database: str, read_only: bool = False,
+                 demo: bool = False):
         super().__init__()
+        self.demo = demo  # the embedded demo database: the Live feed offers demo traffic
         self.db = Database(dsn)
         self.badges_path = Path(badges_path)
         self.database = database
@@ -93,6 +95,7 @@ class BadgeConsoleApp(App):
                                 lambda v=view_id: self.action_show_view(v))
         yield SystemCommand("Reload badges file", "Read badge.json again from disk "
                             "(asks first when there are unsaved edits)", self.action_reload_badges)
+        yield from self.query_one(FeedView).system_commands()
 
     def action_reload_badges(self) -> None:
         view = self.query_one(BadgesView)
@@ -161,6 +164,7 @@ class BadgeConsoleApp(App):
 
 
 def run_console(ctx, read_only: bool = False) -> int:
-    app = BadgeConsoleApp(ctx.dsn, ctx.badges_path, ctx.database, read_only=read_only)
+    app = BadgeConsoleApp(ctx.dsn, ctx.badges_path, ctx.database, read_only=read_only,
+                          demo=getattr(ctx, "demo", False))
     code = app.run()
     return code if isinstance(code, int) else (app.return_code or 0)

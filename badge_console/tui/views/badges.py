@@ -381,3 +381,10 @@ class BadgesView(Horizontal):
         """After a reconnect: catalog and statuses again."""
         self.load_catalog()
         self.action_validate()
+
+    def current_draft(self) -> Badge | None:
+        """A copy of the badge open in the editor, unsaved edits included (for dry runs)."""
+        if self.bf is None or self.current is None or self.current >= len(self.bf.badges):
+            return None
+        self.editor.sync()
+        return copy.deepcopy(self.bf.badges[self.current])

@@ -1,13 +1,354 @@
-"""Dry run view (placeholder until the dry-run engine lands)."""
+"""Dry run view: test a badge (saved, or the Badges editor's unsaved draft) on sample rows.
 
-from ..widgets.planned import PlannedView
+The form picks the badge, the operation, the mode (evaluate read-only, or fire the real
+generated trigger), and the sample: a WHERE filter with a limit, or rows typed by hand as
+JSON, plus the changes for update badges. `core.dryrun.dry_run` does the work in a thread
+worker (group "dryrun") on the view's own connection and posts one message; the handlers
+here are the only code that touches widgets. Everything the engine does is rolled back.
+
+Cancel cancels the worker and keeps cancelling the running statement until the engine
+returns (it evaluates row by row, so one cancelled statement alone would not stop it);
+the connection is then dropped so the next run starts on a clean one.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static
+from textual.worker import get_current_worker
+
+from ...core.definitions import Badge, BadgeFile, load_badge_file
+from ...core.dryrun import (DEFAULT_LIMIT, DEFAULT_LOCK_TIMEOUT, MAX_LIMIT, DryRunResult,
+                            Sample, dry_run, parse_json_changes, parse_json_rows)
+from ...core.errors import BadgeConsoleError
+from ..db import ConnectionLost, QueryCancelled
+from ..messages import ConnectionLost as ConnectionLostMessage
+from ..widgets.dryrun_results import DryRunResults
+
+DRAFT = "__draft__"
+CONNECTION = "dryrun"
+CANCEL_EVERY = 0.25  # seconds between cancel requests while the engine still runs
+CANCEL_FOR = 15.0  # give up re-cancelling after this long (the timeouts act anyway)
+# Option words from the CLI's messages, said the way this view names them.
+WORDING = (("the --where filter", "the WHERE filter"), ("--where filter", "WHERE filter"),
+           ("row 1 of --rows", "typed row 1"), ("of --rows", "of the typed rows"),
+           ("--rows", "The typed rows"), ("the --set changes", "the SET changes"),
+           ("Changes (--set)", "SET changes"), ("--set", "SET"),
+           ("raise --lock-timeout", "retry when the table is quieter"))
+MODES = [("evaluate (read only)", "eval"), ("fire the real trigger (rolled back)", "fire")]
+OPS = [("as defined", "auto"), ("insert", "insert"), ("update", "update"),
+       ("delete", "delete")]
+SAMPLES = [("WHERE filter", "where"), ("rows typed by hand (JSON)", "rows")]
+PLACEHOLDER = {"where": "a condition on the trigger table's columns; empty: the first rows",
+               "rows": '{"user_id": 3, "title": "new"} or a JSON list of such objects'}
 
 
-class DryRunView(PlannedView):
-    HEADING = "Dry run"
-    PLANNED = ("Pick a badge (saved, or the unsaved draft from the Badges view) and sample "
-               "rows: a filter, a limit, or rows typed by hand. For each row: the user, "
-               "whether they already hold the badge, the condition's value or error, and "
-               "whether it would award. A second mode fires the real generated trigger "
-               "inside a transaction that is always rolled back, with statement and lock "
-               "timeouts, so a test never writes anything.")
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    for cli_word, ui_word in WORDING:
+        text = text.replace(cli_word, ui_word)
+    return text
+
+
+@dataclass
+class Request:
+    """One run, prepared on the UI thread: the worker reads nothing from widgets."""
+
+    label: str  # "collector (saved)" or "collector (draft)"
+    code: str | None  # a saved badge, read from the file on disk by the worker
+    draft: Badge | None  # or the editor's draft, with the working copy's settings
+    bf: BadgeFile | None
+    path: object
+    sample: Sample
+    mode: str
+    op: str | None
+
+
+class DryRunView(Vertical):
+    BINDINGS = [
+        Binding("ctrl+r", "run", "Run", priority=True),
+        Binding("escape", "cancel", "Cancel run"),
+        Binding("ctrl+t", "toggle_explain", "EXPLAIN", priority=True),
+        Binding("m", "toggle_mode", "Eval/fire", show=False),
+    ]
+
+    @dataclass
+    class Finished(Message):
+        result: DryRunResult
+        label: str
+
+    @dataclass
+    class Failed(Message):
+        message: str
+        cancelled: bool = False
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.running: Request | None = None
+        self.started = 0.0
+        self._done = threading.Event()
+        self._done.set()
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="dr-row"):
+            yield Label("Badge", classes="dr-label")
+            yield Select([(DRAFT, DRAFT)], id="dr-badge", allow_blank=False, compact=True)
+            yield Label("Op", classes="dr-label-short")
+            yield Select(OPS, id="dr-op", value="auto", allow_blank=False, compact=True)
+            yield Label("Mode", classes="dr-label-short")
+            yield Select(MODES, id="dr-mode", value="eval", allow_blank=False, compact=True)
+        with Horizontal(classes="dr-row"):
+            yield Label("Sample", classes="dr-label")
+            yield Select(SAMPLES, id="dr-sample-kind", value="where", allow_blank=False,
+                         compact=True)
+            yield Input(id="dr-sample", placeholder=PLACEHOLDER["where"], compact=True)
+            yield Label("Limit", classes="dr-label-short")
+            yield Input(str(DEFAULT_LIMIT), id="dr-limit", type="integer", compact=True)
+        with Horizontal(classes="dr-row"):
+            yield Label("SET", classes="dr-label")
+            yield Input(id="dr-set", compact=True, placeholder='update badges only: the '
+                        'changes as JSON, e.g. {"hit_views": 1500}; empty: none')
+            yield Button("Run ^r", id="dr-run", variant="primary", compact=True)
+            yield Button("EXPLAIN ^t", id="dr-explain-button", compact=True)
+        yield Static("", id="dr-notice")
+        yield Static("", id="dr-error")
+        with Horizontal(id="dr-progress-row"):
+            yield ProgressBar(total=None, show_eta=False, show_percentage=False,
+                              id="dr-progress")
+            yield Static("", id="dr-status")
+        yield DryRunResults(id="dr-results")
+
+    def on_mount(self) -> None:
+        self.refresh_badges()
+        self._show_notice()
+        self.query_one("#dr-progress-row").display = False
+        self.query_one("#dr-status", Static).update("")
+        self.set_interval(0.2, self._tick)
+
+    def on_show(self) -> None:
+        self.refresh_badges()
+
+    # ---- the form -----------------------------------------------------------------
+    @property
+    def read_only(self) -> bool:
+        return bool(getattr(self.app, "read_only", False))
+
+    def refresh_badges(self) -> None:
+        """Badge choices: the file's codes, then the editor's draft."""
+        select = self.query_one("#dr-badge", Select)
+        bf = getattr(self.app, "badge_file", None)
+        codes = [str(b.code) for b in (bf.badges if bf else []) if isinstance(b.code, str)
+                 and b.code]
+        options = [(code, code) for code in dict.fromkeys(codes)]
+        options.append(("✎ draft from the Badges editor (unsaved edits)", DRAFT))
+        current = select.value
+        with self.prevent(Select.Changed):
+            select.set_options(options)
+            values = [v for _, v in options]
+            select.value = current if current in values else values[0]
+
+    def _show_notice(self) -> None:
+        notice = self.query_one("#dr-notice", Static)
+        if self.query_one("#dr-mode", Select).value != "fire":
+            notice.update(Text("Evaluate mode: a READ ONLY transaction, rolled back; "
+                               "nothing is locked or written.", style="dim"))
+        elif self.read_only:
+            notice.update(Text("Fire mode is refused: the console runs with --read-only. "
+                               "Evaluate mode works.", style="bold red"))
+        else:
+            notice.update(Text(f"⚠ Fire mode takes a brief SHARE ROW EXCLUSIVE lock on the "
+                               f"badge's table (writers wait; gives up after "
+                               f"{DEFAULT_LOCK_TIMEOUT}), installs the trigger, writes the "
+                               "sample rows and rolls it all back.", style="yellow"))
+
+    @on(Select.Changed, "#dr-mode")
+    def _mode_changed(self) -> None:
+        self._show_notice()
+
+    @on(Select.Changed, "#dr-sample-kind")
+    def _sample_kind_changed(self, event: Select.Changed) -> None:
+        kind = str(event.value)
+        self.query_one("#dr-sample", Input).placeholder = PLACEHOLDER.get(kind, "")
+        self.query_one("#dr-limit", Input).disabled = kind == "rows"
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self.action_run()
+
+    @on(Button.Pressed, "#dr-run")
+    def _run_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_run()
+
+    @on(Button.Pressed, "#dr-explain-button")
+    def _explain_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_toggle_explain()
+
+    def _error(self, message: str) -> None:
+        self.query_one("#dr-error", Static).update(Text(message, style="bold red")
+                                                   if message else "")
+
+    def _draft(self) -> Badge | None:
+        from .badges import BadgesView
+
+        views = self.app.query(BadgesView)
+        return views.first().current_draft() if views else None
+
+    def _request(self) -> Request | str:
+        """What to run, from the form; or why it cannot run (one sentence)."""
+        mode = str(self.query_one("#dr-mode", Select).value)
+        if mode == "fire" and self.read_only:
+            return ("Fire mode is refused under --read-only: it creates the trigger and "
+                    "writes the sample rows (rolled back). Use evaluate mode.")
+        bf = getattr(self.app, "badge_file", None)
+        choice = str(self.query_one("#dr-badge", Select).value)
+        draft = None
+        if choice == DRAFT:
+            draft = self._draft()
+            if draft is None:
+                return "No badge is open in the Badges view's editor: pick one there (key 2)."
+            label = f"{draft.code} (draft)"
+        else:
+            label = f"{choice} (saved)"
+        kind = str(self.query_one("#dr-sample-kind", Select).value)
+        text = self.query_one("#dr-sample", Input).value.strip()
+        changes_text = self.query_one("#dr-set", Input).value.strip()
+        try:
+            rows = parse_json_rows(text) if kind == "rows" else None
+            changes = parse_json_changes(changes_text) if changes_text else None
+        except BadgeConsoleError as exc:
+            return _one_line(exc)
+        if kind == "rows" and not text:
+            return "Type the sample rows as JSON, or pick the WHERE filter."
+        limit_text = self.query_one("#dr-limit", Input).value.strip() or str(DEFAULT_LIMIT)
+        limit = int(limit_text) if limit_text.lstrip("-").isdigit() else 0
+        if not 1 <= limit <= MAX_LIMIT:
+            return f"The limit must be between 1 and {MAX_LIMIT} rows."
+        op = str(self.query_one("#dr-op", Select).value)
+        sample = Sample(where=text if kind == "where" and text else None, limit=limit,
+                        rows=rows, changes=changes)
+        path = bf.path if bf and bf.path else getattr(self.app, "badges_path", None)
+        return Request(label, None if draft else choice, draft,
+                       copy.deepcopy(bf) if (draft and bf) else None, path, sample, mode,
+                       None if op == "auto" else op)
+
+    # ---- actions ------------------------------------------------------------------
+    def action_run(self) -> None:
+        if self.running is not None:
+            self._error("A dry run is already running; Esc cancels it.")
+            return
+        request = self._request()
+        if isinstance(request, str):
+            self._error(request)
+            if "read-only" in request:
+                self.app.notify(request, severity="error")
+            return
+        self._error("")
+        self.query_one(DryRunResults).clear()
+        self.running = request
+        self.started = time.monotonic()
+        self._done.clear()
+        self.query_one("#dr-progress-row").display = True
+        self._tick()
+        self._run(request)
+
+    def _tick(self) -> None:
+        if self.running is None:
+            return
+        what = "Firing" if self.running.mode == "fire" else "Evaluating"
+        self.query_one("#dr-status", Static).update(Text(
+            f" {what} {self.running.label}… {time.monotonic() - self.started:.1f}s  "
+            "(Esc cancels; everything is rolled back)", style="italic"))
+
+    def action_cancel(self) -> None:
+        if self.running is None:
+            return
+        for worker in self.app.workers:
+            if worker.node is self and worker.group == "dryrun":
+                worker.cancel()
+        self.query_one("#dr-status", Static).update(Text(" Cancelling…", style="italic"))
+        self._cancel_statements()
+
+    def action_toggle_explain(self) -> None:
+        results = self.query_one(DryRunResults)
+        if results.result is None:
+            self._error("Run first: the EXPLAIN of the trigger's query comes with the results.")
+            return
+        results.toggle_explain()
+
+    def action_toggle_mode(self) -> None:
+        select = self.query_one("#dr-mode", Select)
+        select.value = "eval" if select.value == "fire" else "fire"
+
+    # ---- workers ------------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="dryrun")
+    def _run(self, request: Request) -> None:
+        worker = get_current_worker()
+        db = self.app.db  # type: ignore[attr-defined]
+        message: Message
+        try:
+            if request.draft is not None:
+                bf, badge = request.bf or BadgeFile(badges=[request.draft]), request.draft
+            else:
+                bf, badge = load_badge_file(request.path), request.code  # the saved file
+            result = db.run(CONNECTION, lambda conn: dry_run(
+                conn, bf, badge, request.sample, mode=request.mode, op=request.op,
+                explain=True))
+            message = self.Finished(result, request.label)
+        except ConnectionLost as exc:
+            self.post_message(ConnectionLostMessage(str(exc)))
+            message = self.Failed(f"{exc} The run was not finished; nothing was changed.")
+        except QueryCancelled as exc:
+            message = self.Failed(f"{exc} Everything was rolled back.", cancelled=True)
+        except BadgeConsoleError as exc:
+            message = self.Failed(_one_line(exc))
+        except Exception as exc:  # noqa: BLE001 - every failure becomes one line
+            message = self.Failed(f"Error: {_one_line(exc)}")
+        finally:
+            self._done.set()
+        if worker.is_cancelled:
+            db.discard(CONNECTION)  # a statement may have been cancelled mid-way
+            message = self.Failed("Cancelled; everything was rolled back.", cancelled=True)
+        self.post_message(message)
+
+    @work(thread=True, group="dryrun-cancel")
+    def _cancel_statements(self) -> None:
+        db, deadline = self.app.db, time.monotonic() + CANCEL_FOR  # type: ignore[attr-defined]
+        while not self._done.is_set() and time.monotonic() < deadline:
+            db.cancel(CONNECTION)
+            self._done.wait(CANCEL_EVERY)
+
+    # ---- results ------------------------------------------------------------------
+    def _stopped(self) -> None:
+        self.running = None
+        self.query_one("#dr-progress-row").display = False
+
+    def on_dry_run_view_finished(self, message: Finished) -> None:
+        self._stopped()
+        self.query_one(DryRunResults).show(message.result, message.label)
+        self.query_one("#dr-grid", DataTable).focus()
+
+    def on_dry_run_view_failed(self, message: Failed) -> None:
+        self._stopped()
+        self._error(message.message)
+
+    def palette_commands(self):
+        """(name, help, callback) for the app's command palette."""
+        return [("Dry run: run", "Run the dry run with the form's settings (ctrl+r)",
+                 self.action_run),
+                ("Dry run: cancel", "Cancel the running dry run (Esc)", self.action_cancel),
+                ("Dry run: show/hide EXPLAIN", "The plan of the trigger's query (ctrl+t)",
+                 self.action_toggle_explain),
+                ("Dry run: evaluate/fire", "Switch the mode (m, outside text fields)",
+                 self.action_toggle_mode)]

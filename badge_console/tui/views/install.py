@@ -1,11 +1,522 @@
-"""Install view (placeholder until the install screen lands)."""
+"""Install view: the plan per badge, the exact SQL, install, uninstall and backfill.
 
-from ..widgets.planned import PlannedView
+Everything here uses badge.json as saved on disk, never the Badges view's unsaved
+draft: what is installed must be what the file says, so a colleague reading the file
+sees what runs. Unsaved edits are pointed out at the top. Install uses the very
+`BadgeFile` the shown plan was computed from and refuses when the file changed since.
+
+Database work runs in thread workers (group "install") that only post messages; one
+job at a time (`busy`), so a running backfill is never cut short by a refresh. No SQL
+is built here: the plan, install, uninstall and backfill come from `core`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Static, TabbedContent, TextArea
+from textual.worker import get_current_worker
+
+from ...core.backfill import Backfill, BackfillProgress, preview_backfill, run_backfill
+from ...core.connection import first_line, redact
+from ...core.definitions import BadgeFile, load_badge_file
+from ...core.errors import BadgeConsoleError, DefinitionError
+from ...core.install import Plan, install, plan_install, uninstall, uninstall_statements
+from ..db import ConnectionLost, QueryCancelled
+from ..messages import ConnectionLost as ConnectionLostMessage
+from ..widgets.confirm import ConfirmScreen
+from ..widgets.install_backfill import BackfillPanel
+from ..widgets.install_plan import PlanTable, describe_item, plan_summary
+
+CONN = "install"  # this view's connection in app.db
+SHOWN_PROBLEMS = 4
 
 
-class InstallView(PlannedView):
-    HEADING = "Install"
-    PLANNED = ("The install plan per badge (create, replace, drop, unchanged), the exact "
-               "SQL that will run, a confirmation, progress and the result; uninstall; "
-               "and backfill with a preview of how many users would be awarded.")
-    TODAY = "badge-console plan --sql, then badge-console install"
+def _invalid_reason(exc: DefinitionError) -> str:
+    lines = [str(p) for p in exc.problems[:SHOWN_PROBLEMS]]
+    more = len(exc.problems) - len(lines)
+    return (f"{exc.path} is invalid ({len(exc.problems)} problem(s)): " + "; ".join(lines)
+            + (f"; and {more} more" if more > 0 else "") + ".")
+
+
+class InstallView(Vertical):
+    BINDINGS = [
+        Binding("i", "install", "Install"),
+        Binding("u", "uninstall", "Uninstall"),
+        Binding("p", "preview_backfill", "Preview backfill"),
+        Binding("b", "backfill", "Backfill"),
+        Binding("y", "copy_sql", "Copy SQL"),
+        Binding("r", "refresh", "Refresh"),
+        Binding("escape", "cancel", "Cancel backfill", show=False),
+    ]
+
+    @dataclass
+    class PlanReady(Message):
+        plan: Plan | None
+        bf: BadgeFile | None
+        error: str = ""  # why there is no plan
+
+    @dataclass
+    class UninstallReady(Message):
+        statements: list[str]
+
+    @dataclass
+    class Finished(Message):
+        """An install, uninstall, preview or backfill ended (text says how)."""
+
+        text: str
+        ok: bool
+
+    @dataclass
+    class PreviewReady(Message):
+        preview: Backfill
+        bf: BadgeFile
+        then_run: bool
+
+    @dataclass
+    class BackfillStep(Message):
+        progress: BackfillProgress
+
+    @dataclass
+    class BackfillDone(Message):
+        result: Backfill
+        preview: Backfill
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.plan: Plan | None = None
+        self.bf: BadgeFile | None = None  # the saved file the plan was computed from
+        self.load_error = ""
+        self.busy = ""  # what runs now, "" when idle
+        self.pending = ""  # an action asked for from the palette, run once the plan is in
+        self.cancel_event = threading.Event()
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="install-notice")
+        with Horizontal(id="install-main"):
+            with Vertical(id="plan-pane"):
+                yield Static("", id="plan-summary")
+                yield PlanTable(id="plan-table")
+                yield Static("", id="plan-detail")
+            with Vertical(id="sql-pane"):
+                yield Static("", id="sql-title")
+                yield TextArea(id="plan-sql", language="sql", read_only=True,
+                               show_line_numbers=True, soft_wrap=False)
+        yield BackfillPanel(id="backfill-pane")
+
+    def on_mount(self) -> None:
+        self._notice()
+        self.panel.idle(Text("i install · u uninstall · p preview backfill · b backfill · "
+                             "y copy SQL · r refresh", style="dim"))
+        tabs = self.app.query(TabbedContent)
+        if tabs:
+            self.watch(tabs.first(), "active", self._tab_changed, init=False)
+
+    def _tab_changed(self, active: str) -> None:
+        if self.id and self.id.removesuffix("-view") == active and not self.busy:
+            self.refresh_plan()
+
+    @property
+    def panel(self) -> BackfillPanel:
+        return self.query_one(BackfillPanel)
+
+    def _db(self):
+        return self.app.db  # type: ignore[attr-defined]
+
+    def _path(self):
+        return self.app.badges_path  # type: ignore[attr-defined]
+
+    # ---- workers (no widget is touched from here) ---------------------------------------
+    def _error_text(self, exc: Exception) -> str:
+        if isinstance(exc, ConnectionLost):
+            self.post_message(ConnectionLostMessage(str(exc)))
+        if isinstance(exc, DefinitionError):
+            return _invalid_reason(exc)
+        if isinstance(exc, (BadgeConsoleError, ConnectionLost, QueryCancelled)):
+            return str(exc)
+        return f"Error: {redact(first_line(exc), self._db().dsn) or type(exc).__name__}."
+
+    def _saved_file(self) -> BadgeFile:
+        return load_badge_file(self._path())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="install")
+    def load_plan(self) -> None:
+        try:
+            bf = self._saved_file()
+        except DefinitionError as exc:
+            self.post_message(self.PlanReady(None, None, _invalid_reason(exc)))
+            return
+        try:
+            plan = self._db().run(CONN, lambda conn: plan_install(conn, bf))
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message
+            self.post_message(self.PlanReady(None, bf, self._error_text(exc)))
+            return
+        self.post_message(self.PlanReady(plan, bf))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="install")
+    def run_install(self, bf: BadgeFile, shown_sql: str) -> None:
+        if bf.changed_on_disk():
+            self.post_message(self.Finished(
+                f"{bf.path} changed on disk since this plan was shown; nothing was installed. "
+                "The plan is refreshed: review it and install again.", False))
+            return
+        try:
+            done = self._db().run(CONN, lambda conn: install(conn, bf))
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(self.Finished(f"Install refused or failed: "
+                                            f"{self._error_text(exc)}", False))
+            return
+        counts = {a: sum(1 for i in done.changes if i.action == a)
+                  for a in ("create", "replace", "drop")}
+        text = (f"Installed on {self.app.database}: {counts['create']} created, "  # type: ignore[attr-defined]
+                f"{counts['replace']} replaced, {counts['drop']} dropped, in one transaction.")
+        if done.sql_text() != shown_sql:
+            text += (" The database changed after the plan was shown, so the plan recomputed "
+                     "under the install lock ran instead.")
+        self.post_message(self.Finished(text, True))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="install")
+    def load_uninstall(self) -> None:
+        try:
+            statements = self._db().run(CONN, uninstall_statements)
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(self.Finished(self._error_text(exc), False))
+            return
+        self.post_message(self.UninstallReady(statements))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="install")
+    def run_uninstall(self) -> None:
+        try:
+            dropped = self._db().run(CONN, uninstall)
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(self.Finished(f"Uninstall failed: {self._error_text(exc)}",
+                                            False))
+            return
+        self.post_message(self.Finished(
+            f"Uninstalled from {self.app.database}: {dropped} trigger(s) and schema "  # type: ignore[attr-defined]
+            "badge_console removed; awards and application data kept.", True))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="install")
+    def run_preview(self, then_run: bool) -> None:
+        try:
+            bf = self._saved_file()
+            preview = self._db().run(CONN, lambda conn: preview_backfill(conn, bf))
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(self.Finished(f"Backfill preview failed: "
+                                            f"{self._error_text(exc)}", False))
+            return
+        self.post_message(self.PreviewReady(preview, bf, then_run))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="install")
+    def run_backfill(self, bf: BadgeFile, preview: Backfill, cancel: threading.Event) -> None:
+        worker = get_current_worker()
+
+        def stop() -> bool:
+            return cancel.is_set() or worker.is_cancelled
+
+        def progress(p: BackfillProgress) -> None:
+            self.post_message(self.BackfillStep(p))
+
+        if bf.changed_on_disk():
+            self.post_message(self.Finished(
+                f"{bf.path} changed on disk since the preview; nothing was backfilled. "
+                "Preview again (p) and run it then.", False))
+            return
+        try:
+            result = self._db().run(CONN, lambda conn: run_backfill(
+                conn, bf, progress=progress, cancel=stop))
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(self.Finished(self._error_text(exc), False))
+            return
+        self.post_message(self.BackfillDone(result, preview))
+
+    # ---- showing results -------------------------------------------------------------
+    def refresh_plan(self) -> None:
+        self.busy = "computing the plan"
+        self.query_one("#sql-title", Static).update(Text("Computing the plan…", "italic"))
+        self.load_plan()
+
+    def _notice(self) -> None:
+        notice = Text()
+        if getattr(self.app, "read_only", False):
+            notice.append("Read-only: plan and backfill preview only; install, uninstall and "
+                          "backfill are refused.\n", style="yellow")
+        if getattr(self.app, "dirty", False):
+            notice.append(f"The Badges view has unsaved edits. The plan below, install and "
+                          f"backfill use {self._path()} as saved on disk; save (Badges view, "
+                          "ctrl+s) to include your edits.\n", style="yellow")
+        problems = self.plan.problems if self.plan else []
+        if self.load_error:
+            notice.append(f"Install refused: {self.load_error}\n", style="bold red")
+        elif problems:
+            lines = [str(p) for p in problems[:SHOWN_PROBLEMS]]
+            more = len(problems) - len(lines)
+            notice.append(f"Install refused: {self._path()} has {len(problems)} problem(s); "
+                          "fix them in the Badges view and save.\n", style="bold red")
+            notice.append("\n".join(f"  {line}" for line in lines)
+                          + (f"\n  … and {more} more" if more > 0 else "") + "\n", style="red")
+        widget = self.query_one("#install-notice", Static)
+        widget.update(notice.rstrip() if notice else "")
+        widget.display = bool(notice)
+
+    def _show_sql(self, text: str, title: Text) -> None:
+        area = self.query_one("#plan-sql", TextArea)
+        area.load_text(text)
+        area.scroll_home(animate=False)
+        self.query_one("#sql-title", Static).update(title)
+
+    def _show_plan_sql(self) -> None:
+        plan = self.plan
+        if plan is None:
+            self._show_sql("", Text("No plan: see above.", style="dim"))
+            return
+        title = Text("SQL install will run ", style="bold")
+        if plan.changes:
+            title.append(f"· {len(plan.changes)} change(s), one transaction", style="dim")
+        else:
+            title.append("· nothing to change, setup only", style="dim")
+        title.append(" · y copies", style="dim")
+        self._show_sql(plan.sql_text(), title)
+
+    def on_install_view_plan_ready(self, message: PlanReady) -> None:
+        self.busy = ""
+        self.plan, self.bf, self.load_error = message.plan, message.bf, message.error
+        self.query_one(PlanTable).show(self.plan)
+        self.query_one("#plan-summary", Static).update(
+            plan_summary(self.plan) if self.plan else Text("No plan.", style="dim"))
+        self._notice()
+        self._show_plan_sql()
+        self._show_detail()
+        action, self.pending = self.pending, ""
+        if action:
+            getattr(self, f"action_{action}")()
+
+    @on(DataTable.RowHighlighted, "#plan-table")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+        item = self.query_one(PlanTable).item_at_cursor(self.plan)
+        area = self.query_one("#plan-sql", TextArea)
+        if item is None or not item.statements or area.text != (self.plan.sql_text()
+                                                                 if self.plan else ""):
+            return
+        at = area.text.find(item.statements[0])
+        if at >= 0:
+            line = area.text.count("\n", 0, at)
+            area.scroll_to(y=line, animate=False)
+
+    def _show_detail(self) -> None:
+        item = self.query_one(PlanTable).item_at_cursor(self.plan)
+        self.query_one("#plan-detail", Static).update(describe_item(item) if item else "")
+
+    def on_install_view_finished(self, message: Finished) -> None:
+        self.busy = ""
+        style = "green" if message.ok else "bold red"
+        self.panel.idle(Text(message.text, style=style))
+        if message.ok:
+            self.app.notify(message.text)
+        else:
+            self.app.notify(message.text, severity="error")
+        self.refresh_plan()
+
+    def on_install_view_uninstall_ready(self, message: UninstallReady) -> None:
+        statements = message.statements
+        if not statements:
+            self.busy = ""
+            self.panel.idle(Text("Nothing to uninstall: no badge-console trigger or schema "
+                                 "in this database.", style="yellow"))
+            return
+        triggers = sum(1 for s in statements if s.startswith("DROP TRIGGER"))
+        self._show_sql(";\n\n".join(statements) + ";\n", Text.assemble(
+            ("SQL uninstall will run ", "bold"), ("(one transaction)", "dim")))
+        question = (f"Uninstall from {self.app.database}: drop {triggers} trigger(s) and "  # type: ignore[attr-defined]
+                    "schema badge_console (the SQL is shown behind this dialog)? Awards and "
+                    "application data are kept.")
+        self.app.push_screen(ConfirmScreen(question, [
+            ("uninstall", "Uninstall", "error"), ("cancel", "Cancel", "primary")]),
+            self._uninstall_answer)
+
+    def _uninstall_answer(self, answer: str | None) -> None:
+        if answer != "uninstall":
+            self.busy = ""
+            self._show_plan_sql()
+            self.panel.idle(Text("Uninstall cancelled; nothing was changed.", style="yellow"))
+            return
+        self.panel.busy("Uninstalling (one transaction)…")
+        self.run_uninstall()
+
+    def on_install_view_preview_ready(self, message: PreviewReady) -> None:
+        preview = message.preview
+        self.panel.show(preview)
+        if not message.then_run:
+            self.busy = ""
+            self.panel.idle(Text(f"Preview: {preview.would_award} award(s) would be granted; "
+                                 "nothing was written.", style="green"))
+            return
+        if not preview.would_award:
+            self.busy = ""
+            self.panel.idle(Text("Nothing to backfill: nobody qualifies who does not already "
+                                 "hold the badge.", style="yellow"))
+            return
+        badges = sum(1 for i in preview.items if i.would_award)
+        question = (f"Backfill on {self.app.database}: award {preview.would_award} user(s) "  # type: ignore[attr-defined]
+                    f"across {badges} badge(s), as previewed behind this dialog? Runs in "
+                    "batches, each committed and notified like a trigger's award; Esc stops "
+                    "after the current batch and a later run continues without awarding "
+                    "anyone twice.")
+        self.app.push_screen(ConfirmScreen(question, [
+            ("run", "Run backfill", "warning"), ("cancel", "Cancel", "primary")]),
+            lambda answer: self._backfill_answer(answer, message))
+
+    def _backfill_answer(self, answer: str | None, message: PreviewReady) -> None:
+        if answer != "run":
+            self.busy = ""
+            self.panel.idle(Text("Backfill cancelled; nothing was written.", style="yellow"))
+            return
+        self.busy = "running the backfill"
+        self.cancel_event = threading.Event()
+        self.panel.status(Text("Backfill starting…", style="italic"))
+        self.run_backfill(message.bf, message.preview, self.cancel_event)
+
+    def on_install_view_backfill_step(self, message: BackfillStep) -> None:
+        if self.busy == "running the backfill":
+            self.panel.progress(message.progress)
+
+    def on_install_view_backfill_done(self, message: BackfillDone) -> None:
+        self.busy = ""
+        result = message.result
+        self.panel.show(result, message.preview)
+        per = ", ".join(f"{i.code} {i.awarded}" for i in result.items if i.applicable)
+        if result.cancelled:
+            text = Text(f"Backfill cancelled after {result.awarded} award(s) ({per}); run it "
+                        "again to continue, nobody is awarded twice.", style="yellow")
+        else:
+            text = Text(f"Backfill done on {self.app.database}: {result.awarded} award(s) "  # type: ignore[attr-defined]
+                        f"granted ({per or 'none'}).", style="green")
+        self.panel.idle(text)
+        self.app.notify(str(text))
+
+    # ---- actions --------------------------------------------------------------------
+    def _refused(self, what: str) -> bool:
+        """True (and says why) when `what` may not run now."""
+        if getattr(self.app, "read_only", False):
+            text = f"Refused under --read-only: {what} would change the database."
+        elif self.busy:
+            text = f"Busy {self.busy}; wait for it" + (
+                " or press Esc to cancel." if self.busy == "running the backfill" else ".")
+        else:
+            return False
+        self.panel.idle(Text(text, style="bold red"))
+        self.app.notify(text, severity="error")
+        return True
+
+    def action_install(self) -> None:
+        if self._refused("install"):
+            return
+        if self.load_error or self.plan is None or self.bf is None:
+            text = f"Install refused: {self.load_error or 'no plan yet; press r to compute it.'}"
+            self.panel.idle(Text(text, style="bold red"))
+            return
+        plan = self.plan
+        if plan.problems:
+            self.panel.idle(Text(f"Install refused: {self._path()} has {len(plan.problems)} "
+                                 f"problem(s), first: {plan.problems[0]}. Fix them in the "
+                                 "Badges view and save.", style="bold red"))
+            return
+        if not plan.changes:
+            self.panel.idle(Text("Nothing to install: every badge is up to date.",
+                                 style="green"))
+            return
+        counts = {a: sum(1 for i in plan.changes if i.action == a)
+                  for a in ("create", "replace", "drop")}
+        question = (f"Install on {self.app.database} from {self._path()} as saved: "  # type: ignore[attr-defined]
+                    f"{counts['create']} create, {counts['replace']} replace, "
+                    f"{counts['drop']} drop, in one transaction (the SQL is shown behind this "
+                    "dialog)?")
+        if getattr(self.app, "dirty", False):
+            question += " Your unsaved edits in the Badges view are NOT included."
+        bf, shown = self.bf, plan.sql_text()
+        self.busy = "confirming"
+
+        def answer(choice: str | None) -> None:
+            if choice != "install":
+                self.busy = ""
+                self.panel.idle(Text("Install cancelled; nothing was changed.", style="yellow"))
+                return
+            self.busy = "installing"
+            self.panel.busy("Installing (one transaction)…")
+            self.run_install(bf, shown)
+
+        self.app.push_screen(ConfirmScreen(question, [
+            ("install", "Install", "warning"), ("cancel", "Cancel", "primary")]), answer)
+
+    def action_uninstall(self) -> None:
+        if self._refused("uninstall"):
+            return
+        self.busy = "preparing uninstall"
+        self.panel.busy("Reading what is installed…")
+        self.load_uninstall()
+
+    def action_preview_backfill(self) -> None:
+        if self.busy:
+            self._refused("the backfill preview")
+            return
+        self.busy = "previewing the backfill"
+        self.panel.busy("Counting who would be awarded (read only)…")
+        self.run_preview(False)
+
+    def action_backfill(self) -> None:
+        if self._refused("backfill"):
+            return
+        self.busy = "previewing the backfill"
+        self.panel.busy("Previewing first: counting who would be awarded (read only)…")
+        self.run_preview(True)
+
+    def action_cancel(self) -> None:
+        if self.busy == "running the backfill":
+            self.cancel_event.set()
+            self.panel.status(Text("Cancelling after the current batch…", style="yellow"))
+
+    def action_refresh(self) -> None:
+        if not self.busy:
+            self.refresh_plan()
+
+    def action_copy_sql(self) -> None:
+        area = self.query_one("#plan-sql", TextArea)
+        text = area.selected_text or area.text
+        if not text:
+            return
+        self.app.copy_to_clipboard(text)
+        what = "selected SQL" if area.selected_text else "the whole SQL"
+        self.app.notify(f"Copied {what} ({text.count(chr(10)) + 1} lines) to the clipboard.")
+
+    def palette_commands(self):
+        """Command palette entries; the app yields them from get_system_commands."""
+        for title, help_text, action in (
+                ("Install badges", "Install view: apply the plan (asks first)", "install"),
+                ("Uninstall badges", "Install view: drop every badge trigger (asks first)",
+                 "uninstall"),
+                ("Preview backfill", "Install view: who would be awarded, writes nothing",
+                 "preview_backfill"),
+                ("Backfill awards", "Install view: preview, confirm, award in batches",
+                 "backfill"),
+                ("Copy install SQL", "Install view: copy the SQL to the clipboard", "copy_sql"),
+                ("Refresh install plan", "Install view: recompute the plan", "refresh")):
+            yield SystemCommand(title, help_text,
+                                lambda a=action: self._from_palette(a))
+
+    def _from_palette(self, action: str) -> None:
+        """Show this view first; when that starts computing the plan, act once it is in."""
+        show = getattr(self.app, "action_show_view", None)
+        if show is not None:
+            show("install")
+        if self.busy == "computing the plan":
+            self.pending = action
+        else:
+            getattr(self, f"action_{action}")()

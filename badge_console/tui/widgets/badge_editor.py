@@ -70,7 +70,8 @@ class BadgeEditor(VerticalScroll):
             yield Button("Validate ^r", id="btn-validate", compact=True)
             yield Button("Save ^s", id="btn-save", variant="primary", compact=True)
             yield Button("New ^n", id="btn-new", compact=True)
-            yield Button("Duplicate ^o", id="btn-duplicate", compact=True)
+            yield Button("Copy ^o", id="btn-duplicate", compact=True,
+                         tooltip="Duplicate this badge under a new code")
             yield Button("Delete", id="btn-delete", variant="error", compact=True)
         yield Static("", id="editor-message")
 

@@ -1,0 +1,108 @@
+"""What a dry run found: the grid of sample rows, the summary, notes and the EXPLAIN.
+
+A display widget only: `show(result)` fills it from a core `DryRunResult`; it never
+talks to the database. The EXPLAIN (fetched with every run) stays hidden until
+`toggle_explain()`. Styles: the Dry run section of app.tcss.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import DataTable, Static
+
+from ...core.dryrun import DryRunResult, RowResult
+
+ROW_WIDTH = 60  # characters of the sample row shown in the grid
+COLUMNS = (("#", "index"), ("user", "user"), ("holds already", "holds"),
+           ("value / error", "value"), ("would award", "award"), ("sample row", "row"))
+
+
+def _holds(holds: bool | None) -> Text:
+    if holds is None:
+        return Text("?", style="dim")
+    return Text("yes", style="yellow") if holds else Text("no", style="dim")
+
+
+def _value(row: RowResult) -> Text:
+    if row.error:
+        return Text(f"✗ {row.error}", style="red")
+    if row.value is None:
+        return Text("NULL", style="dim")
+    return Text("true", style="green") if row.value else Text("false")
+
+
+def _row_text(row: dict) -> str:
+    text = "  ".join(f"{key}={value}" for key, value in row.items())
+    return text if len(text) <= ROW_WIDTH else text[:ROW_WIDTH - 1] + "…"
+
+
+def grid_cells(row: RowResult) -> tuple:
+    """The cells of one grid line (also what tests read back)."""
+    award = Text("✓ award", style="bold green") if row.would_award else Text("—", style="dim")
+    return (str(row.index), Text(row.user if row.user is not None else "NULL"),
+            _holds(row.holds), _value(row), award, _row_text(row.row))
+
+
+class DryRunResults(Vertical):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.result: DryRunResult | None = None
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(id="dr-grid", zebra_stripes=True, cursor_type="row")
+        yield Static("", id="dr-summary")
+        with VerticalScroll(id="dr-notes"):
+            yield Static("", id="dr-notes-text")
+        with VerticalScroll(id="dr-explain"):
+            yield Static("", id="dr-explain-text")
+
+    def on_mount(self) -> None:
+        grid = self.query_one("#dr-grid", DataTable)
+        for label, key in COLUMNS:
+            grid.add_column(label, key=key)
+        self.query_one("#dr-summary", Static).display = False
+
+    def clear(self) -> None:
+        self.result = None
+        self.query_one("#dr-grid", DataTable).clear()
+        self.query_one("#dr-summary", Static).display = False
+        self.query_one("#dr-notes-text", Static).update("")
+        self.query_one("#dr-explain-text", Static).update("")
+
+    def show(self, result: DryRunResult, badge_label: str) -> None:
+        self.result = result
+        grid = self.query_one("#dr-grid", DataTable)
+        grid.clear()
+        for row in result.rows:
+            grid.add_row(*grid_cells(row), key=str(row.index))
+        summary = Text(f"{badge_label} on {result.table} ({result.op}, "
+                       f"{'fire' if result.mode == 'fire' else 'evaluate'}): ", style="bold")
+        summary.append(result.summary)
+        if result.winners:
+            summary.append("\nWould award: ", style="dim")
+            summary.append(", ".join(result.winners), style="green")
+        fired = result.fire
+        if fired is not None:
+            users = ", ".join(a["user_id"] for a in fired.awarded) or "nobody"
+            summary.append("\nThe real trigger awarded: ", style="dim")
+            summary.append(users, style="green" if fired.awarded else "")
+            if fired.error:
+                summary.append(f"\nWrite failed: {fired.error}", style="red")
+            for error in fired.trigger_errors:
+                summary.append(f"\nTrigger error (on_error skip): {error}", style="red")
+        box = self.query_one("#dr-summary", Static)
+        box.update(summary)
+        box.display = True
+        notes = Text()
+        for i, note in enumerate(result.notes):
+            notes.append(("\n" if i else "") + f"• {note}", style="dim")
+        self.query_one("#dr-notes-text", Static).update(notes)
+        self.query_one("#dr-explain-text", Static).update(
+            Text(result.explain or "No EXPLAIN: the sample had no rows.", style=""))
+
+    def toggle_explain(self) -> bool:
+        """Show or hide the EXPLAIN; returns whether it is shown now."""
+        self.toggle_class("-explain")
+        return self.has_class("-explain")

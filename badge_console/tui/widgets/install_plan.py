@@ -1,0 +1,88 @@
+"""The install plan as a table (one row per badge) and the text describing one row.
+
+Pure presentation of a core `Plan`: no database, no actions. The view decides what to
+do with a highlighted row (show its detail, scroll the SQL to its statements).
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from ...core.install import Plan, PlanItem
+
+STATUS_STYLE = {"installed": "green", "outdated": "yellow", "missing": "yellow",
+                "orphaned": "magenta", "disabled": "dim", "invalid": "bold red",
+                "legacy": "yellow"}
+ACTION_STYLE = {"create": "green", "replace": "yellow", "drop": "red", "unchanged": "dim",
+                "skip": "dim", "keep": "dim", "none": "red"}
+
+
+def error_count(item: PlanItem) -> int:
+    return sum(int(e.get("count") or 0) for e in item.errors)
+
+
+def describe_item(item: PlanItem) -> Text:
+    """Name, what happens and why, and the run-time errors its trigger recorded."""
+    text = Text()
+    text.append(item.code, style="bold")
+    if item.name and item.name != item.code:
+        text.append(f"  {item.name}")
+    text.append("\n")
+    text.append(item.status, style=STATUS_STYLE.get(item.status, ""))
+    text.append(" → ", style="dim")
+    text.append(item.action, style=ACTION_STYLE.get(item.action, ""))
+    if item.detail:
+        text.append(f": {item.detail}", style="red" if item.status == "invalid" else "")
+    if item.statements:
+        text.append(f"  ({len(item.statements)} statement(s))", style="dim")
+    for error in item.errors:
+        when = str(error.get("last_at") or "")[:19].replace("T", " ")
+        text.append(f"\n⚠ {error.get('count')}× skipped on a run-time error, SQLSTATE "
+                    f"{error.get('sqlstate')}, last {when} UTC: ", style="yellow")
+        text.append(str(error.get("message") or ""))
+    return text
+
+
+class PlanTable(DataTable):
+    """One row per plan item: badge, status, action, run-time errors; keys are codes."""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.zebra_stripes = True
+        self.add_column("badge", key="badge")
+        self.add_column("status", key="status")
+        self.add_column("action", key="action")
+        self.add_column("errors", key="errors")
+
+    def show(self, plan: Plan | None) -> None:
+        row = self.cursor_row
+        self.clear()
+        for item in plan.items if plan else []:
+            errors = error_count(item)
+            self.add_row(Text(item.code, overflow="ellipsis"),
+                         Text(item.status, style=STATUS_STYLE.get(item.status, "")),
+                         Text(item.action, style=ACTION_STYLE.get(item.action, "")),
+                         Text(f"⚠ {errors}", style="yellow") if errors else Text("-", "dim"),
+                         key=item.code)
+        if self.row_count:
+            self.move_cursor(row=min(max(row, 0), self.row_count - 1), animate=False)
+
+    def item_at_cursor(self, plan: Plan | None) -> PlanItem | None:
+        if plan is None or not self.row_count or not 0 <= self.cursor_row < len(plan.items):
+            return None
+        return plan.items[self.cursor_row]
+
+
+def plan_summary(plan: Plan) -> Text:
+    """One line: how many of each action, and where the awards go."""
+    counts: dict[str, int] = {}
+    for item in plan.items:
+        counts[item.action] = counts.get(item.action, 0) + 1
+    text = Text()
+    for action in ("create", "replace", "drop", "unchanged", "skip", "keep", "none"):
+        if counts.get(action):
+            label = "invalid" if action == "none" else action
+            text.append(f"{counts[action]} {label}  ", style=ACTION_STYLE.get(action, ""))
+    text.append(f"· award table {plan.award_table}, channel {plan.channel}", style="dim")
+    return text
