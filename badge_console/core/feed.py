@@ -146,7 +146,6 @@ class AwardListener:
         self.award_table = award_table
         self.badge_file = badge_file
         self.delivered = 0
-        self._since = since
         self._floor: int | None = since  # never deliver ids at or below this
         self._seen: set[int] = set()
         self._max_seen = since or 0
@@ -219,6 +218,8 @@ class AwardListener:
             settings = read_feed_settings(conn, self.badge_file)
             self.channel = self.channel or settings.channel
             self.award_table = self.award_table or settings.award_table
+        if self._floor is None:  # first connect without `since`
+            self._mark_existing(conn)
         conn.add_notify_handler(self._on_notify)
         conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
         self._state(FeedState("connected", f"listening on {self.channel}"))
@@ -226,20 +227,29 @@ class AwardListener:
         count = self._catch_up(conn)
         self._state(FeedState("caught_up", count=count))
 
-    def _catch_up(self, conn: psycopg.Connection) -> int:
+    def _mark_existing(self, conn: psycopg.Connection) -> None:
+        """Before the first LISTEN: what exists now is history, not news (not delivered).
+
+        Done before LISTEN so that an award committed meanwhile is not taken for history
+        while its notification is still on the way; the catch-up after LISTEN shows it.
+        """
         found = _catch_up_query(conn, self.award_table)
         if found is None:  # nothing installed yet: every award that comes later is news
-            self._floor = 0 if self._floor is None else self._floor
-            return 0
+            self._floor = 0
+            return
         query, award = found
-        if self._floor is None:  # first connect, no --since: start at the newest award
-            top = conn.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(
-                award)).fetchone()[0]
-            self._floor = top - CATCHUP_WINDOW
-            rows = conn.execute(query, (self._floor, CATCHUP_WINDOW + 1)).fetchall()
-            self._seen.update(r[0] for r in rows)  # existing before we started: not news
-            self._max_seen = max(self._max_seen, top)
+        top = conn.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(
+            award)).fetchone()[0]
+        rows = conn.execute(query, (top - CATCHUP_WINDOW, CATCHUP_WINDOW + 1)).fetchall()
+        self._seen.update(r[0] for r in rows)
+        self._floor, self._max_seen = top - CATCHUP_WINDOW, max(self._max_seen, top)
+
+    def _catch_up(self, conn: psycopg.Connection) -> int:
+        """Deliver the awards in the table not seen yet (above the window below the top)."""
+        found = _catch_up_query(conn, self.award_table)
+        if found is None:
             return 0
+        query, _ = found
         lower, count = max(self._floor, self._max_seen - CATCHUP_WINDOW), 0
         while not self._stop.is_set():
             rows = conn.execute(query, (lower, CATCHUP_PAGE)).fetchall()
