@@ -124,3 +124,27 @@ def test_backfill_refused_under_read_only_but_preview_allowed(qualified, cli):
     assert code == 1 and "--read-only" in err
     assert cli("backfill", "--dsn", dsn, "--badges", path, "--read-only", "--dry-run")[0] == 0
     assert award_count(dsn) == 0
+
+
+def test_update_badge_comparing_old_and_new_sees_each_row_updated_to_itself(demo):
+    run(demo, "INSERT INTO dummy_sketch (user_id, title, hit_views)"
+              " SELECT i, 't', i * 10 FROM generate_series(1, 100) AS i",
+        "CREATE TABLE score (user_id int, points int)",
+        "INSERT INTO score VALUES (1, 5)")
+    badges = [
+        {"name": "Steady", "code": "steady", "trigger_condition": "update",
+         "condition": "NEW.hit_views >= OLD.hit_views AND NEW.hit_views > 900",
+         "trigger_table": "dummy_sketch", "user_field": "user_id"},
+        {"name": "Gain", "code": "gain", "trigger_condition": "update",
+         "condition": "NEW.points > OLD.points", "trigger_table": "score",
+         "user_field": "user_id"}]
+    install_badges(demo, badges)
+    bf = parse_badge_file(json.dumps({"badges": badges}))
+    with psycopg.connect(demo) as conn:
+        preview = preview_backfill(conn, bf)
+        done = run_backfill(conn, bf, batch_size=16)
+    steady, gain = done.items
+    assert steady.awarded == preview.items[0].would_award == 10  # users 91..100
+    assert steady.batches == 7
+    assert not gain.applicable and "no primary key" in gain.reason
+    assert [u for u, _ in awards(demo, "steady")] == list(range(91, 101))
