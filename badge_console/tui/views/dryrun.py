@@ -14,13 +14,14 @@ the connection is then dropped so the next run starts on a clean one.
 from __future__ import annotations
 
 import copy
+import re
 import threading
 import time
 from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -39,24 +40,24 @@ DRAFT = "__draft__"
 CONNECTION = "dryrun"
 CANCEL_EVERY = 0.25  # seconds between cancel requests while the engine still runs
 CANCEL_FOR = 15.0  # give up re-cancelling after this long (the timeouts act anyway)
-# Option words from the CLI's messages, said the way this view names them.
-WORDING = (("the --where filter", "the WHERE filter"), ("--where filter", "WHERE filter"),
-           ("row 1 of --rows", "typed row 1"), ("of --rows", "of the typed rows"),
-           ("--rows", "The typed rows"), ("the --set changes", "the SET changes"),
-           ("Changes (--set)", "SET changes"), ("--set", "SET"),
-           ("raise --lock-timeout", "retry when the table is quieter"))
+# Option names in the engine's messages (written for the CLI), said the way this view does.
+WORDING = ((r"row (\d+) of --rows", r"typed row \1"), (r"the --where filter", "the WHERE filter"),
+           (r"--rows is not", "The typed rows are not"), (r"--rows must", "The typed rows must"),
+           (r"--set is not", "The SET changes are not"), (r"the --set changes", "the SET changes"),
+           (r"Changes \(--set\)", "SET changes"), (r"--set", "SET"),
+           (r"; retry or raise --lock-timeout", "; retry when it is quieter"))
 MODES = [("evaluate (read only)", "eval"), ("fire the real trigger (rolled back)", "fire")]
 OPS = [("as defined", "auto"), ("insert", "insert"), ("update", "update"),
        ("delete", "delete")]
 SAMPLES = [("WHERE filter", "where"), ("rows typed by hand (JSON)", "rows")]
-PLACEHOLDER = {"where": "a condition on the trigger table's columns; empty: the first rows",
+PLACEHOLDER = {"where": "a condition on the trigger table; empty: its first rows",
                "rows": '{"user_id": 3, "title": "new"} or a JSON list of such objects'}
 
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    for cli_word, ui_word in WORDING:
-        text = text.replace(cli_word, ui_word)
+    for cli_words, ui_words in WORDING:
+        text = re.sub(cli_words, ui_words, text)
     return text
 
 
@@ -132,7 +133,7 @@ class DryRunView(Vertical):
         self.refresh_badges()
         self._show_notice()
         self.query_one("#dr-progress-row").display = False
-        self.query_one("#dr-status", Static).update("")
+        self._error("")
         self.set_interval(0.2, self._tick)
 
     def on_show(self) -> None:
@@ -196,8 +197,9 @@ class DryRunView(Vertical):
         self.action_toggle_explain()
 
     def _error(self, message: str) -> None:
-        self.query_one("#dr-error", Static).update(Text(message, style="bold red")
-                                                   if message else "")
+        error = self.query_one("#dr-error", Static)
+        error.update(Text(message, style="bold red") if message else "")
+        error.display = bool(message)
 
     def _draft(self) -> Badge | None:
         from .badges import BadgesView
@@ -343,12 +345,20 @@ class DryRunView(Vertical):
         self._stopped()
         self._error(message.message)
 
-    def palette_commands(self):
-        """(name, help, callback) for the app's command palette."""
-        return [("Dry run: run", "Run the dry run with the form's settings (ctrl+r)",
+    def system_commands(self):
+        """Commands the app puts in its command palette (each shows this view first)."""
+        for name, help_text, action in (
+                ("run", "Run with the form's badge, sample and mode (key ctrl+r)",
                  self.action_run),
-                ("Dry run: cancel", "Cancel the running dry run (Esc)", self.action_cancel),
-                ("Dry run: show/hide EXPLAIN", "The plan of the trigger's query (ctrl+t)",
-                 self.action_toggle_explain),
-                ("Dry run: evaluate/fire", "Switch the mode (m, outside text fields)",
-                 self.action_toggle_mode)]
+                ("cancel", "Stop the running dry run; all is rolled back (key Esc)",
+                 self.action_cancel),
+                ("show or hide EXPLAIN", "The plan of the trigger's query for one sample row "
+                 "(key ctrl+t)", self.action_toggle_explain),
+                ("evaluate or fire", "Switch the mode (key m outside text fields)",
+                 self.action_toggle_mode)):
+            yield SystemCommand(f"Dry run: {name}", help_text,
+                                lambda act=action: self._from_palette(act))
+
+    def _from_palette(self, action) -> None:
+        self.app.action_show_view("dryrun")  # type: ignore[attr-defined]
+        action()

@@ -1,0 +1,205 @@
+"""Dry run view on real PostgreSQL: evaluate Collector on 20 rows, dry-run the editor's
+unsaved draft, fire the real trigger on three rows and find the database unchanged,
+fire refused under read-only, one line for a bad filter, cancel; plus a snapshot."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+from textual.widgets import DataTable, Input, Select, Static, TextArea
+
+from badge_console.tui.views.dryrun import DRAFT, DryRunView
+from test_tui_support import (SIZE, badges_copy, console_db, make_app,  # noqa: F401
+                              mask_header, settle, sync)
+
+
+async def _dryrun(pilot, app) -> DryRunView:
+    await settle(pilot, app)
+    await pilot.press("3")
+    await settle(pilot, app)
+    return app.query_one(DryRunView)
+
+
+async def _run(pilot, app, badge: str = "collector", mode: str = "eval", where: str = "",
+               limit: str = "20", kind: str = "where") -> None:
+    app.query_one("#dr-badge", Select).value = badge
+    app.query_one("#dr-mode", Select).value = mode
+    app.query_one("#dr-sample-kind", Select).value = kind
+    app.query_one("#dr-sample", Input).value = where
+    app.query_one("#dr-limit", Input).value = limit
+    await pilot.pause()
+    await pilot.press("ctrl+r")
+    await settle(pilot, app, seconds=20)
+
+
+async def _edit_collector(pilot, app, condition: str) -> None:
+    """Type a new condition for Collector in the Badges editor (not saved), then key 3."""
+    await settle(pilot, app)
+    await pilot.press("2")
+    await settle(pilot, app)
+    app.query_one("#badge-list", DataTable).move_cursor(row=1)
+    await pilot.pause()
+    app.query_one("#f-condition", TextArea).text = condition
+    await pilot.pause()
+    await pilot.press("3")
+    await settle(pilot, app)
+
+
+def _grid(app) -> list[list[str]]:
+    grid = app.query_one("#dr-grid", DataTable)
+    return [[str(cell) for cell in grid.get_row_at(i)] for i in range(grid.row_count)]
+
+
+def _text(app, selector: str) -> str:
+    return str(app.query_one(selector, Static).render())
+
+
+def _state(dsn: str) -> dict:
+    """What a dry run must never change: row counts, awards, triggers, sequences, schemas."""
+    with psycopg.connect(dsn) as conn:
+        one = lambda q: conn.execute(q).fetchone()[0]  # noqa: E731
+        return {
+            "users": one("SELECT count(*) FROM auth_user"),
+            "sketches": one("SELECT count(*) FROM dummy_sketch"),
+            "sketch_sum": one("SELECT sum(hit_views) FROM dummy_sketch"),
+            "awards": one("SELECT count(*) FROM badges_badge"),
+            "triggers": conn.execute("SELECT tgname, tgenabled FROM pg_trigger WHERE NOT "
+                                     "tgisinternal ORDER BY 1").fetchall(),
+            "functions": one("SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON "
+                             "n.oid = p.pronamespace WHERE n.nspname = 'badge_console'"),
+            "errors": one("SELECT count(*) FROM badge_console.error_log"),
+        }
+
+
+@sync
+async def test_collector_evaluated_on_20_rows(make_app, console_db):
+    before = _state(console_db)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await _dryrun(pilot, app)
+        await _run(pilot, app)
+        rows = _grid(app)
+        assert len(rows) == 20
+        assert [r[0] for r in rows] == [str(i) for i in range(1, 21)]
+        # sketch i belongs to user 1 + (7 i) mod 40; every demo user has 6+ sketches
+        assert [r[1] for r in rows[:3]] == ["8", "15", "22"]
+        assert all(r[2] == "no" and r[3] == "true" and r[4] == "✓ award" for r in rows)
+        summary = _text(app, "#dr-summary")
+        assert "collector (saved) on public.dummy_sketch (insert, evaluate)" in summary
+        assert "Would award 20 distinct user(s) out of 20 row(s)." in summary
+        assert "rolled back" in _text(app, "#dr-notes-text")
+        assert _text(app, "#dr-error") == ""
+        app.query_one(DryRunView).action_toggle_explain()
+        await pilot.pause()
+        assert app.query_one("#dr-explain").display
+        assert "Scan" in _text(app, "#dr-explain-text")
+    assert _state(console_db) == before
+
+
+@sync
+async def test_draft_with_a_new_threshold_is_dry_run_before_saving(make_app, badges_copy,
+                                                                 console_db):
+    on_disk = badges_copy.read_bytes()
+    with psycopg.connect(console_db) as conn:
+        seven = {str(u) for u, in conn.execute(
+            "SELECT user_id FROM dummy_sketch GROUP BY 1 HAVING count(*) >= 7")}
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await _edit_collector(pilot, app,
+                              "count(id) >= 7 from dummy_sketch where user_id = NEW.user_id")
+        await _run(pilot, app, badge=DRAFT)
+        draft = _grid(app)
+        assert "collector (draft)" in _text(app, "#dr-summary")
+        winners = {r[1] for r in draft if r[4] == "✓ award"}
+        assert winners == {r[1] for r in draft} & seven
+        assert 0 < len(winners) < len(draft) and any(r[3] == "false" for r in draft)
+        await _run(pilot, app, badge="collector")  # the saved badge still says 5
+        assert all(r[4] == "✓ award" for r in _grid(app))
+        assert app.dirty
+    assert badges_copy.read_bytes() == on_disk
+    assert json.loads(on_disk)["badges"][1]["condition"].startswith("count(id) >= 5")
+
+
+@sync
+async def test_fire_on_three_rows_leaves_nothing_behind(make_app, console_db):
+    before = _state(console_db)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await _dryrun(pilot, app)
+        app.query_one("#dr-mode", Select).value = "fire"
+        await pilot.pause()
+        assert "SHARE ROW EXCLUSIVE lock" in _text(app, "#dr-notice")
+        await _run(pilot, app, mode="fire", limit="3")
+        assert len(_grid(app)) == 3
+        summary = _text(app, "#dr-summary")
+        assert "Fired: 3 row(s) written, the trigger awarded 3 user(s)" in summary
+        assert "The real trigger awarded: 8, 15, 22" in summary
+        notes = _text(app, "#dr-notes-text")
+        assert "bc_collector_ins were disabled" in notes and "rolled back" in notes
+    assert _state(console_db) == before
+
+
+@sync
+async def test_fire_is_refused_under_read_only_and_evaluate_works(make_app, console_db):
+    before = _state(console_db)
+    app = make_app(read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await _dryrun(pilot, app)
+        await _run(pilot, app, mode="fire", limit="3")
+        assert "Fire mode is refused" in _text(app, "#dr-notice")
+        assert _text(app, "#dr-error").startswith("Fire mode is refused under --read-only")
+        assert _grid(app) == []
+        await _run(pilot, app, mode="eval", limit="3")
+        assert len(_grid(app)) == 3 and _text(app, "#dr-error") == ""
+    assert _state(console_db) == before
+
+
+@sync
+async def test_bad_filter_and_bad_rows_show_one_line(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await _dryrun(pilot, app)
+        await _run(pilot, app, where="user_id = = 3")
+        error = _text(app, "#dr-error")
+        assert error == 'Not a valid WHERE expression: syntax error at or near "=".'
+        assert "\n" not in error and _grid(app) == []
+        await _run(pilot, app, where="no_such_column > 1")
+        assert _text(app, "#dr-error").startswith(
+            'PostgreSQL rejects the WHERE filter: column "no_such_column" does not exist')
+        await _run(pilot, app, kind="rows", where='{"user_id": 3,')
+        assert _text(app, "#dr-error").startswith("The typed rows are not valid JSON")
+        await _run(pilot, app, kind="rows", where='{"user_id": 3, "title": "typed"}')
+        assert _text(app, "#dr-error") == ""
+        assert [r[1] for r in _grid(app)] == ["3"]
+
+
+@sync
+async def test_a_slow_condition_can_be_cancelled(make_app, console_db):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await _edit_collector(pilot, app, "pg_sleep(1) IS NOT NULL")
+        view = app.query_one(DryRunView)
+        app.query_one("#dr-badge", Select).value = DRAFT
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.6)
+        assert "Evaluating collector (draft)" in _text(app, "#dr-status")
+        view.action_cancel()
+        await settle(pilot, app, seconds=10)
+        assert _text(app, "#dr-error").startswith("Cancelled")
+        assert view.running is None
+        await _run(pilot, app, limit="2")  # the next run works on a fresh connection
+        assert len(_grid(app)) == 2
+
+
+def test_snapshot_dryrun_results(make_app, snap_compare):
+    async def before(pilot) -> None:
+        app = pilot.app
+        await _dryrun(pilot, app)
+        await _run(pilot, app, limit="12")
+        for widget in app.query(Input):
+            widget.cursor_blink = False
+        mask_header(app)
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=before)
