@@ -113,8 +113,7 @@ class AwardLog(ScrollView, can_focus=True):
                     0, width, base)
             return Strip.blank(width, base)
         text = award_line(self.rows[index], self.tz)
-        segments = list(text.render(self.app.console))
         if index % 2 and self.app.current_theme.panel:  # zebra stripes, as the other grids
-            stripe = Style(bgcolor=self.app.current_theme.panel)
-            segments = list(Segment.apply_style(segments, style=stripe))
+            base = base + Style(bgcolor=self.app.current_theme.panel)
+        segments = list(Segment.apply_style(text.render(self.app.console), style=base))
         return Strip(segments, text.cell_len).crop_extend(0, width, base)
