@@ -150,3 +150,15 @@ def test_core_never_imports_textual():
     code = ("import sys, badge_console.core.browse, badge_console.tui.db; "
             "assert 'textual' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+
+def test_filter_with_percent_signs_pages_forward(demo_conn):
+    """'%' in a filter is SQL (LIKE, modulo), never a psycopg placeholder."""
+    browser = Browser(browse.describe(demo_conn, "public", "dummy_sketch"), page_size=10)
+    browser.set_filter("title LIKE 'Sketch 1%' AND id % 2 = 1")
+    rows, _ = _walk_forward(browser, demo_conn)
+    expected = demo_conn.execute("SELECT id FROM dummy_sketch WHERE title LIKE 'Sketch 1%'"
+                                 " AND id % 2 = 1 ORDER BY id").fetchall()
+    assert [int(r[0]) for r in rows] == [e[0] for e in expected]
+    assert len(expected) > 10  # more than one page was walked

@@ -272,15 +272,17 @@ class Browser:
         if after is not None and keys:
             op = sql.SQL("<" if descending else ">")
             ors = []
+            # Key values are literals, not %s parameters: the user's filter text may
+            # hold '%' (LIKE 'a%'), which psycopg would read as a placeholder.
             for i, (expr, _nullable) in enumerate(keys):
-                ands = [sql.SQL("{} IS NOT DISTINCT FROM %s").format(keys[j][0])
+                ands = [sql.SQL("{} IS NOT DISTINCT FROM {}").format(keys[j][0],
+                                                                     sql.Literal(after[j]))
                         for j in range(i)]
-                ands.append(sql.SQL("{} {} %s").format(expr, op))
-                params += list(after[:i]) + [after[i]]
+                ands.append(sql.SQL("{} {} {}").format(expr, op, sql.Literal(after[i])))
                 ors.append(sql.SQL("({})").format(sql.SQL(" AND ").join(ands)))
             if len(keys) == 1 and not keys[0][1]:
-                conditions.append(sql.SQL("{} {} %s").format(keys[0][0], op))
-                params = params[-1:]
+                conditions.append(sql.SQL("{} {} {}").format(keys[0][0], op,
+                                                             sql.Literal(after[0])))
             else:
                 conditions.append(sql.SQL("({})").format(sql.SQL(" OR ").join(ors)))
         direction = sql.SQL(" DESC" if descending else "")
@@ -307,7 +309,7 @@ class Browser:
             conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(
                 sql.Literal(self.timeout)))
             try:
-                cur = conn.execute(query, params)
+                cur = conn.execute(query, params or None)
             except psycopg.errors.QueryCanceled:
                 raise
             except psycopg.OperationalError:
