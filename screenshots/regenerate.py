@@ -88,6 +88,20 @@ async def break_condition(pilot, app):
     await pilot.press("ctrl+r")
 
 
+async def dry_run_collector(pilot, app):
+    """Collector's threshold lowered in the editor (not saved), dry-run as the draft."""
+    await pilot.press("2")
+    await settle(pilot, app)
+    app.query_one("#badge-list").move_cursor(row=1)
+    await pilot.pause()
+    app.query_one("#f-condition").text = \
+        "count(id) >= 3 from dummy_sketch where user_id = NEW.user_id"
+    await pilot.press("3")
+    await settle(pilot, app)
+    app.query_one("#dr-badge").value = "__draft__"
+    await pilot.press("ctrl+r")
+
+
 async def main(admin_dsn: str | None) -> None:
     os.environ["PGTZ"] = "UTC"
     server = None
@@ -114,7 +128,7 @@ async def main(admin_dsn: str | None) -> None:
         await shoot(dsn, badges, "badges", [press("2")])
         await shoot(dsn, badges, "badges-editor-error",
                     [press("2"), pick_collector, break_condition])
-        await shoot(dsn, badges, "dryrun", [press("3")])
+        await shoot(dsn, badges, "dryrun", [dry_run_collector])
         await shoot(dsn, badges, "install", [press("4")])
         await shoot(dsn, badges, "feed", [press("5")])
     finally:
