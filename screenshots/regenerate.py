@@ -102,6 +102,25 @@ async def dry_run_collector(pilot, app):
     await pilot.press("ctrl+r")
 
 
+async def stream_awards(pilot, app):
+    """Live feed: real awards written by another connection while the view listens."""
+    with psycopg.connect(app.db.dsn, autocommit=True) as conn:
+        conn.execute("UPDATE auth_user SET date_joined = now() - interval '2 years',"
+                     " last_login = now() WHERE id BETWEEN 3 AND 8")
+        conn.execute("INSERT INTO dummy_sketch (user_id, title)"
+                     " SELECT 11, 'Sketch ' || i FROM generate_series(1, 5) AS i")
+        conn.execute("UPDATE dummy_sketch SET hit_views = 1500"
+                     " WHERE id = (SELECT min(id) FROM dummy_sketch)")
+        conn.execute("DELETE FROM dummy_sketch WHERE id = (SELECT max(id) FROM dummy_sketch)"
+                     " AND hit_views = 0")
+    view = app.query_one("FeedView")
+    for _ in range(100):
+        if view.total >= 9:
+            break
+        await asyncio.sleep(0.05)
+    await pilot.pause(0.3)
+
+
 async def main(admin_dsn: str | None) -> None:
     os.environ["PGTZ"] = "UTC"
     server = None
@@ -130,7 +149,7 @@ async def main(admin_dsn: str | None) -> None:
                     [press("2"), pick_collector, break_condition])
         await shoot(dsn, badges, "dryrun", [dry_run_collector])
         await shoot(dsn, badges, "install", [press("4")])
-        await shoot(dsn, badges, "feed", [press("5")])
+        await shoot(dsn, badges, "feed", [press("5"), stream_awards])
     finally:
         with psycopg.connect(admin_dsn, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
