@@ -169,9 +169,10 @@ class FeedView(Vertical):
         elif state.kind == "connected":
             text.append("● connected", style=f"bold {style}")
             text.append("  catching up…", style="dim")
-        elif state.kind == "reconnecting":
+        elif state.kind == "reconnecting" or (state.kind == "connecting" and state.attempt):
             text.append(f"◌ reconnecting (attempt {state.attempt})", style=f"bold {style}")
-            text.append(f"  {state.detail}", style="dim")
+            detail = state.detail if state.kind == "reconnecting" else "connecting…"
+            text.append(f"  {detail}", style="dim")
         elif state.kind == "stopped":
             text.append("✕ stopped", style=f"bold {style}")
             text.append(f"  {state.detail}" if state.detail else "", style="dim")
