@@ -188,6 +188,8 @@ class BadgesView(Horizontal):
 
     @on(DataTable.RowHighlighted, "#badge-list")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.cursor_row != event.data_table.cursor_row:
+            return  # stale: refresh_list cleared and re-filled the list since it was posted
         key = str(event.row_key.value or "")
         if key.startswith("b"):
             index = int(key[1:])

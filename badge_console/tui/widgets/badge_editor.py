@@ -109,7 +109,9 @@ class BadgeEditor(VerticalScroll):
             self._fill_columns(b.trigger_table, b.user_field)
             for op in OPERATIONS:
                 self.query_one(f"#op-{op}", Checkbox).value = op in b.operations
-            self.query_one("#f-condition", TextArea).text = _text(b.condition)
+            area = self.query_one("#f-condition", TextArea)
+            if area.text != _text(b.condition):  # re-showing must not move the cursor
+                area.text = _text(b.condition)
             self.query_one("#f-description", Input).value = _text(b.description)
             self.query_one("#f-enabled", Checkbox).value = b.enabled is not False
         self.show_problems([])
