@@ -211,3 +211,23 @@ async def test_add_duplicate_and_delete_with_confirmation(make_app, badges_copy)
             await settle(pilot, app)
         codes = [b["code"] for b in json.loads(badges_copy.read_text())["badges"]]
         assert codes == ["pionner", "collector", "star", "spring_cleaning", "star_two"]
+
+
+@sync
+async def test_typing_after_validate_continues_where_the_cursor_was(make_app, badges_copy):
+    """Real key presses: validating must not reload the editor under the operator's cursor."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await _badges(pilot, app)
+        await _select(pilot, app, "collector")
+        area = app.query_one("#f-condition", TextArea)
+        area.focus()
+        await pilot.press("end", "space", "a", "n", "d")
+        await pilot.press("ctrl+r")
+        await settle(pilot, app)
+        assert "syntax error" in _error(app, "condition")
+        assert app.focused is area
+        await pilot.press("backspace", "backspace", "backspace", "backspace", "ctrl+r")
+        await settle(pilot, app)
+        assert area.text == "count(id) >= 5 from dummy_sketch where user_id = NEW.user_id"
+        assert _error(app, "condition") == ""
