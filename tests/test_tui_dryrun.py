@@ -56,7 +56,9 @@ def _text(app, selector: str) -> str:
 
 
 def _state(dsn: str) -> dict:
-    """What a dry run must never change: row counts, awards, triggers, sequences, schemas."""
+    """What a dry run must never change: rows, awards, triggers, functions, error log.
+    (Sequence values fire mode consumed are not returned: PostgreSQL cannot roll them
+    back, and the view's notes say so.)"""
     with psycopg.connect(dsn) as conn:
         one = lambda q: conn.execute(q).fetchone()[0]  # noqa: E731
         return {

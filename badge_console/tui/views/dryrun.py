@@ -46,7 +46,7 @@ WORDING = ((r"row (\d+) of --rows", r"typed row \1"), (r"the --where filter", "t
            (r"--set is not", "The SET changes are not"), (r"the --set changes", "the SET changes"),
            (r"Changes \(--set\)", "SET changes"), (r"--set", "SET"),
            (r"; retry or raise --lock-timeout", "; retry when it is quieter"))
-MODES = [("evaluate (read only)", "eval"), ("fire the real trigger (rolled back)", "fire")]
+MODES = [("evaluate (read only)", "eval"), ("fire the trigger (rolled back)", "fire")]
 OPS = [("as defined", "auto"), ("insert", "insert"), ("update", "update"),
        ("delete", "delete")]
 SAMPLES = [("WHERE filter", "where"), ("rows typed by hand (JSON)", "rows")]
@@ -99,6 +99,7 @@ class DryRunView(Vertical):
         self.started = 0.0
         self._done = threading.Event()
         self._done.set()
+        self._filled = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="dr-row"):
@@ -151,8 +152,9 @@ class DryRunView(Vertical):
         codes = [str(b.code) for b in (bf.badges if bf else []) if isinstance(b.code, str)
                  and b.code]
         options = [(code, code) for code in dict.fromkeys(codes)]
-        options.append(("✎ draft from the Badges editor (unsaved edits)", DRAFT))
-        current = select.value
+        options.append(("✎ draft in the Badges editor (unsaved)", DRAFT))
+        current = select.value if self._filled else None  # first fill: the first badge
+        self._filled = True
         with self.prevent(Select.Changed):
             select.set_options(options)
             values = [v for _, v in options]

@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Static
 from ...core.dryrun import DryRunResult, RowResult
 
 ROW_WIDTH = 60  # characters of the sample row shown in the grid
+WINNERS_SHOWN = 25  # users named in the summary line; the grid has every row
 COLUMNS = (("#", "index"), ("user", "user"), ("holds already", "holds"),
            ("value / error", "value"), ("would award", "award"), ("sample row", "row"))
 
@@ -82,7 +83,11 @@ class DryRunResults(Vertical):
         summary.append(result.summary)
         if result.winners:
             summary.append("\nWould award: ", style="dim")
-            summary.append(", ".join(result.winners), style="green")
+            shown = result.winners[:WINNERS_SHOWN]
+            summary.append(", ".join(shown), style="green")
+            if len(result.winners) > len(shown):
+                summary.append(f" … and {len(result.winners) - len(shown)} more "
+                               "(the grid has them all)", style="dim")
         fired = result.fire
         if fired is not None:
             users = ", ".join(a["user_id"] for a in fired.awarded) or "nobody"
@@ -99,8 +104,10 @@ class DryRunResults(Vertical):
         for i, note in enumerate(result.notes):
             notes.append(("\n" if i else "") + f"• {note}", style="dim")
         self.query_one("#dr-notes-text", Static).update(notes)
-        self.query_one("#dr-explain-text", Static).update(
-            Text(result.explain or "No EXPLAIN: the sample had no rows.", style=""))
+        explain = Text("EXPLAIN of the trigger's query for the first sample row\n",
+                       style="bold") if result.explain else Text()
+        explain.append(result.explain or "No EXPLAIN: the sample had no rows.")
+        self.query_one("#dr-explain-text", Static).update(explain)
 
     def toggle_explain(self) -> bool:
         """Show or hide the EXPLAIN; returns whether it is shown now."""
