@@ -50,3 +50,15 @@ def test_database_url_is_used_without_dsn(demo_env, admin_dsn, dsn):
     assert result.returncode == 1
     assert doc["database"] != "embedded demo (badge_demo)"
     assert {b["status"] for b in doc["badges"]} == {"invalid"}  # empty db: no demo tables
+
+
+def test_demo_schema_scales_past_a_thousand_users(dsn):
+    import psycopg
+
+    from badge_console.core.demo import create_demo_schema
+
+    with psycopg.connect(dsn) as conn:
+        create_demo_schema(conn, users=2000, sketches=10)
+        assert conn.execute("SELECT count(DISTINCT username) FROM auth_user").fetchone()[0] == 2000
+        assert conn.execute("SELECT username FROM auth_user WHERE id = 7").fetchone()[0] == \
+            "user0007"

@@ -48,7 +48,8 @@ CREATE INDEX dummy_sketch_user_id ON dummy_sketch (user_id);
 # sketches spread so that some users are one sketch short of Collector.
 DEMO_ROWS = """
 INSERT INTO auth_user (username, first_name, email, date_joined)
-SELECT format('user%s', lpad(i::text, 3, '0')), format('User %s', i),
+SELECT format('user%s', lpad(i::text, greatest(3, length({users}::text)), '0')),
+       format('User %s', i),
        format('user%s@example.com', i),
        timestamptz '2026-01-01 12:00+00' - make_interval(days => (i * 37) % 700)
 FROM generate_series(1, {users}) AS i;
@@ -105,6 +106,8 @@ def ensure_demo_database(server_uri: str) -> str:
             with conn.transaction():
                 create_demo_schema(conn)
             install(conn, load_badge_file(DEMO_BADGES))
+            conn.execute("ANALYZE")  # row estimates in the Tables view from the first look
+            conn.commit()
     return dsn
 
 
