@@ -137,6 +137,8 @@ def cmd_plan(args) -> int:
         if plan.problems:
             _print_problems(plan.problems, ctx.badges_path)
         for item in plan.items:
+            for advice in item.advice:
+                out.print(f"[yellow]warning[/]: badge {item.code}: {advice}", highlight=False)
             for e in item.errors:
                 out.print(f"[yellow]warning[/]: badge {item.code} skipped {e['count']} "
                           f"statement(s) on a run-time error (SQLSTATE {e['sqlstate']}, last "

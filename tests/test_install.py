@@ -255,3 +255,15 @@ def test_long_codes_sharing_a_prefix_get_distinct_triggers(demo):
     with psycopg.connect(demo) as conn:
         assert conn.execute("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'bc\\_%'"
                             ).fetchone()[0] == 2
+
+
+def test_plan_names_the_index_a_condition_needs(demo, cli, badge_file):
+    path = badge_file([demo_badge("collector"), demo_badge("star")])
+    code, out, _ = cli("plan", "--dsn", demo, "--json", "--badges", path)
+    assert {i["code"]: i["advice"] for i in json.loads(out)["badges"]} == {
+        "collector": [], "star": []}
+    run(demo, "DROP INDEX dummy_sketch_user_id")
+    code, out, _ = cli("plan", "--dsn", demo, "--badges", path)
+    assert code == 0
+    assert 'badge collector: ' in out and 'CREATE INDEX ON "public"."dummy_sketch" ("user_id")' \
+        in out.replace("\n", "")

@@ -14,6 +14,7 @@ import psycopg
 from psycopg import sql
 
 from . import catalog
+from .advice import index_advice
 from .definitions import CODE_RE, BadgeFile
 from .errors import DefinitionError, OperationFailed
 from .resolve import Resolution, resolve
@@ -43,6 +44,7 @@ class PlanItem:
     detail: str = ""
     statements: list[str] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)  # run-time errors the trigger recorded
+    advice: list[str] = field(default_factory=list)  # e.g. an index the condition needs
 
 
 @dataclass
@@ -209,6 +211,8 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
     errors = read_errors(conn)
     for item in items:
         item.errors = errors.get(item.code, [])
+        if item.code in targets and item.action not in ("skip", "drop"):
+            item.advice = index_advice(conn, targets[item.code])
     plan = Plan(res.award.display, channel, items, _render(conn, setup), res.problems)
     return plan, res
 
