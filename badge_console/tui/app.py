@@ -13,6 +13,7 @@ from pathlib import Path
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.lazy import Lazy
 from textual.widgets import Footer, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
@@ -73,7 +74,10 @@ class BadgeConsoleApp(App):
         with TabbedContent(id="views"):
             for view_id, label, key, view_class in VIEWS:
                 with TabPane(f"{key} {label}", id=view_id):
-                    yield view_class(id=f"{view_id}-view")
+                    view = view_class(id=f"{view_id}-view")
+                    # Hidden views mount after the first screen is drawn (Lazy): the
+                    # first screen then styles one view's widgets, not all five.
+                    yield view if view_id == VIEWS[0][0] else Lazy(view)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:

@@ -263,7 +263,8 @@ class InstallView(Vertical):
             notice.append("\n".join(f"  {line}" for line in lines)
                           + (f"\n  … and {more} more" if more > 0 else "") + "\n", style="red")
         widget = self.query_one("#install-notice", Static)
-        widget.update(notice.rstrip() if notice else "")
+        notice.rstrip()  # Text.rstrip() trims in place and returns None
+        widget.update(notice)
         widget.display = bool(notice)
 
     def _show_sql(self, text: str, title: Text) -> None:
