@@ -553,34 +553,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _safe(text: str, dsn: str | None) -> str:
+    """The message with any DSN password removed (psycopg is imported only if needed)."""
+    if not dsn:
+        return text
+    from .core.connection import redact
+
+    return redact(text, dsn)
+
+
+def _database_error(exc: Exception, dsn: str | None) -> tuple[str, int] | None:
+    """One sentence and exit code for a psycopg error; None for anything else.
+
+    psycopg is looked up, not imported: `--help` and `validate --offline` never load it."""
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None or not isinstance(exc, psycopg.Error):
+        return None
+    from .core.connection import first_line
+
+    if isinstance(exc, psycopg.OperationalError):
+        return f"lost the database connection: {_safe(first_line(exc), dsn)}.", 3
+    return f"database error: {_safe(first_line(exc), dsn)}.", 1
+
+
 def main(argv: list[str] | None = None) -> int:
-    import psycopg
-
-    from .core.connection import first_line, redact
-
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     dsn = getattr(args, "dsn", None) or os.environ.get("DATABASE_URL")
-    err = _console(stderr=True)
     try:
         return args.func(args)
     except DefinitionError as exc:
         if len(exc.problems) > 1:
             _print_problems(exc.problems, exc.path)
-        err.print(f"{PROG}: {redact(str(exc), dsn)}", markup=False)
+        _console(stderr=True).print(f"{PROG}: {_safe(str(exc), dsn)}", markup=False)
         return exc.exit_code
     except BadgeConsoleError as exc:
-        err.print(f"{PROG}: {redact(str(exc), dsn)}", markup=False)
+        _console(stderr=True).print(f"{PROG}: {_safe(str(exc), dsn)}", markup=False)
         return exc.exit_code
-    except psycopg.OperationalError as exc:
-        err.print(f"{PROG}: lost the database connection: {redact(first_line(exc), dsn)}.",
-                  markup=False)
-        return 3
-    except psycopg.Error as exc:
-        err.print(f"{PROG}: database error: {redact(first_line(exc), dsn)}.", markup=False)
-        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        known = _database_error(exc, dsn)
+        if known is None:
+            raise
+        _console(stderr=True).print(f"{PROG}: {known[0]}", markup=False)
+        return known[1]
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ try:
 except SystemExit as exc:  # argparse exits on --help
     code = exc.code
 print(json.dumps({"code": code, "textual": sorted(m for m in sys.modules
-                                                   if m.split('.')[0] == 'textual')}))
+                                                   if m.split('.')[0] == 'textual'),
+                  "psycopg": "psycopg" in sys.modules}))
 """
 
 
@@ -37,12 +38,14 @@ def test_help_does_not_import_textual():
     out = run_python(CLI_WRAPPER, "--help")
     assert out["code"] == 0
     assert out["textual"] == []
+    assert out["psycopg"] is False  # nor the database driver: --help answers at once
 
 
 def test_validate_offline_does_not_import_textual():
     out = run_python(CLI_WRAPPER, "validate", "--offline", "--badges", str(ROOT / "badge.json"))
     assert out["code"] == 0
     assert out["textual"] == []
+    assert out["psycopg"] is False
 
 
 def test_engine_modules_never_import_textual():
