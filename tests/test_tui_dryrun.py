@@ -184,10 +184,14 @@ async def test_a_slow_condition_can_be_cancelled(make_app, console_db):
         view = app.query_one(DryRunView)
         app.query_one("#dr-badge", Select).value = DRAFT
         await pilot.press("ctrl+r")
-        await pilot.pause(0.6)
+        for _ in range(50):  # until the worker is inside the 20 s of pg_sleep
+            await pilot.pause(0.1)
+            if any(w.group == "dryrun" and w.is_running for w in app.workers):
+                break
+        await pilot.pause(0.5)
         assert "Evaluating collector (draft)" in _text(app, "#dr-status")
         view.action_cancel()
-        await settle(pilot, app, seconds=10)
+        await settle(pilot, app, seconds=20)
         assert _text(app, "#dr-error").startswith("Cancelled")
         assert view.running is None
         await _run(pilot, app, limit="2")  # the next run works on a fresh connection
