@@ -120,3 +120,14 @@ async def test_lost_connection_shows_a_banner_then_reconnects(make_app, console_
         view.action_next_page()
         await settle(pilot, app)
         assert view.page is not None and view.page.rows
+
+
+@sync
+async def test_palette_lists_view_commands_even_before_views_mount(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        early = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Dry run view" in early and "Live feed view" in early
+        await settle(pilot, app)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Dry run: run" in titles and "Live feed: pause or resume" in titles
