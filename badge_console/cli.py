@@ -112,7 +112,8 @@ def _plan_table(plan):
     colours = {"create": "green", "replace": "yellow", "drop": "red", "unchanged": "dim"}
     for item in plan.items:
         action = f"[{colours.get(item.action, 'default')}]{item.action}[/]"
-        table.add_row(item.code, item.name, item.status, action, item.detail)
+        status = f"{item.status}, [red]paused[/]" if item.paused else item.status
+        table.add_row(item.code, item.name, status, action, item.detail)
     return table
 
 

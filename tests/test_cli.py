@@ -107,6 +107,9 @@ def test_pause_and_resume(cli, demo):
     assert code == 0 and "paused" in out
     with psycopg.connect(demo) as conn:
         assert conn.execute("SELECT code FROM badge_console.paused").fetchall() == [("star",)]
+    code, out, _ = cli("plan", "--dsn", demo, "--badges", ROOT / "badge.json", "--json")
+    assert {b["code"]: b["paused"] for b in json.loads(out)["badges"]} == {
+        "pionner": False, "collector": False, "star": True, "spring_cleaning": False}
     assert cli("resume", "star", "--dsn", demo)[0] == 0
     with psycopg.connect(demo) as conn:
         assert conn.execute("SELECT count(*) FROM badge_console.paused").fetchone()[0] == 0

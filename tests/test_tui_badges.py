@@ -231,3 +231,44 @@ async def test_typing_after_validate_continues_where_the_cursor_was(make_app, ba
         await settle(pilot, app)
         assert area.text == "count(id) >= 5 from dummy_sketch where user_id = NEW.user_id"
         assert _error(app, "condition") == ""
+
+
+@sync
+async def test_pause_and_resume_a_badge_and_see_recorded_errors(make_app, console_db):
+    import psycopg
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await _badges(pilot, app)
+        await _select(pilot, app, "star")
+        await pilot.press("p")
+        await settle(pilot, app)
+        await settle(pilot, app)
+        assert "paused" in _statuses(app)["star"]
+        with psycopg.connect(console_db) as conn:
+            assert conn.execute("SELECT code FROM badge_console.paused").fetchall() == [("star",)]
+            conn.execute("INSERT INTO badge_console.error_log (code, sqlstate, message)"
+                         " VALUES ('star', '22012', 'division by zero')")
+        await pilot.press("p")
+        await settle(pilot, app)
+        await settle(pilot, app)
+        assert "paused" not in _statuses(app)["star"]
+        detail = str(app.query_one("#badge-detail", Static).render())
+        assert "skipped 1 statement(s)" in detail and "division by zero" in detail
+        with psycopg.connect(console_db) as conn:
+            assert conn.execute("SELECT count(*) FROM badge_console.paused").fetchone()[0] == 0
+
+
+@sync
+async def test_pause_refused_read_only(make_app, console_db):
+    import psycopg
+
+    app = make_app(read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await _badges(pilot, app)
+        await _select(pilot, app, "star")
+        await pilot.press("p")
+        await settle(pilot, app)
+        assert "--read-only" in str(app.query_one("#editor-message", Static).render())
+    with psycopg.connect(console_db) as conn:
+        assert conn.execute("SELECT count(*) FROM badge_console.paused").fetchone()[0] == 0

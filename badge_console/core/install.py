@@ -45,6 +45,7 @@ class PlanItem:
     statements: list[str] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)  # run-time errors the trigger recorded
     advice: list[str] = field(default_factory=list)  # e.g. an index the condition needs
+    paused: bool = False  # the kill switch is on for this badge (or for all)
 
 
 @dataclass
@@ -93,6 +94,14 @@ def read_errors(conn: psycopg.Connection) -> dict[str, list[dict]]:
             "sqlstate": sqlstate, "message": message, "count": count,
             "first_at": first.isoformat(), "last_at": last.isoformat()})
     return grouped
+
+
+def read_paused(conn: psycopg.Connection) -> set[str]:
+    """Codes whose awarding is paused; '*' means all of them."""
+    if conn.execute("SELECT to_regclass('badge_console.paused')").fetchone()[0] is None:
+        return set()
+    return {r[0] for r in conn.execute(sql.SQL("SELECT code FROM {}").format(
+        sql.Identifier(SCHEMA, "paused")))}
 
 
 def _render(conn, statements) -> list[str]:
@@ -208,9 +217,10 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
         " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value").format(
         t=sql.Identifier(SCHEMA, "settings"), k=sql.Literal(k), v=sql.Literal(v))
         for k, v in (("award_table", res.award.display), ("channel", channel))]
-    errors = read_errors(conn)
+    errors, paused = read_errors(conn), read_paused(conn)
     for item in items:
         item.errors = errors.get(item.code, [])
+        item.paused = bool(paused & {item.code, "*"}) and item.status != "legacy"
         if item.code in targets and item.action not in ("skip", "drop"):
             item.advice = index_advice(conn, targets[item.code])
     plan = Plan(res.award.display, channel, items, _render(conn, setup), res.problems)

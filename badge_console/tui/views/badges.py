@@ -23,9 +23,8 @@ from textual.worker import get_current_worker
 from ...core import browse
 from ...core.definitions import (REQUIRED, Badge, BadgeFile, check_definitions,
                                  load_badge_file, save_badge_file)
-from ...core.errors import DefinitionError, Problem
-from ...core.install import plan_install
-from ...core.resolve import validate_against_database
+from ...core.errors import BadgeConsoleError, DefinitionError, Problem
+from ...core.install import plan_install, set_paused
 from ..db import ConnectionLost
 from ..messages import BadgeFileState
 from ..messages import ConnectionLost as ConnectionLostMessage
@@ -45,16 +44,19 @@ class Checked:
     statuses: dict[str, str] = field(default_factory=dict)
     orphans: list[tuple[str, str]] = field(default_factory=list)  # (code, name)
     database_note: str = ""
+    paused: set[str] = field(default_factory=set)  # codes whose kill switch is on
+    errors: dict[str, list[dict]] = field(default_factory=dict)  # run-time errors recorded
 
 
 def check_badges(db, bf: BadgeFile) -> Checked:
     """Runs in a worker: file + database checks and plan statuses; falls back to file only."""
     def against_database(conn):
-        problems = validate_against_database(conn, bf).problems
-        plan = plan_install(conn, bf)
+        plan = plan_install(conn, bf)  # file and database problems, statuses, errors
         statuses = {i.code: i.status for i in plan.items if i.status != "orphaned"}
         orphans = [(i.code, i.name) for i in plan.items if i.status == "orphaned"]
-        return Checked(problems, statuses, orphans)
+        return Checked(plan.problems, statuses, orphans, paused={
+            i.code for i in plan.items if i.paused}, errors={
+            i.code: i.errors for i in plan.items if i.errors})
 
     try:
         return db.run("badges", against_database)
@@ -69,6 +71,7 @@ class BadgesView(Horizontal):
         Binding("ctrl+n", "new_badge", "New", priority=True, show=False),
         Binding("ctrl+o", "duplicate", "Duplicate", priority=True, show=False),
         Binding("delete", "delete", "Delete"),
+        Binding("p", "toggle_pause", "Pause/resume"),
     ]
 
     @dataclass
@@ -79,6 +82,12 @@ class BadgesView(Horizontal):
     @dataclass
     class CatalogLoaded(Message):
         choices: dict
+
+    @dataclass
+    class PauseDone(Message):
+        code: str
+        paused: bool
+        error: str
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -146,7 +155,10 @@ class BadgesView(Horizontal):
         bf = self.bf
         for index, badge in enumerate(bf.badges if bf else []):
             status, _ = self._status(index, badge)
-            table.add_row(str(badge.code or "?"), Text(status, style=STATUS_STYLE.get(status, "")), key=f"b{index}")
+            label = Text(status, style=STATUS_STYLE.get(status, ""))
+            if self.checked and badge.code in self.checked.paused:
+                label.append(" ⏸ paused", style="bold red")
+            table.add_row(str(badge.code or "?"), label, key=f"b{index}")
         for code, name in (self.checked.orphans if self.checked else []):
             table.add_row(code, Text("orphaned", style=STATUS_STYLE["orphaned"]),
                           key=f"o{code}")
@@ -169,6 +181,14 @@ class BadgesView(Horizontal):
             detail.append(f"{status}", style=STATUS_STYLE.get(status, ""))
             if problem:
                 detail.append(f": {problem}", style="red")
+            code = bf.badges[self.current].code
+            if self.checked and code in self.checked.paused:
+                detail.append("\npaused: the trigger awards nothing until resumed (p)",
+                              style="bold red")
+            for e in (self.checked.errors.get(code, []) if self.checked else []):
+                detail.append(f"\nskipped {e['count']} statement(s) on a run-time error "
+                              f"(SQLSTATE {e['sqlstate']}, last {e['last_at'][:19]}): "
+                              f"{e['message']}", style="yellow")
         file_level = [p for p in (self.checked.problems if self.checked else [])
                       if p.index is None]
         for problem in file_level:
@@ -212,6 +232,41 @@ class BadgesView(Horizontal):
     def _mark_dirty(self, dirty: bool = True) -> None:
         self.app.dirty = dirty  # type: ignore[attr-defined]
         self.post_message(BadgeFileState(dirty))
+
+    # ---- kill switch -------------------------------------------------------------------
+    def action_toggle_pause(self) -> None:
+        """Pause or resume awarding of the selected badge: a flag the trigger reads, no DDL."""
+        bf, index = self.bf, self.current
+        if bf is None or index is None or index >= len(bf.badges):
+            return
+        code = bf.badges[index].code
+        if getattr(self.app, "read_only", False):
+            self.editor.say("Pause refused: the console runs with --read-only.", "bold red")
+            return
+        pause = not (self.checked and code in self.checked.paused)
+        self.editor.say(f"{'Pausing' if pause else 'Resuming'} {code}…", "italic")
+        self._set_paused(code, pause)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="badges-pause")
+    def _set_paused(self, code: str, pause: bool) -> None:
+        try:
+            self.app.db.run(  # type: ignore[attr-defined]
+                "badges", lambda conn: set_paused(conn, code, pause))
+        except (ConnectionLost, BadgeConsoleError) as exc:
+            self.post_message(self.PauseDone(code, pause, str(exc)))
+            return
+        self.post_message(self.PauseDone(code, pause, ""))
+
+    def on_badges_view_pause_done(self, message: PauseDone) -> None:
+        if message.error:
+            self.editor.say(message.error, "bold red")
+            return
+        if message.paused:
+            self.editor.say(f"{message.code} paused: its trigger awards nothing until resumed.",
+                            "bold red")
+        else:
+            self.editor.say(f"{message.code} resumed.", "green")
+        self.action_validate()
 
     # ---- validation and save ---------------------------------------------------------
     def on_badges_view_catalog_loaded(self, message: CatalogLoaded) -> None:
