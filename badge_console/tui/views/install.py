@@ -116,8 +116,8 @@ class InstallView(Vertical):
         self.panel.idle(Text("i install · u uninstall · p preview backfill · b backfill · "
                              "y copy SQL · r refresh", style="dim"))
         tabs = self.app.query(TabbedContent)
-        if tabs:
-            self.watch(tabs.first(), "active", self._tab_changed, init=False)
+        if tabs:  # mounted lazily: the tab may already be showing, then plan at once
+            self.watch(tabs.first(), "active", self._tab_changed, init=True)
 
     def _tab_changed(self, active: str) -> None:
         if self.id and self.id.removesuffix("-view") == active and not self.busy:
