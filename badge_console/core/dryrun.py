@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, replace
 from itertools import groupby
-from typing import Any
 
 import psycopg
 from psycopg import sql
