@@ -121,6 +121,26 @@ async def stream_awards(pilot, app):
     await pilot.pause(0.3)
 
 
+def edited_badges(badges: Path) -> Path:
+    """A saved badge.json that differs from what is installed: Collector changed, Veteran
+    new, so the Install view has a plan with SQL to show."""
+    import json
+
+    doc = json.loads(badges.read_text())
+    collector = doc["badges"][1]
+    collector["condition"] = collector["condition"].replace(">= 5", ">= 4")
+    doc["badges"].append(dict(collector, code="veteran", name="Veteran", condition=(
+        "count(id) >= 8 from dummy_sketch where user_id = NEW.user_id")))
+    path = badges.with_name("badge-edited.json")
+    path.write_text(json.dumps(doc, indent=2))
+    return path
+
+
+async def show_install_plan(pilot, app):
+    await pilot.press("p")  # backfill preview, read only
+    app.query_one("#plan-table").move_cursor(row=1)  # SQL scrolled to Collector's
+
+
 async def main(admin_dsn: str | None) -> None:
     os.environ["PGTZ"] = "UTC"
     server = None
@@ -148,7 +168,7 @@ async def main(admin_dsn: str | None) -> None:
         await shoot(dsn, badges, "badges-editor-error",
                     [press("2"), pick_collector, break_condition])
         await shoot(dsn, badges, "dryrun", [dry_run_collector])
-        await shoot(dsn, badges, "install", [press("4")])
+        await shoot(dsn, edited_badges(badges), "install", [press("4"), show_install_plan])
         await shoot(dsn, badges, "feed", [press("5"), stream_awards])
     finally:
         with psycopg.connect(admin_dsn, autocommit=True) as admin:

@@ -11,6 +11,7 @@ from textual.widgets import DataTable, ProgressBar, Static
 from ...core.backfill import Backfill, BackfillItem, BackfillProgress
 
 SCALE = 1000  # progress bar steps per badge
+WHO_WIDTH = 52  # the last column; at 120 columns the table then fits without scrolling
 
 
 def _who(item: BackfillItem) -> Text:
@@ -34,8 +35,10 @@ class BackfillPanel(Vertical):
 
     def on_mount(self) -> None:
         table = self.query_one("#backfill-table", DataTable)
-        for label in ("badge", "table", "would award", "awarded", "who / why not"):
+        for label in ("badge", "table", "would award", "awarded"):
             table.add_column(label, key=label)
+        # fixed width so a long "why not" wraps onto a second line instead of scrolling
+        table.add_column("who / why not", key="who", width=WHO_WIDTH)
         self.query_one("#backfill-table").display = False
         self.query_one(ProgressBar).display = False
         self.query_one("#backfill-title", Static).update(Text.assemble(
@@ -55,7 +58,8 @@ class BackfillPanel(Vertical):
                          style="bold" if before.would_award else "dim")
             awarded = Text(str(item.awarded), style="green" if item.awarded else "") \
                 if done and item.applicable else Text("-", style="dim")
-            table.add_row(item.code, item.table, would, awarded, _who(before), key=item.code)
+            table.add_row(item.code, item.table, would, awarded, _who(before), key=item.code,
+                          height=None)
         table.display = True
         title = Text("Backfill ", style="bold")
         if done:
