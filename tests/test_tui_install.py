@@ -309,7 +309,7 @@ async def test_palette_commands_show_the_view_and_act(make_app, console_db):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
         view = app.query_one(InstallView)
-        commands = {c.title: c for c in view.palette_commands()}
+        commands = {c.title: c for c in view.system_commands()}
         assert {"Install badges", "Uninstall badges", "Preview backfill",
                 "Backfill awards"} <= set(commands)
         commands["Preview backfill"].callback()

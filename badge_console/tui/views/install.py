@@ -33,17 +33,10 @@ from ..db import ConnectionLost, QueryCancelled
 from ..messages import ConnectionLost as ConnectionLostMessage
 from ..widgets.confirm import ConfirmScreen
 from ..widgets.install_backfill import BackfillPanel
-from ..widgets.install_plan import PlanTable, describe_item, plan_summary
+from ..widgets.install_plan import (PlanTable, describe_item, install_notice,
+                                     invalid_reason, plan_summary)
 
 CONN = "install"  # this view's connection in app.db
-SHOWN_PROBLEMS = 4
-
-
-def _invalid_reason(exc: DefinitionError) -> str:
-    lines = [str(p) for p in exc.problems[:SHOWN_PROBLEMS]]
-    more = len(exc.problems) - len(lines)
-    return (f"{exc.path} is invalid ({len(exc.problems)} problem(s)): " + "; ".join(lines)
-            + (f"; and {more} more" if more > 0 else "") + ".")
 
 
 class InstallView(Vertical):
@@ -138,7 +131,7 @@ class InstallView(Vertical):
         if isinstance(exc, ConnectionLost):
             self.post_message(ConnectionLostMessage(str(exc)))
         if isinstance(exc, DefinitionError):
-            return _invalid_reason(exc)
+            return invalid_reason(exc)
         if isinstance(exc, (BadgeConsoleError, ConnectionLost, QueryCancelled)):
             return str(exc)
         return f"Error: {redact(first_line(exc), self._db().dsn) or type(exc).__name__}."
@@ -151,7 +144,7 @@ class InstallView(Vertical):
         try:
             bf = self._saved_file()
         except DefinitionError as exc:
-            self.post_message(self.PlanReady(None, None, _invalid_reason(exc)))
+            self.post_message(self.PlanReady(None, None, invalid_reason(exc)))
             return
         try:
             plan = self._db().run(CONN, lambda conn: plan_install(conn, bf))
@@ -244,26 +237,10 @@ class InstallView(Vertical):
         self.load_plan()
 
     def _notice(self) -> None:
-        notice = Text()
-        if getattr(self.app, "read_only", False):
-            notice.append("Read-only: plan and backfill preview only; install, uninstall and "
-                          "backfill are refused.\n", style="yellow")
-        if getattr(self.app, "dirty", False):
-            notice.append(f"The Badges view has unsaved edits. The plan below, install and "
-                          f"backfill use {self._path()} as saved on disk; save (Badges view, "
-                          "ctrl+s) to include your edits.\n", style="yellow")
-        problems = self.plan.problems if self.plan else []
-        if self.load_error:
-            notice.append(f"Install refused: {self.load_error}\n", style="bold red")
-        elif problems:
-            lines = [str(p) for p in problems[:SHOWN_PROBLEMS]]
-            more = len(problems) - len(lines)
-            notice.append(f"Install refused: {self._path()} has {len(problems)} problem(s); "
-                          "fix them in the Badges view and save.\n", style="bold red")
-            notice.append("\n".join(f"  {line}" for line in lines)
-                          + (f"\n  … and {more} more" if more > 0 else "") + "\n", style="red")
+        notice = install_notice(self._path(), getattr(self.app, "read_only", False),
+                                getattr(self.app, "dirty", False), self.load_error,
+                                self.plan.problems if self.plan else [])
         widget = self.query_one("#install-notice", Static)
-        notice.rstrip()  # Text.rstrip() trims in place and returns None
         widget.update(notice)
         widget.display = bool(notice)
 
@@ -497,8 +474,9 @@ class InstallView(Vertical):
         what = "selected SQL" if area.selected_text else "the whole SQL"
         self.app.notify(f"Copied {what} ({text.count(chr(10)) + 1} lines) to the clipboard.")
 
-    def palette_commands(self):
-        """Command palette entries; the app yields them from get_system_commands."""
+    def system_commands(self):
+        """Command palette entries; the app yields them from get_system_commands (like the
+        Dry run and Live feed views)."""
         for title, help_text, action in (
                 ("Install badges", "Install view: apply the plan (asks first)", "install"),
                 ("Uninstall badges", "Install view: drop every badge trigger (asks first)",

@@ -9,11 +9,13 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
+from ...core.errors import DefinitionError
 from ...core.install import Plan, PlanItem
 
 STATUS_STYLE = {"installed": "green", "outdated": "yellow", "missing": "yellow",
                 "orphaned": "magenta", "disabled": "dim", "invalid": "bold red",
                 "legacy": "yellow"}
+SHOWN_PROBLEMS = 4
 ACTION_STYLE = {"create": "green", "replace": "yellow", "drop": "red", "unchanged": "dim",
                 "skip": "dim", "keep": "dim", "none": "red"}
 
@@ -86,3 +88,37 @@ def plan_summary(plan: Plan) -> Text:
             text.append(f"{counts[action]} {label}  ", style=ACTION_STYLE.get(action, ""))
     text.append(f"· award table {plan.award_table}, channel {plan.channel}", style="dim")
     return text
+
+
+def _listed(problems) -> tuple[list[str], int]:
+    """The first few problems as text, and how many more there are."""
+    lines = [str(p) for p in problems[:SHOWN_PROBLEMS]]
+    return lines, len(problems) - len(lines)
+
+
+def invalid_reason(exc: DefinitionError) -> str:
+    lines, more = _listed(exc.problems)
+    return (f"{exc.path} is invalid ({len(exc.problems)} problem(s)): " + "; ".join(lines)
+            + (f"; and {more} more" if more > 0 else "") + ".")
+
+
+def install_notice(path, read_only: bool, dirty: bool, load_error: str, problems) -> Text:
+    """What the operator must know before installing: read-only, unsaved edits, why refused."""
+    notice = Text()
+    if read_only:
+        notice.append("Read-only: plan and backfill preview only; install, uninstall and "
+                      "backfill are refused.\n", style="yellow")
+    if dirty:
+        notice.append(f"The Badges view has unsaved edits. The plan below, install and "
+                      f"backfill use {path} as saved on disk; save (Badges view, ctrl+s) to "
+                      "include your edits.\n", style="yellow")
+    if load_error:
+        notice.append(f"Install refused: {load_error}\n", style="bold red")
+    elif problems:
+        lines, more = _listed(problems)
+        notice.append(f"Install refused: {path} has {len(problems)} problem(s); fix them in "
+                      "the Badges view and save.\n", style="bold red")
+        notice.append("\n".join(f"  {line}" for line in lines)
+                      + (f"\n  … and {more} more" if more > 0 else ""), style="red")
+    notice.rstrip()  # in place (returns None)
+    return notice
