@@ -131,3 +131,4 @@ async def test_palette_lists_view_commands_even_before_views_mount(make_app):
         await settle(pilot, app)
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Dry run: run" in titles and "Live feed: pause or resume" in titles
+        assert "Install badges" in titles and "Backfill awards" in titles

@@ -66,7 +66,3 @@ def test_snapshot_badges_view(make_app, snap_compare):
 def test_snapshot_badges_editor_with_error(make_app, snap_compare):
     assert snap_compare(make_app(), terminal_size=SIZE,
                         run_before=_before("2", then=_break_condition))
-
-
-def test_snapshot_install_view(make_app, snap_compare):
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_before("4"))

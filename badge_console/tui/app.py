@@ -99,7 +99,7 @@ class BadgeConsoleApp(App):
                                 lambda v=view_id: self.action_show_view(v))
         yield SystemCommand("Reload badges file", "Read badge.json again from disk "
                             "(asks first when there are unsaved edits)", self.action_reload_badges)
-        for view_class in (DryRunView, FeedView):  # views mount lazily: may not exist yet
+        for view_class in (DryRunView, InstallView, FeedView):  # mounted lazily: may not exist yet
             for view in self.query(view_class):
                 yield from view.system_commands()
 
