@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import argparse
 import gc
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -26,7 +23,6 @@ import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
 from badge_console.core import browse  # noqa: E402
-from badge_console.core.connection import with_database  # noqa: E402
 
 REPEAT = 21
 TABLES = {"big": 1_000_000, "small": 1_000}
@@ -83,43 +79,29 @@ def page_through(conn, pages: int) -> tuple[float, int]:
 
 
 def main(admin_dsn: str | None) -> None:
-    server = None
-    tmp = Path(tempfile.mkdtemp(prefix="bc-bench-"))
-    if admin_dsn is None:
-        from badge_console.core.demo import start_embedded_server
+    from badge_console.core.demo import scratch_database, scratch_server
 
-        server = start_embedded_server(tmp / "pgdata", cleanup_mode="delete")
-        admin_dsn = server.get_uri()
-    dbname = f"bc_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-    try:
-        with psycopg.connect(with_database(admin_dsn, dbname), autocommit=True) as conn:
-            started = time.perf_counter()
-            fill(conn)
-            print(f"filled big ({TABLES['big']:,} rows) and small ({TABLES['small']:,} rows) "
-                  f"in {time.perf_counter() - started:.1f}s; page size {browse.PAGE_SIZE}, "
-                  f"median of {REPEAT}")
-            results = side_by_side(conn)
-            print(f"{'page':<6} {'1k rows ms':>11} {'1M rows ms':>11} {'ratio':>7}  target <= 1.5")
-            worst = 0.0
-            for step in ("first", "next", "last"):
-                small, big = results["small"][step], results["big"][step]
-                ratio = big / small
-                worst = max(worst, ratio)
-                print(f"{step:<6} {small:>11.2f} {big:>11.2f} {ratio:>7.2f}  "
-                      f"{'ok' if ratio <= 1.5 else 'OVER'}")
-            growth, last_id = page_through(conn, 200)
-            print(f"RSS growth after 200 pages of big (to id {last_id:,}): {growth:.1f} MB  "
-                  f"target < 30 MB  {'ok' if growth < 30 else 'OVER'}")
-            print(f"worst ratio {worst:.2f}")
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(dbname)))
-        if server is not None:
-            server.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+    with scratch_server(admin_dsn, "bc-bench-") as admin, \
+            scratch_database(admin, "bc_bench") as dsn, \
+            psycopg.connect(dsn, autocommit=True) as conn:
+        started = time.perf_counter()
+        fill(conn)
+        print(f"filled big ({TABLES['big']:,} rows) and small ({TABLES['small']:,} rows) "
+              f"in {time.perf_counter() - started:.1f}s; page size {browse.PAGE_SIZE}, "
+              f"median of {REPEAT}")
+        results = side_by_side(conn)
+        print(f"{'page':<6} {'1k rows ms':>11} {'1M rows ms':>11} {'ratio':>7}  target <= 1.5")
+        worst = 0.0
+        for step in ("first", "next", "last"):
+            small, big = results["small"][step], results["big"][step]
+            ratio = big / small
+            worst = max(worst, ratio)
+            print(f"{step:<6} {small:>11.2f} {big:>11.2f} {ratio:>7.2f}  "
+                  f"{'ok' if ratio <= 1.5 else 'OVER'}")
+        growth, last_id = page_through(conn, 200)
+        print(f"RSS growth after 200 pages of big (to id {last_id:,}): {growth:.1f} MB  "
+              f"target < 30 MB  {'ok' if growth < 30 else 'OVER'}")
+        print(f"worst ratio {worst:.2f}")
 
 
 if __name__ == "__main__":

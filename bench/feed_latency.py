@@ -22,19 +22,15 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from badge_console.core.connection import with_database  # noqa: E402
 from badge_console.core.definitions import parse_badge_file  # noqa: E402
 from badge_console.core.install import install  # noqa: E402
 
@@ -196,44 +192,31 @@ def main() -> int:
                              "cores have)")
     args = parser.parse_args()
 
-    server, tmp = None, None
-    admin = args.dsn
-    if admin is None:
-        from badge_console.core.demo import start_embedded_server
+    from badge_console.core.demo import scratch_database, scratch_server
 
-        tmp = tempfile.mkdtemp(prefix="bc_bench_")
-        server = start_embedded_server(Path(tmp) / "pgdata", cleanup_mode="delete")
-        admin = server.get_uri()
-    name = f"bc_bench_feed_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        version = conn.execute("SHOW server_version").fetchone()[0]
-    dsn = with_database(admin, name)
     readers: list[Reader] = []
-    try:
-        with psycopg.connect(dsn) as conn:
-            conn.execute("CREATE TABLE bench_event (id bigserial PRIMARY KEY,"
-                         " user_id bigint NOT NULL)")
-            conn.commit()
-            install(conn, parse_badge_file(json.dumps(BADGES)))
-        readers = [
-            Reader("bare LISTEN", [sys.executable, "-c", BARE, dsn], "ready"),
-            Reader("watch --json", [sys.executable, "-m", "badge_console.cli", "watch",
-                                    "--json", "--dsn", dsn], "Watching"),
-        ]
-        print(f"feed latency, commit return -> line on the reader's stdout; PostgreSQL "
-              f"{version}, {os.cpu_count()} CPUs, both readers listening at the same time")
-        ok = phase(dsn, readers, 1, 1000, args.seconds, args.writers, 1)
-        ok &= phase(dsn, readers, 10_000_000, 5000, args.fast_seconds, args.writers,
-                    args.fast_per_commit)
-    finally:
-        for r in readers:
-            r.stop()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
-        if server is not None:
-            server.cleanup()
+    with scratch_server(args.dsn, "bc_bench_") as admin, \
+            scratch_database(admin, "bc_bench_feed") as dsn:
+        try:
+            with psycopg.connect(dsn) as conn:
+                version = conn.execute("SHOW server_version").fetchone()[0]
+                conn.execute("CREATE TABLE bench_event (id bigserial PRIMARY KEY,"
+                             " user_id bigint NOT NULL)")
+                conn.commit()
+                install(conn, parse_badge_file(json.dumps(BADGES)))
+            readers = [
+                Reader("bare LISTEN", [sys.executable, "-c", BARE, dsn], "ready"),
+                Reader("watch --json", [sys.executable, "-m", "badge_console.cli", "watch",
+                                        "--json", "--dsn", dsn], "Watching"),
+            ]
+            print(f"feed latency, commit return -> line on the reader's stdout; PostgreSQL "
+                  f"{version}, {os.cpu_count()} CPUs, both readers listening at the same time")
+            ok = phase(dsn, readers, 1, 1000, args.seconds, args.writers, 1)
+            ok &= phase(dsn, readers, 10_000_000, 5000, args.fast_seconds, args.writers,
+                        args.fast_per_commit)
+        finally:
+            for r in readers:
+                r.stop()
     return 0 if ok else 1
 
 

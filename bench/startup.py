@@ -5,7 +5,8 @@ the compared commands interleaved:
   - `badge-console --help` and `badge-console validate --offline` next to `python -c pass`
     (the headless commands never import Textual);
   - the TUI (badge_console.tui.app.BadgeConsoleApp) until its first screen is mounted
-    under App.run_test(), next to a bare Textual App measured the same way (target <= 1.5x).
+    under App.run_test() (then the process exits at once), next to a bare Textual App
+    measured the same way (target <= 1.5x).
 
     python bench/startup.py [--runs 7] [--dsn DSN]   # default: a temporary embedded PG16
 """
@@ -16,7 +17,6 @@ import argparse
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,7 +25,7 @@ TARGET_TUI = 1.5
 
 CLI = "import sys; from badge_console.cli import main; sys.exit(main(sys.argv[1:]))"
 BARE_APP = """
-import asyncio
+import asyncio, os
 from textual.app import App
 from textual.widgets import Footer, Header
 
@@ -35,20 +35,20 @@ class Bare(App):
         yield Footer()
 
 async def first_screen():
-    async with Bare().run_test(size=(120, 36)) as pilot:
-        await pilot.pause()
+    async with Bare().run_test(size=(120, 36)):
+        os._exit(0)  # first screen is up: stop the clock (shutdown is not startup)
 
 asyncio.run(first_screen())
 """
 OUR_APP = """
-import asyncio, sys
+import asyncio, os, sys
 from pathlib import Path
 from badge_console.tui.app import BadgeConsoleApp
 
 async def first_screen():
     app = BadgeConsoleApp(sys.argv[1], Path(sys.argv[2]), "bench")
-    async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.pause()
+    async with app.run_test(size=(120, 36)):
+        os._exit(0)  # first screen is up: stop the clock (shutdown is not startup)
 
 asyncio.run(first_screen())
 """
@@ -69,53 +69,34 @@ def main(argv=None) -> int:
     ap.add_argument("--dsn", help="database for the TUI (default: a temporary embedded PG16)")
     args = ap.parse_args(argv)
     py, badges = sys.executable, str(ROOT / "badge.json")
-    server = tmp = None
-    if args.dsn:
-        dsn = args.dsn
-    else:
-        sys.path.insert(0, str(ROOT))
-        from badge_console.core.demo import start_embedded_server
+    from badge_console.core.demo import scratch_server
 
-        tmp = tempfile.TemporaryDirectory(prefix="bc_startup_")
-        server = start_embedded_server(Path(tmp.name) / "pgdata", cleanup_mode="delete")
-        dsn = server.get_uri()
-    try:
-        have_tui = subprocess.run([py, "-c", "import badge_console.tui.app as a; a.BadgeConsoleApp"],
-                                  cwd=ROOT, capture_output=True).returncode == 0
+    with scratch_server(args.dsn, "bc_startup_") as dsn:
         cases = {
             "python -c pass": [py, "-c", "pass"],
             "badge-console --help": [py, "-c", CLI, "--help"],
             "badge-console validate --offline": [py, "-c", CLI, "validate", "--offline",
                                                  "--badges", badges],
             "bare Textual app, first screen": [py, "-c", BARE_APP],
+            "badge-console TUI, first screen": [py, "-c", OUR_APP, dsn, badges],
         }
-        if have_tui:
-            cases["badge-console TUI, first screen"] = [py, "-c", OUR_APP, dsn, badges]
         times: dict[str, list[float]] = {k: [] for k in cases}
         for name, cmd in cases.items():  # warm the file cache and .pyc files once
             timed(cmd)
         for _ in range(args.runs):
             for name, cmd in cases.items():
                 times[name].append(timed(cmd))
-        med = {k: statistics.median(v) for k, v in times.items()}
-        print(f"# startup — median of {args.runs} runs, fresh interpreter each, wall time")
-        base, bare = med["python -c pass"], med["bare Textual app, first screen"]
-        print(f"{'command':<36} {'time':>8} {'vs python -c pass':>18} {'vs bare Textual':>16}")
-        for name, t in med.items():
-            vs_bare = f"{t / bare:.2f}x" if "first screen" in name else ""
-            print(f"{name:<36} {t * 1000:>6.0f}ms {t / base:>17.2f}x {vs_bare:>16}")
-        if have_tui:
-            ratio = med["badge-console TUI, first screen"] / bare
-            print(f"TUI first screen / bare Textual app: {ratio:.2f}x (target <= {TARGET_TUI}x,"
-                  f" {'met' if ratio <= TARGET_TUI else 'MISSED'})")
-        else:
-            print("badge_console.tui.app.BadgeConsoleApp not importable yet: TUI not measured")
-        return 0
-    finally:
-        if server is not None:
-            server.cleanup()
-        if tmp is not None:
-            tmp.cleanup()
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"# startup — median of {args.runs} runs, fresh interpreter each, wall time")
+    base, bare = med["python -c pass"], med["bare Textual app, first screen"]
+    print(f"{'command':<36} {'time':>8} {'vs python -c pass':>18} {'vs bare Textual':>16}")
+    for name, t in med.items():
+        vs_bare = f"{t / bare:.2f}x" if "first screen" in name else ""
+        print(f"{name:<36} {t * 1000:>6.0f}ms {t / base:>17.2f}x {vs_bare:>16}")
+    ratio = med["badge-console TUI, first screen"] / bare
+    print(f"TUI first screen / bare Textual app: {ratio:.2f}x (target <= {TARGET_TUI}x,"
+          f" {'met' if ratio <= TARGET_TUI else 'MISSED'})")
+    return 0
 
 
 if __name__ == "__main__":

@@ -36,9 +36,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
-import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,9 +47,9 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from badge_console.core.connection import with_database  # noqa: E402
 from badge_console.core.definitions import load_badge_file  # noqa: E402
-from badge_console.core.demo import create_demo_schema, start_embedded_server  # noqa: E402
+from badge_console.core.demo import (create_demo_schema, scratch_database,  # noqa: E402
+                                      scratch_server)
 from badge_console.core.install import install  # noqa: E402
 from badge_console.core.sqlgen import AwardTable, award_table_ddl  # noqa: E402
 
@@ -117,11 +116,7 @@ def install_seed(conn, badge_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- setup
-def make_database(admin_dsn: str, config: str, sizes: Sizes, badge_path: Path) -> tuple[str, str]:
-    name = f"bc_bench_{config}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = with_database(admin_dsn, name)
+def fill_database(dsn: str, config: str, sizes: Sizes, badge_path: Path) -> None:
     with psycopg.connect(dsn) as conn:
         create_demo_schema(conn, users=0, sketches=0)
         conn.execute(USERS, {"users": sizes.users})
@@ -133,13 +128,6 @@ def make_database(admin_dsn: str, config: str, sizes: Sizes, badge_path: Path) -
             install(conn, load_badge_file(badge_path))
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE auth_user")
-    return name, dsn
-
-
-def drop_database(admin_dsn: str, name: str) -> None:
-    with psycopg.connect(admin_dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
 
 
 # The demo's users, as core.demo makes them, with names that stay unique past 999
@@ -255,21 +243,15 @@ def main(argv=None) -> int:
     sizes = QUICK if args.quick else Sizes()
     repeat = args.repeat or (3 if args.quick else 5)
 
-    server = tmp = None
-    if args.dsn:
-        admin_dsn = args.dsn
-    else:
-        tmp = tempfile.TemporaryDirectory(prefix="bc_bench_")
-        server = start_embedded_server(Path(tmp.name) / "pgdata", cleanup_mode="delete")
-        admin_dsn = server.get_uri()
     started = time.perf_counter()
-    dbs: dict[str, tuple[str, str]] = {}
-    try:
+    with scratch_server(args.dsn, "bc_bench_") as admin_dsn, ExitStack() as databases:
         with psycopg.connect(admin_dsn) as c:
             version = c.execute("SHOW server_version").fetchone()[0]
+        dbs: dict[str, str] = {}
         for cfg in CONFIGS:
-            dbs[cfg] = make_database(admin_dsn, cfg, sizes, Path(args.badges))
-        conns = {cfg: psycopg.connect(dsn, autocommit=True) for cfg, (_, dsn) in dbs.items()}
+            dbs[cfg] = databases.enter_context(scratch_database(admin_dsn, f"bc_bench_{cfg}"))
+            fill_database(dbs[cfg], cfg, sizes, Path(args.badges))
+        conns = {cfg: psycopg.connect(dsn, autocommit=True) for cfg, dsn in dbs.items()}
         times: dict[tuple[str, str], list[float]] = {(w, c): [] for w in workloads for c in CONFIGS}
         award_counts: dict[str, int] = {}
         for rep in range(repeat):
@@ -310,16 +292,9 @@ def main(argv=None) -> int:
         print(f"(b) and (c) awarded the same users in every run; errors logged by (c): {errors};"
               f" total {time.perf_counter() - started:.0f}s")
         if args.profile:
-            profile(dbs["ours"][1], sizes, workloads)
+            profile(dbs["ours"], sizes, workloads)
         print("ratios to no triggers: " + ", ".join(ratios))
         return 0
-    finally:
-        for name, _ in dbs.values():
-            drop_database(admin_dsn, name)
-        if server is not None:
-            server.cleanup()
-        if tmp is not None:
-            tmp.cleanup()
 
 
 if __name__ == "__main__":

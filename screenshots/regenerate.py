@@ -15,7 +15,6 @@ import os
 import shutil
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -23,11 +22,10 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
 
-from badge_console.core.connection import with_database  # noqa: E402
 from badge_console.core.definitions import load_badge_file  # noqa: E402
-from badge_console.core.demo import create_demo_schema, start_embedded_server  # noqa: E402
+from badge_console.core.demo import (create_demo_schema, scratch_database,  # noqa: E402
+                                      scratch_server)
 from badge_console.core.install import install  # noqa: E402
 
 SIZE = (120, 36)
@@ -143,22 +141,15 @@ async def show_install_plan(pilot, app):
 
 async def main(admin_dsn: str | None) -> None:
     os.environ["PGTZ"] = "UTC"
-    server = None
-    tmp = Path(tempfile.mkdtemp(prefix="bc-shots-"))
-    if admin_dsn is None:
-        server = start_embedded_server(tmp / "pgdata", cleanup_mode="delete")
-        admin_dsn = server.get_uri()
-    name = f"bc_screens_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = with_database(admin_dsn, name)
-    try:
+    with scratch_server(admin_dsn, "bc-shots-") as admin, \
+            scratch_database(admin, "bc_screens") as dsn, \
+            tempfile.TemporaryDirectory(prefix="bc-shots-") as tmp:
         with psycopg.connect(dsn, autocommit=True) as conn:
             with conn.transaction():
                 create_demo_schema(conn)
             install(conn, load_badge_file(ROOT / "badge.json"))
             conn.execute("ANALYZE")
-        badges = tmp / "badge.json"
+        badges = Path(tmp) / "badge.json"
         shutil.copy(ROOT / "badge.json", badges)
         await shoot(dsn, badges, "tables", [])
         await shoot(dsn, badges, "tables-grid", [open_sketches, press("n")])
@@ -170,13 +161,6 @@ async def main(admin_dsn: str | None) -> None:
         await shoot(dsn, badges, "dryrun", [dry_run_collector])
         await shoot(dsn, edited_badges(badges), "install", [press("4"), show_install_plan])
         await shoot(dsn, badges, "feed", [press("5"), stream_awards])
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
-        if server is not None:
-            server.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

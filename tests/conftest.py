@@ -7,56 +7,30 @@ Each test that asks for `dsn` gets a database of its own, created before and dro
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
-from badge_console.core.connection import with_database
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
 def admin_dsn():
-    configured = os.environ.get("BADGE_CONSOLE_TEST_DSN")
-    if configured:
-        yield configured
-        return
-    from badge_console.core.demo import start_embedded_server
+    from badge_console.core.demo import scratch_server
 
-    # Not tmp_path_factory: pytest prunes old session folders, which would pull the data
-    # directory from under a server still used by a concurrent session.
-    root = Path(tempfile.mkdtemp(prefix="badge-console-test-"))
-    server = start_embedded_server(root / "pgdata", cleanup_mode="delete")
-    yield server.get_uri()
-    server.cleanup()
-    shutil.rmtree(root, ignore_errors=True)
-
-
-def create_database(admin_dsn: str, prefix: str = "bc_test") -> str:
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return name
-
-
-def drop_database(admin_dsn: str, name: str) -> None:
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+    with scratch_server(os.environ.get("BADGE_CONSOLE_TEST_DSN"), "badge-console-test-") as dsn:
+        yield dsn
 
 
 @pytest.fixture
 def dsn(admin_dsn):
     """A fresh, empty database for this test."""
-    name = create_database(admin_dsn)
-    yield with_database(admin_dsn, name)
-    drop_database(admin_dsn, name)
+    from badge_console.core.demo import scratch_database
+
+    with scratch_database(admin_dsn, "bc_test") as database:
+        yield database
 
 
 @pytest.fixture

@@ -19,11 +19,10 @@ from collections import Counter
 import psycopg
 import pytest
 
-from badge_console.core.connection import with_database
 from badge_console.core.feed import AwardListener
 from badge_console.core.traffic import DemoTraffic
 
-from conftest import create_database, make_demo
+from conftest import make_demo
 from helpers import DEMO_BADGES, install_badges, run
 
 WAIT = 10.0  # seconds any single expected event may take
@@ -252,7 +251,7 @@ def test_server_restart_reconnects_and_shows_awards_made_meanwhile(tmp_path):
 
     w = None
     try:
-        dsn = with_database(server.get_uri(), create_database(server.get_uri()))
+        dsn = server.get_uri()  # a private, throw-away server: its own postgres database
         make_demo(dsn)
         install_badges(dsn, DEMO_BADGES)
         w = Watch(dsn)

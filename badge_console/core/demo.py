@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
+import uuid
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from psycopg import sql
@@ -115,3 +119,35 @@ def demo_dsn() -> str:
     """Start the embedded server if needed and return the demo database's DSN."""
     server = start_embedded_server()
     return ensure_demo_database(server.get_uri())
+
+
+@contextmanager
+def scratch_server(admin_dsn: str | None = None, prefix: str = "badge-console-"):
+    """The given admin DSN, or a throw-away embedded server (tests, benches, screenshots).
+
+    The data directory comes from mkdtemp, not pytest's tmp folders, which pytest prunes
+    while a concurrent session may still use them."""
+    if admin_dsn:
+        yield admin_dsn
+        return
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    server = start_embedded_server(root / "pgdata", cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def scratch_database(admin_dsn: str, prefix: str = "bc_scratch"):
+    """A database of its own, created here and dropped (WITH FORCE) afterwards; yields its DSN."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with connect(admin_dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield with_database(admin_dsn, name)
+    finally:
+        with connect(admin_dsn, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
