@@ -26,8 +26,9 @@ from psycopg import sql
 
 from .definitions import DEFAULT_CHANNEL, BadgeFile
 from .errors import DefinitionError, OperationFailed
+from .install import read_paused
 from .resolve import Resolution, resolve
-from .sqlgen import SCHEMA, Target, award_query, winners_query
+from .sqlgen import Target, award_query, winners_query
 
 DEFAULT_BATCH = 1000
 SAMPLE = 10
@@ -95,20 +96,13 @@ def _op_for(target: Target) -> tuple[str | None, str]:
     return op, ""
 
 
-def _paused(conn: psycopg.Connection) -> set[str]:
-    if conn.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.paused",)).fetchone()[0] is None:
-        return set()
-    return {r[0] for r in conn.execute(sql.SQL("SELECT code FROM {}").format(
-        sql.Identifier(SCHEMA, "paused")))}
-
-
 def _prepare(conn: psycopg.Connection, bf: BadgeFile
              ) -> tuple[Resolution, str, list[tuple[BackfillItem, Target | None]]]:
     """Resolve badge.json (READ ONLY, rolled back) and decide what each badge gets."""
     with conn.transaction():
         conn.execute("SET TRANSACTION READ ONLY")
         res = resolve(conn, bf)
-        paused = _paused(conn)
+        paused = read_paused(conn)
         raise psycopg.Rollback()
     if res.problems:
         raise DefinitionError(str(bf.path or "badge.json"), res.problems)

@@ -91,6 +91,12 @@ def unique_keys(conn: psycopg.Connection, table: TableRef) -> list[tuple[str, ..
     return [tuple(r[0]) for r in rows]
 
 
+def relation_exists(conn: psycopg.Connection, schema: str, name: str) -> bool:
+    """Whether schema.name is a table (or other relation): e.g. one of ours, before reading it."""
+    return conn.execute("SELECT to_regclass(format('%%I.%%I', %s::text, %s::text))",
+                        (schema, name)).fetchone()[0] is not None
+
+
 def volatile_functions(conn: psycopg.Connection, names) -> set[str]:
     """Which of these function names have a volatile definition in the database."""
     if not names:

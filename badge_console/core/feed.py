@@ -99,7 +99,7 @@ def read_feed_settings(conn: psycopg.Connection, bf=None) -> FeedSettings:
     channel = bf.channel if bf is not None and isinstance(bf.channel, str) else DEFAULT_CHANNEL
     award = bf.award_table if bf is not None and isinstance(bf.award_table, str) \
         else DEFAULT_AWARD_TABLE
-    if conn.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.settings",)).fetchone()[0]:
+    if catalog.relation_exists(conn, SCHEMA, "settings"):
         rows = dict(conn.execute(sql.SQL("SELECT key, value FROM {}").format(
             sql.Identifier(SCHEMA, "settings"))).fetchall())
         channel, award = rows.get("channel", channel), rows.get("award_table", award)
@@ -113,7 +113,7 @@ def _catch_up_query(conn, award_name: str) -> tuple[sql.Composed, sql.Identifier
         return None
     cols = {c.name for c in catalog.columns(conn, ref)}
     stamp = sql.SQL("a.awarded_at") if "awarded_at" in cols else sql.SQL("NULL::timestamptz")
-    installed = conn.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.installed",)).fetchone()[0]
+    installed = catalog.relation_exists(conn, SCHEMA, "installed")
     table, join = sql.SQL("NULL::text"), sql.SQL("")
     if installed:
         table = sql.SQL("i.trigger_table")

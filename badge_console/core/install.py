@@ -72,8 +72,7 @@ class Plan:
 
 
 def read_installed(conn: psycopg.Connection) -> dict[str, InstalledBadge]:
-    exists = conn.execute("SELECT to_regclass('badge_console.installed')").fetchone()[0]
-    if exists is None:
+    if not catalog.relation_exists(conn, SCHEMA, "installed"):
         return {}
     rows = conn.execute(sql.SQL("SELECT code, name, fingerprint, triggers FROM {}").format(
         sql.Identifier(SCHEMA, "installed"))).fetchall()
@@ -82,7 +81,7 @@ def read_installed(conn: psycopg.Connection) -> dict[str, InstalledBadge]:
 
 def read_errors(conn: psycopg.Connection) -> dict[str, list[dict]]:
     """Run-time errors recorded by on_error=skip triggers, grouped per badge."""
-    if conn.execute("SELECT to_regclass('badge_console.error_log')").fetchone()[0] is None:
+    if not catalog.relation_exists(conn, SCHEMA, "error_log"):
         return {}
     rows = conn.execute(sql.SQL(
         "SELECT code, sqlstate, message, count(*), min(at), max(at) FROM {}"
@@ -98,7 +97,7 @@ def read_errors(conn: psycopg.Connection) -> dict[str, list[dict]]:
 
 def read_paused(conn: psycopg.Connection) -> set[str]:
     """Codes whose awarding is paused; '*' means all of them."""
-    if conn.execute("SELECT to_regclass('badge_console.paused')").fetchone()[0] is None:
+    if not catalog.relation_exists(conn, SCHEMA, "paused"):
         return set()
     return {r[0] for r in conn.execute(sql.SQL("SELECT code FROM {}").format(
         sql.Identifier(SCHEMA, "paused")))}
@@ -147,8 +146,9 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
     res = resolve(conn, bf)
     channel = bf.channel if isinstance(bf.channel, str) else "badge_awarded"
     installed = read_installed(conn)
-    live = {(t.schema, t.table, t.name) for t in catalog.table_triggers(conn)}
-    legacy = [t for t in catalog.table_triggers(conn)
+    triggers = catalog.table_triggers(conn)
+    live = {(t.schema, t.table, t.name) for t in triggers}
+    legacy = [t for t in triggers
               if t.name.startswith("badge_") and t.function.startswith("badge_")
               and t.function_schema != SCHEMA]
     targets = {t.badge.code: t for t in res.targets}
@@ -299,7 +299,7 @@ def uninstall(conn: psycopg.Connection, lock_timeout: str = DEFAULT_LOCK_TIMEOUT
 def set_paused(conn: psycopg.Connection, code: str | None, paused: bool) -> None:
     """Kill switch read by every trigger: no DDL on application tables. code None = all."""
     key = code or "*"
-    if conn.execute("SELECT to_regclass('badge_console.paused')").fetchone()[0] is None:
+    if not catalog.relation_exists(conn, SCHEMA, "paused"):
         raise OperationFailed("Nothing is installed in this database; install badges first.")
     with conn.transaction():
         if paused:
