@@ -34,7 +34,7 @@ from . import catalog
 from .browse import check_filter, FilterError
 from .definitions import Badge, BadgeFile
 from .errors import BadgeConsoleError, DefinitionError, OperationFailed
-from .install import legacy_trigger_names
+from .install import legacy_trigger_names, read_paused
 from .resolve import Resolution, resolve
 from .sqlgen import (SCHEMA, Target, award_table_ddl, create_trigger_ddl,
                      function_name, schema_ddl, trigger_function_ddl, trigger_name,
@@ -500,8 +500,7 @@ def _fire(conn, target: Target, op: str, res: Resolution, bf: BadgeFile, rows: l
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             _timeouts(conn, lock_timeout, statement_timeout)
             fired.disabled = _install_for_test(conn, target, op, res, channel)
-            if conn.execute(sql.SQL("SELECT 1 FROM {} WHERE code IN (%s, '*')").format(
-                    sql.Identifier(SCHEMA, "paused")), (b.code,)).fetchone():
+            if read_paused(conn) & {b.code, "*"}:
                 notes.append("The badge is paused: its trigger ran and awarded nothing.")
             try:
                 with conn.transaction():
