@@ -4,17 +4,20 @@ A plain object (no Textual): workers call `run(name, fn)` from their threads; th
 thread may call `cancel(name)`. A lost connection is dropped and reported as
 ConnectionLost so the app can show a banner and reconnect; a cancelled statement is
 QueryCancelled. Neither ever escapes as a traceback.
+
+psycopg is imported by the first worker that runs a query (a thread, after the first
+screen), never while the console starts.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
 
-import psycopg
-
-from ..core.connection import connect, first_line, redact
 from ..core.errors import DatabaseUnreachable
+
+if TYPE_CHECKING:
+    import psycopg
 
 T = TypeVar("T")
 SESSION_TIMEOUT = "30s"  # no console query waits longer, whatever it is
@@ -35,6 +38,8 @@ class Database:
         self._lock = threading.Lock()
 
     def _get(self, name: str) -> psycopg.Connection:
+        from ..core.connection import connect
+
         with self._lock:
             conn = self._conns.get(name)
             if conn is not None and not conn.closed:
@@ -47,6 +52,10 @@ class Database:
 
     def run(self, name: str, fn: Callable[[psycopg.Connection], T]) -> T:
         """fn(conn) on this view's connection, with failures turned into our exceptions."""
+        import psycopg
+
+        from ..core.connection import first_line, redact
+
         try:
             conn = self._get(name)
         except DatabaseUnreachable as exc:
