@@ -3,11 +3,16 @@
 All database work runs in thread workers (group "tables") that post messages; the
 handlers here are the only code that touches widgets. Paging state is a core
 `Browser`; one page of rows is on screen and in memory at a time.
+
+`core.browse` (and with it psycopg and pglast) is imported where it is used, first by
+the worker that loads the tree: this view is on the first screen, which must not wait
+for the database driver.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -18,9 +23,11 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, Static, Tree
 from textual.worker import get_current_worker
 
-from ...core import browse
 from ..db import ConnectionLost, QueryCancelled
 from ..messages import ConnectionLost as ConnectionLostMessage
+
+if TYPE_CHECKING:
+    from ...core import browse
 
 KIND = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view",
         "f": "foreign table"}
@@ -65,7 +72,7 @@ class TablesView(Horizontal):
         self.search_path: list[str] = []
 
     def compose(self) -> ComposeResult:
-        tree: Tree = Tree("database", id="table-tree")
+        tree: Tree = Tree(Text("database"), id="table-tree")  # Text: no markup parser, no emoji table
         tree.show_root = False
         yield tree
         with Vertical(id="table-pane"):
@@ -82,13 +89,15 @@ class TablesView(Horizontal):
     def on_mount(self) -> None:
         self.query_one("#grid", DataTable).header_height = 2
         self.query_one("#table-tree", Tree).focus()
-        self.load_tree()
+        self.call_after_refresh(self.load_tree)  # the first screen does not wait for the driver
 
     # ---- workers ------------------------------------------------------------------
     def _db(self):
         return self.app.db  # type: ignore[attr-defined]
 
     def _fail(self, exc: Exception) -> None:
+        from ...core import browse
+
         if isinstance(exc, ConnectionLost):
             self.post_message(ConnectionLostMessage(str(exc)))
             self.post_message(self.PageFailed("Waiting for the database…"))
@@ -102,6 +111,7 @@ class TablesView(Horizontal):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="tables-tree")
     def load_tree(self) -> None:
+        from ...core import browse
         from ...core.catalog import search_path
 
         try:
@@ -115,6 +125,8 @@ class TablesView(Horizontal):
     @work(thread=True, exclusive=True, exit_on_error=False, group="tables-page")
     def fetch(self, browser: browse.Browser, move: str, page: browse.Page | None,
               new_table: bool = False) -> None:
+        from ...core import browse
+
         def go(conn):
             if new_table:
                 browser.table = browse.describe(conn, browser.table.schema, browser.table.name)
@@ -162,12 +174,16 @@ class TablesView(Horizontal):
 
     @on(Tree.NodeSelected, "#table-tree")
     def _node_selected(self, event: Tree.NodeSelected) -> None:
+        from ...core import browse
+
         entry = event.node.data
         if isinstance(entry, browse.TableEntry):
             self.open_table(entry.schema, entry.name)
 
     def open_table(self, schema: str, name: str) -> None:
         """Show a table: describe it, then its first page (also used by tests)."""
+        from ...core import browse
+
         info = browse.TableInfo(schema, name, "r", (), (), "key", None)
         self.browser = browse.Browser(info)
         self.page = None
@@ -195,6 +211,8 @@ class TablesView(Horizontal):
         self._fill_grid(grid, message.browser, message.page)
 
     def _show_table_info(self, table: browse.TableInfo) -> None:
+        from ...core import browse
+
         title = Text(table.display, style="bold")
         title.append(f"  {KIND.get(table.kind, table.kind)}, {_rows(table.estimate)} rows",
                      style="dim")
@@ -246,6 +264,8 @@ class TablesView(Horizontal):
 
     @on(Input.Submitted, "#filter")
     def _apply_filter(self, event: Input.Submitted) -> None:
+        from ...core import browse
+
         if self.browser is None:
             self.query_one("#filter-error", Static).update(
                 Text("Pick a table first.", style="red"))
@@ -266,6 +286,8 @@ class TablesView(Horizontal):
         self._sort_by(str(event.column_key.value))
 
     def _sort_by(self, column: str) -> None:
+        from ...core import browse
+
         if self.browser is None:
             return
         order = self.browser.order
