@@ -3,17 +3,22 @@
 `run_console(ctx, read_only)` is what `badge-console` (no command) calls. Database work
 happens in the views' workers; this module only keeps the connection alive (banner and
 reconnect loop when it is lost) and guards unsaved edits on quit.
+
+Only the Tables view is imported here: the first screen shows it. The other views'
+modules (and the engine and drivers behind them) and styles (views.tcss) are loaded
+and the views mounted in their empty tabs after the first screen is drawn, so the app
+finds them by id, not by class.
 """
 
 from __future__ import annotations
 
+import importlib
 import time
 from pathlib import Path
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.lazy import Lazy
 from textual.widgets import Footer, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
@@ -22,17 +27,15 @@ from ..core.errors import DefinitionError
 from .db import ConnectionLost, Database
 from .messages import BadgeFileState, ConnectionLost as ConnectionLostMessage
 from .messages import ConnectionRestored, ServerInfo
-from .views.badges import BadgesView
-from .views.dryrun import DryRunView
-from .views.feed import FeedView
-from .views.install import InstallView
 from .views.tables import TablesView
 from .widgets.confirm import ConfirmScreen
 from .widgets.header import StatusHeader
 
-VIEWS = (("tables", "Tables", "1", TablesView), ("badges", "Badges", "2", BadgesView),
-         ("dryrun", "Dry run", "3", DryRunView), ("install", "Install", "4", InstallView),
-         ("feed", "Live feed", "5", FeedView))
+# (id, label, key, class in module .views.<id>); Tables is the first screen.
+VIEWS = (("tables", "Tables", "1", "TablesView"), ("badges", "Badges", "2", "BadgesView"),
+         ("dryrun", "Dry run", "3", "DryRunView"), ("install", "Install", "4", "InstallView"),
+         ("feed", "Live feed", "5", "FeedView"))
+COMMAND_VIEWS = ("dryrun", "install", "feed")  # views that add commands to the palette
 RECONNECT_EVERY = 2.0
 
 
@@ -72,25 +75,33 @@ class BadgeConsoleApp(App):
         header.read_only = self.read_only
         yield header
         with TabbedContent(id="views"):
-            for view_id, label, key, view_class in VIEWS:
+            for view_id, label, key, _ in VIEWS:
                 with TabPane(f"{key} {label}", id=view_id):
-                    view = view_class(id=f"{view_id}-view")
-                    # Hidden views mount after the first screen is drawn (Lazy): the
-                    # first screen then styles one view's widgets, not all five.
-                    yield view if view_id == VIEWS[0][0] else Lazy(view)
+                    if view_id == "tables":  # the first screen; the others: _mount_views
+                        yield TablesView(id="tables-view")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.fetch_server_info()
+        # After the first screen is drawn: the first query (its worker imports psycopg
+        # and connects), then the hidden views.
+        self.call_after_refresh(self.fetch_server_info)
+        self.call_after_refresh(self._mount_views)
+
+    async def _mount_views(self) -> None:
+        """Import the hidden views and their styles, and mount each in its tab."""
+        self.stylesheet.read(Path(__file__).with_name("views.tcss"))
+        for view_id, _, _, class_name in VIEWS[1:]:
+            module = importlib.import_module(f".views.{view_id}", __package__)
+            view = getattr(module, class_name)(id=f"{view_id}-view")
+            await self.query_one(f"#{view_id}", TabPane).mount(view)
 
     # ---- views and commands ---------------------------------------------------------
     def action_show_view(self, view_id: str) -> None:
         self.query_one("#views", TabbedContent).active = view_id
-        view = self.query_one(f"#{view_id}-view")
-        focusable = view.query("Tree, DataTable").first() if view.query("Tree, DataTable") \
-            else None
-        if focusable is not None:
-            focusable.focus()
+        # Nothing to focus while the view is not mounted yet (_mount_views).
+        focusable = self.query(f"#{view_id}-view Tree, #{view_id}-view DataTable")
+        if focusable:
+            focusable.first().focus()
 
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)
@@ -99,12 +110,12 @@ class BadgeConsoleApp(App):
                                 lambda v=view_id: self.action_show_view(v))
         yield SystemCommand("Reload badges file", "Read badge.json again from disk "
                             "(asks first when there are unsaved edits)", self.action_reload_badges)
-        for view_class in (DryRunView, InstallView, FeedView):  # mounted lazily: may not exist yet
-            for view in self.query(view_class):
-                yield from view.system_commands()
+        for view_id in COMMAND_VIEWS:  # mounted after the first screen: may not exist yet
+            for view in self.query(f"#{view_id}-view"):
+                yield from view.system_commands()  # type: ignore[attr-defined]
 
     def action_reload_badges(self) -> None:
-        view = self.query_one(BadgesView)
+        view = self.query_one("#badges-view")
         if not self.dirty:
             view.reload_file()
             return
@@ -159,8 +170,8 @@ class BadgeConsoleApp(App):
         header.lost = ""
         header.server_version = message.server_version
         self.notify("Reconnected to the database.")
-        for view in (self.query_one(TablesView), self.query_one(BadgesView)):
-            view.reload()
+        for view_id in ("tables", "badges"):
+            self.query_one(f"#{view_id}-view").reload()  # type: ignore[attr-defined]
 
     def on_badge_file_state(self, message: BadgeFileState) -> None:
         self.query_one(StatusHeader).dirty = message.dirty
