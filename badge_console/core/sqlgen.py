@@ -6,15 +6,19 @@ badge.json is the condition, after pglast has parsed it as exactly one expressio
 re-printed it (see condition.py).
 
 Trigger design (one per badge and operation): AFTER ... FOR EACH STATEMENT with
-transition tables. First, outside any subtransaction, the function returns at once when
-the badge is paused or every changed row's user already holds the badge (the common
-case for an application's writes; it never runs the condition, so nothing there can
-fail). Otherwise, in one subtransaction (on_error skip): the changed rows are projected
-to the columns the condition reads and de-duplicated, holders are skipped (a fenced
-index probe, see _lacks), the condition runs once per remaining combination, and the
-winners are inserted with ON CONFLICT DO NOTHING (the unique key, not a racy NOT
-EXISTS, is what guarantees one award under concurrent writers), each notified in the
-same transaction. Measured in bench/trigger_overhead.py (figures in bench/README.md).
+transition tables, and two paths chosen by how many rows the statement changed.
+One row (the application's usual write): the row is loaded into NEW/OLD and judged as a
+row trigger would, in one query whose terms run left to right: not paused, the user
+does not hold the badge (an index probe), the condition. Several rows: outside any
+subtransaction the function returns when the badge is paused or every changed user
+already holds it; else the changed rows are projected to the columns the condition
+reads and de-duplicated, holders are skipped (a fenced index probe, see _lacks), and the
+condition runs once per remaining combination. Either way the evaluation sits in one
+subtransaction (on_error skip), and winners are inserted with ON CONFLICT DO NOTHING
+(the unique key, not a racy NOT EXISTS, is what guarantees one award under concurrent
+writers), each notified in the same transaction. Tables that cannot have transition
+tables get a row trigger running the one-row path. Measured in
+bench/trigger_overhead.py (figures in bench/README.md).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from .condition import ConditionInfo
 from .definitions import Badge
 
 SCHEMA = "badge_console"
-GENERATOR_VERSION = "2"  # 2: early exit before the subtransaction, fenced index probes
+GENERATOR_VERSION = "3"  # 3: one-row path, generic plans
 TRIGGER_PREFIX = "bc_"
 NEW_TABLE = "badge_console_new"
 OLD_TABLE = "badge_console_old"
@@ -202,6 +206,14 @@ def award_query(target: Target, op: str, award: AwardTable, channel: str,
                 new_src: sql.Composable, old_src: sql.Composable, *, op_label: str | None = None,
                 single_row: bool = False, into: str | None = None) -> sql.Composed:
     """Insert the winners' awards and notify each one; yields the number awarded."""
+    return _grant(target, op, award, channel,
+                  winners_query(target, op, award, new_src, old_src, single_row),
+                  op_label=op_label, into=into)
+
+
+def _grant(target: Target, op: str, award: AwardTable, channel: str, winners: sql.Composable,
+           *, op_label: str | None = None, into: str | None = None) -> sql.Composed:
+    """Insert an award for each user_id `winners` yields and notify each one granted."""
     b = target.badge
     stamp = sql.SQL(", awarded_at") if award.has_awarded_at else sql.SQL(", now() AS awarded_at")
     payload = sql.SQL(
@@ -214,9 +226,8 @@ def award_query(target: Target, op: str, award: AwardTable, channel: str,
         "  SELECT user_id, {name}, {code} FROM winners\n"
         "  ON CONFLICT DO NOTHING\n  RETURNING id, user_id, code, name{stamp}\n)\n"
         "SELECT count(pg_notify({channel}, {payload})){into} FROM granted").format(
-        winners=winners_query(target, op, award, new_src, old_src, single_row),
-        award=award.ident, name=sql.Literal(b.name), code=sql.Literal(b.code), stamp=stamp,
-        channel=sql.Literal(channel), payload=payload,
+        winners=winners, award=award.ident, name=sql.Literal(b.name), code=sql.Literal(b.code),
+        stamp=stamp, channel=sql.Literal(channel), payload=payload,
         into=sql.SQL(" INTO {}").format(sql.Identifier(into)) if into else sql.SQL(""))
 
 
@@ -230,52 +241,86 @@ def _dollar_quote(body: str) -> str:
 
 def trigger_function_ddl(target: Target, op: str, award: AwardTable, channel: str,
                          search_path: list[str]) -> sql.Composed:
-    """CREATE OR REPLACE the PL/pgSQL function behind one badge's trigger for one op."""
+    """CREATE OR REPLACE the PL/pgSQL function behind one badge's trigger for one op.
+
+    Plans are forced generic: the one-row path passes NEW's fields as parameters, and
+    custom plans (which PostgreSQL otherwise keeps choosing when constant-folding makes
+    them look cheaper) would re-plan the condition on every write."""
     b = target.badge
-    row_level = target.row_level(op)
-    paused = sql.SQL("EXISTS (SELECT 1 FROM {s}.paused WHERE code IN ({code}, '*'))").format(
-        s=sql.Identifier(SCHEMA), code=sql.Literal(b.code))
-    if row_level:
-        new_src, old_src = sql.SQL("(SELECT NEW.*)"), sql.SQL("(SELECT OLD.*)")
-        row = sql.SQL("OLD" if op == "delete" else "NEW")
-        user = sql.SQL("{}.{}").format(row, sql.Identifier(b.user_field))
-        nobody = sql.SQL("{user} IS NULL OR NOT {lacks}").format(
-            user=user, lacks=_lacks(award, user, b.code))
-    else:
-        new_src, old_src = sql.Identifier(NEW_TABLE), sql.Identifier(OLD_TABLE)
-        changed = sql.Identifier(OLD_TABLE if op == "delete" else NEW_TABLE)
-        user = sql.SQL("changed.{}").format(sql.Identifier(b.user_field))
-        nobody = sql.SQL(
-            "NOT EXISTS (SELECT 1 FROM {changed} AS changed\n"
-            "                  WHERE {user} IS NOT NULL AND {lacks})").format(
-            changed=changed, user=user, lacks=_lacks(award, user, b.code))
-    # Exits that cost no subtransaction and never run the condition: the badge is paused,
-    # or every changed row's user already holds it (also true of an empty transition
-    # table: statement triggers fire when no row changed).
-    early_exit = sql.SQL(
-        "  IF {paused}\n     OR {nobody} THEN\n    RETURN NULL;\n  END IF;\n").format(
-        paused=paused, nobody=nobody)
-    query = award_query(target, op, award, channel, new_src, old_src, single_row=row_level,
-                        into="n_awarded")
-    if (b.on_error or "skip") == "skip":
-        guarded = sql.SQL(
-            "  BEGIN\n{q};\n  EXCEPTION WHEN OTHERS THEN\n"
-            "    INSERT INTO {s}.error_log (code, sqlstate, message)"
-            " VALUES ({code}, SQLSTATE, SQLERRM);\n  END;\n").format(
-            q=query, s=sql.Identifier(SCHEMA), code=sql.Literal(b.code))
-    else:
-        guarded = sql.SQL("{q};\n").format(q=query)
-    body = sql.SQL(
-        "#variable_conflict use_column\nDECLARE\n  n_awarded bigint;\nBEGIN\n"
-        "{early_exit}{guarded}  RETURN NULL;\nEND;\n").format(
-        early_exit=early_exit, guarded=guarded)
+    body = _one_row(target, op, award, channel) if target.row_level(op) else _statement(
+        target, op, award, channel)
     path = sql.SQL(", ").join(map(sql.Identifier, [*search_path, "pg_temp"]))
     return sql.SQL(
         "CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger\n"
         "LANGUAGE plpgsql SECURITY DEFINER SET search_path = {path}\n"
-        "SET enable_seqscan = off\nAS {body}").format(
+        "SET enable_seqscan = off SET plan_cache_mode = force_generic_plan\nAS {body}").format(
         fn=sql.Identifier(SCHEMA, function_name(b.code, op)), path=path,
-        body=sql.SQL(_dollar_quote(body.as_string(None))))
+        body=sql.SQL(_dollar_quote(sql.SQL(
+            "#variable_conflict use_column\nDECLARE\n  n_awarded bigint;\n"
+            "  n_changed int := 0;\nBEGIN\n{body}  RETURN NULL;\nEND;\n").format(
+                body=body).as_string(None))))
+
+
+def _paused(code: str) -> sql.Composed:
+    return sql.SQL("EXISTS (SELECT 1 FROM {s}.paused WHERE code IN ({code}, '*'))").format(
+        s=sql.Identifier(SCHEMA), code=sql.Literal(code))
+
+
+def _guarded(target: Target, statements: sql.Composable) -> sql.Composed:
+    """on_error skip: one subtransaction around the evaluation, errors go to error_log."""
+    if (target.badge.on_error or "skip") != "skip":
+        return sql.SQL("{};\n").format(statements)
+    return sql.SQL(
+        "  BEGIN\n{q};\n  EXCEPTION WHEN OTHERS THEN\n"
+        "    INSERT INTO {s}.error_log (code, sqlstate, message)"
+        " VALUES ({code}, SQLSTATE, SQLERRM);\n  END;\n").format(
+        q=statements, s=sql.Identifier(SCHEMA), code=sql.Literal(target.badge.code))
+
+
+def _one_row(target: Target, op: str, award: AwardTable, channel: str) -> sql.Composed:
+    """The badge for one changed row held in the NEW/OLD records, as a row trigger would.
+
+    One query decides, its terms evaluated left to right: not paused, a user, who does not
+    hold the badge, and the condition. This is the path of the application's usual
+    one-row write: each further query costs about as much as the whole check."""
+    b = target.badge
+    user = sql.SQL("{}.{}").format(sql.SQL("OLD" if op == "delete" else "NEW"),
+                                   sql.Identifier(b.user_field))
+    grant = _grant(target, op, award, channel, sql.SQL("SELECT {} AS user_id").format(user),
+                   into="n_awarded")
+    return _guarded(target, sql.SQL(
+        "  IF NOT {paused} AND {user} IS NOT NULL\n"
+        "     AND NOT EXISTS (SELECT 1 FROM {award} AS held"
+        " WHERE held.user_id = {user} AND held.code = {code})\n     AND ({cond}) THEN\n"
+        "{grant};\n  END IF").format(
+        paused=_paused(b.code), user=user, award=award.ident, code=sql.Literal(b.code),
+        cond=sql.SQL(target.info.select_sql), grant=grant))
+
+
+def _statement(target: Target, op: str, award: AwardTable, channel: str) -> sql.Composed:
+    """A statement trigger's body: one changed row goes the one-row way, more go set-based.
+
+    Set-based: exits without a subtransaction when paused or when every changed row's
+    user already holds the badge; else the projected, de-duplicated award_query."""
+    b = target.badge
+    changed = sql.Identifier(OLD_TABLE if op == "delete" else NEW_TABLE)
+    row = sql.SQL("OLD" if op == "delete" else "NEW")
+    pair = sql.SQL("    SELECT * INTO OLD FROM {};\n").format(sql.Identifier(OLD_TABLE)) \
+        if target.needs_old_and_new(op) else sql.SQL("")  # one row each: they pair up
+    user = sql.SQL("changed.{}").format(sql.Identifier(b.user_field))
+    query = award_query(target, op, award, channel, sql.Identifier(NEW_TABLE),
+                        sql.Identifier(OLD_TABLE), into="n_awarded")
+    return sql.SQL(
+        "  FOR {row} IN SELECT * FROM {changed} LIMIT 2 LOOP\n"
+        "    n_changed := n_changed + 1;\n  END LOOP;\n"
+        "  IF n_changed = 0 THEN\n    RETURN NULL;\n  ELSIF n_changed = 1 THEN\n"
+        "{pair}{one_row}    RETURN NULL;\n  END IF;\n"
+        "  IF {paused}\n     OR NOT EXISTS (SELECT 1 FROM {changed} AS changed\n"
+        "                    WHERE {user} IS NOT NULL AND {lacks}) THEN\n"
+        "    RETURN NULL;\n  END IF;\n{guarded}").format(
+        row=row, changed=changed, pair=pair, one_row=_one_row(target, op, award, channel),
+        paused=_paused(b.code), user=user, lacks=_lacks(award, user, b.code),
+        guarded=_guarded(target, query))
 
 
 def create_trigger_ddl(target: Target, op: str) -> sql.Composed:
