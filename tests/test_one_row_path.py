@@ -6,6 +6,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from badge_console.core.condition import check_condition
+
 from helpers import awards, demo_badge, install_badges, run
 
 JUMP = {"name": "Jump", "code": "jump", "trigger_condition": "update",
@@ -89,3 +91,23 @@ def test_one_row_writes_keep_probing_the_index_after_the_award_table_was_analyse
                                 " WHERE relname = 'badges_badge'").fetchone()
     assert len(awards(demo)) == 40
     assert seq == 0 and idx >= 40
+
+
+@pytest.mark.parametrize("condition, inline", [
+    ("NEW.hit_views >= 1000", True),
+    ("NEW.title LIKE 'a%' OR now() > NEW.created_at", True),
+    ("count(id) >= 5 FROM dummy_sketch WHERE user_id = NEW.user_id", False),
+    ("NEW.hit_views > (SELECT 10)", False),
+    ("EXISTS (SELECT 1 FROM auth_user WHERE id = NEW.user_id)", False),
+])
+def test_plain_expressions_are_evaluated_inline(condition, inline):
+    assert (check_condition(condition, ("update",)).expression_sql is not None) == inline
+
+
+def test_an_aggregate_without_from_is_not_inlined_and_still_awards(demo):
+    """`count(*) = 1` is a valid condition (one row, no FROM) but could not stand in a
+    WHERE clause: the database says count is an aggregate, so it stays a sub-select."""
+    install_badges(demo, [demo_badge("collector", condition="count(*) = 1")])
+    run(demo, "INSERT INTO dummy_sketch (user_id, title) VALUES (1, 'x')",
+        "INSERT INTO dummy_sketch (user_id, title) SELECT u, 'x' FROM generate_series(2, 4) u")
+    assert awards(demo) == [(u, "collector") for u in range(1, 5)]

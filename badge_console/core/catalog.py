@@ -97,14 +97,15 @@ def relation_exists(conn: psycopg.Connection, schema: str, name: str) -> bool:
                         (schema, name)).fetchone()[0] is not None
 
 
-def volatile_functions(conn: psycopg.Connection, names) -> set[str]:
-    """Which of these function names have a volatile definition in the database."""
+def function_traits(conn: psycopg.Connection, names) -> tuple[set[str], set[str]]:
+    """Of these function names: those with a volatile definition in the database, and
+    those with an aggregate, window or set-returning one (none may stand in a WHERE)."""
     if not names:
-        return set()
+        return set(), set()
     rows = conn.execute(
-        "SELECT DISTINCT proname FROM pg_proc WHERE proname = ANY(%s) AND provolatile = 'v'",
-        (sorted(names),)).fetchall()
-    return {r[0] for r in rows}
+        "SELECT proname, bool_or(provolatile = 'v'), bool_or(prokind IN ('a', 'w') OR proretset)"
+        " FROM pg_proc WHERE proname = ANY(%s) GROUP BY proname", (sorted(names),)).fetchall()
+    return {n for n, volatile, _ in rows if volatile}, {n for n, _, whole in rows if whole}
 
 
 def search_path(conn: psycopg.Connection) -> list[str]:

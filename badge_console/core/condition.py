@@ -24,6 +24,7 @@ PREFIX = "SELECT "
 class ConditionInfo:
     problems: list[tuple[str, str]] = field(default_factory=list)  # (kind, message)
     select_sql: str | None = None  # normalised "SELECT ..." when the condition parses
+    expression_sql: str | None = None  # the bare expression, when SELECT has nothing else
     new_columns: frozenset = frozenset()
     old_columns: frozenset = frozenset()
     whole_new: bool = False  # NEW used as a whole row: cannot project columns
@@ -134,9 +135,21 @@ def _analyse(condition: str, operations: tuple[str, ...]) -> ConditionInfo:
         add(("old-in-insert", "uses OLD, which does not exist for an insert; use NEW"))
     try:
         info.select_sql = RawStream()(stmt)
+        if _bare(stmt):
+            info.expression_sql = RawStream()(targets[0].val)
     except Exception as exc:  # pglast cannot re-print some exotic syntax
         add(("parse", f"cannot be normalised by pglast ({exc}); simplify the expression"))
     return info
+
+
+def _bare(stmt: ast.SelectStmt) -> bool:
+    """A SELECT of one expression and nothing else, with no sub-select inside: it can be
+    evaluated inline, per row, instead of as a sub-select (see sqlgen.Target.inline)."""
+    clauses = ("fromClause", "whereClause", "groupClause", "havingClause", "windowClause",
+               "sortClause", "limitCount", "limitOffset", "distinctClause", "withClause",
+               "valuesLists")
+    return not any(getattr(stmt, c) for c in clauses) and not any(
+        isinstance(node, ast.SubLink) for node, _ in _walk(stmt.targetList))
 
 
 def check_condition(condition: str, operations: tuple[str, ...] = ()) -> ConditionInfo:

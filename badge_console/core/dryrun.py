@@ -310,8 +310,10 @@ def _evaluate(conn, target: Target, op: str, res: Resolution, rows: list[_Row],
 def _explain(conn, target: Target, op: str, res: Resolution, row: _Row, changes: str,
              code: str) -> tuple[str, list[str]]:
     """EXPLAIN of the trigger's query for one row, and warnings about big sequential scans."""
-    escaped = replace(target, info=replace(target.info,
-                                           select_sql=target.info.select_sql.replace("%", "%%")))
+    info = target.info
+    escaped = replace(target, info=replace(
+        info, select_sql=info.select_sql.replace("%", "%%"),
+        expression_sql=info.expression_sql and info.expression_sql.replace("%", "%%")))
     new, old = _sources(target, op)
     query = winners_query(escaped, op, res.award if res.award_exists else None, new, old,
                           single_row=True)

@@ -119,8 +119,9 @@ def resolve(conn: psycopg.Connection, bf: BadgeFile) -> Resolution:
             add("condition", "unknown-column",
                 f"uses {', '.join(unknown)}, not column(s) of {table.display}")
             continue
-        volatile = bool(catalog.volatile_functions(conn, info.functions))
-        target = Target(badge, info, table, tuple(catalog.primary_key(conn, table)), volatile)
+        volatile, not_scalar = catalog.function_traits(conn, info.functions)
+        target = Target(badge, info, table, tuple(catalog.primary_key(conn, table)),
+                        bool(volatile), info.expression_sql is not None and not not_scalar)
         objection = None
         for op in badge.operations:
             src = sql.Identifier(*table.parts)

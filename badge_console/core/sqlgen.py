@@ -34,7 +34,7 @@ from .condition import ConditionInfo
 from .definitions import Badge
 
 SCHEMA = "badge_console"
-GENERATOR_VERSION = "3"  # 3: one-row path, generic plans
+GENERATOR_VERSION = "3"  # 3: one-row path, generic plans, inline conditions
 TRIGGER_PREFIX = "bc_"
 NEW_TABLE = "badge_console_new"
 OLD_TABLE = "badge_console_old"
@@ -65,6 +65,14 @@ class Target:
     table: TableRef
     primary_key: tuple[str, ...]
     volatile: bool = False  # condition calls a volatile function: no de-duplication
+    # The condition is a plain expression of NEW/OLD (no sub-select, no aggregate): it
+    # runs inline on every changed row before de-duplication, which is cheaper than a
+    # sub-select per distinct combination and leaves only users to probe.
+    inline: bool = False
+
+    @property
+    def condition(self) -> sql.SQL:
+        return sql.SQL(self.info.expression_sql if self.inline else self.info.select_sql)
 
     def needs_old_and_new(self, op: str) -> bool:
         return op == "update" and self.info.uses_old
@@ -191,6 +199,8 @@ def winners_query(target: Target, op: str, award: AwardTable | None,
     """Distinct users that would earn the badge from these rows (skipping holders)."""
     b = target.badge
     user = _user(target, op)
+    if target.inline and not (single_row or target.needs_old_and_new(op)):
+        return _inline_winners(target, op, award, new_src if _alias(op) == "new" else old_src)
     fenced = award is not None and _fenced(target, op, single_row)
     held = sql.SQL("") if award is None or fenced else sql.SQL(
         "\n    AND {}").format(_lacks(award, user, b.code))
@@ -199,7 +209,21 @@ def winners_query(target: Target, op: str, award: AwardTable | None,
         "\n    AND ({cond})").format(
         user=user, src=_from_items(target, op, new_src, old_src, single_row,
                                    award if fenced else None),
-        held=held, cond=sql.SQL(target.info.select_sql))
+        held=held, cond=target.condition)
+
+
+def _inline_winners(target: Target, op: str, award: AwardTable | None,
+                    src: sql.Composable) -> sql.Composed:
+    """An inline condition filters the rows first; only the distinct users left are
+    probed for the badge (OFFSET 0 keeps the probe after the de-duplication)."""
+    user = _user(target, op)
+    rows = sql.SQL("SELECT DISTINCT {user} AS user_id FROM {src} AS {a}"
+                   " WHERE {user} IS NOT NULL AND ({cond})").format(
+        user=user, src=src, a=sql.Identifier(_alias(op)), cond=target.condition)
+    if award is None:
+        return rows
+    return sql.SQL("SELECT user_id FROM ({rows} OFFSET 0) AS changed\n  WHERE {lacks}").format(
+        rows=rows, lacks=_lacks(award, sql.SQL("changed.user_id"), target.badge.code))
 
 
 def award_query(target: Target, op: str, award: AwardTable, channel: str,
@@ -294,7 +318,7 @@ def _one_row(target: Target, op: str, award: AwardTable, channel: str) -> sql.Co
         " WHERE held.user_id = {user} AND held.code = {code})\n     AND ({cond}) THEN\n"
         "{grant};\n  END IF").format(
         paused=_paused(b.code), user=user, award=award.ident, code=sql.Literal(b.code),
-        cond=sql.SQL(target.info.select_sql), grant=grant))
+        cond=target.condition, grant=grant))
 
 
 def _statement(target: Target, op: str, award: AwardTable, channel: str) -> sql.Composed:
