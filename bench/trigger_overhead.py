@@ -6,6 +6,10 @@ Three databases on one server, identical but for their triggers:
               running NOT EXISTS (does this user hold *this* badge?) + the condition,
               then INSERT ... ON CONFLICT DO NOTHING and pg_notify;
   (c) ours  - what `badge_console.core.install.install` creates from badge.json.
+Two more, empty, configurations show the floor under (c), what its shape costs before
+any query runs: (d) a statement trigger per badge and operation, with ours' transition
+tables, whose function only returns; (e) the same function run as ours are, SECURITY
+DEFINER with ours' SET clauses (sqlgen.function_settings).
 
 Workloads on the demo schema scaled to 2,000 users with the badges of badge.json
 (Pionner, Collector, Star, Spring cleaning):
@@ -51,9 +55,11 @@ from badge_console.core.definitions import load_badge_file  # noqa: E402
 from badge_console.core.demo import (create_demo_schema, scratch_database,  # noqa: E402
                                       scratch_server)
 from badge_console.core.install import install  # noqa: E402
-from badge_console.core.sqlgen import AwardTable, award_table_ddl  # noqa: E402
+from badge_console.core.catalog import search_path as catalog_search_path  # noqa: E402
+from badge_console.core.sqlgen import (NEW_TABLE, OLD_TABLE, AwardTable,  # noqa: E402
+                                       award_table_ddl, function_settings)
 
-CONFIGS = ("none", "seed", "ours")
+CONFIGS = ("none", "seed", "ours", "floor", "floor_secure")
 WORKLOADS = ("W1", "W2", "W3", "W4")
 AWARD = AwardTable("public", "badges_badge")
 TARGETS = {"W1": 1.3, "W2": 1.15, "W3": 1.3, "W4": 1.15}
@@ -115,6 +121,25 @@ def install_seed(conn, badge_path: Path) -> None:
                      table=sql.Identifier(b.trigger_table), fn=fn))
 
 
+def install_floor(conn, badge_path: Path, secure: bool) -> None:
+    """Ours' triggers with empty functions: the cost of the trigger shape alone."""
+    settings = function_settings(catalog_search_path(conn)) if secure else sql.SQL(
+        "LANGUAGE plpgsql")
+    for b in load_badge_file(badge_path).badges:
+        for op in b.operations:
+            fn = sql.Identifier(f"floor_{b.code}_{op}")
+            table = NEW_TABLE if op != "delete" else OLD_TABLE
+            conn.execute(sql.SQL("CREATE FUNCTION {fn}() RETURNS trigger {settings}"
+                                 " AS $f$BEGIN RETURN NULL; END$f$").format(
+                fn=fn, settings=settings))
+            conn.execute(sql.SQL(
+                "CREATE TRIGGER {name} AFTER {op} ON {table} REFERENCING {kind} TABLE AS {tt}"
+                " FOR EACH STATEMENT EXECUTE FUNCTION {fn}()").format(
+                name=fn, op=sql.SQL(op.upper()), table=sql.Identifier(b.trigger_table),
+                kind=sql.SQL("OLD" if op == "delete" else "NEW"), tt=sql.Identifier(table),
+                fn=fn))
+
+
 # --------------------------------------------------------------------------- setup
 def fill_database(dsn: str, config: str, sizes: Sizes, badge_path: Path) -> None:
     with psycopg.connect(dsn) as conn:
@@ -123,6 +148,8 @@ def fill_database(dsn: str, config: str, sizes: Sizes, badge_path: Path) -> None
         conn.execute(award_table_ddl(AWARD, "integer"))
         if config == "seed":
             install_seed(conn, badge_path)
+        elif config.startswith("floor"):
+            install_floor(conn, badge_path, secure=config == "floor_secure")
         conn.commit()
         if config == "ours":
             install(conn, load_badge_file(badge_path))
@@ -255,7 +282,8 @@ def main(argv=None) -> int:
         times: dict[tuple[str, str], list[float]] = {(w, c): [] for w in workloads for c in CONFIGS}
         award_counts: dict[str, int] = {}
         for rep in range(repeat):
-            order = CONFIGS[rep % 3:] + CONFIGS[:rep % 3]
+            turn = rep % len(CONFIGS)
+            order = CONFIGS[turn:] + CONFIGS[:turn]
             for w in workloads:
                 for cfg in order:
                     reset(conns[cfg], w, sizes)
@@ -291,6 +319,15 @@ def main(argv=None) -> int:
                   f" {b:>6.2f} {c:>6.2f} {'<=' + str(TARGETS[w]):>7} {ok}")
         print(f"(b) and (c) awarded the same users in every run; errors logged by (c): {errors};"
               f" total {time.perf_counter() - started:.0f}s")
+        print("floor under (c), per statement over (a): (d) empty statement trigger,"
+              " (e) the same SECURITY DEFINER with our SET clauses, (c) ours, (b) seed")
+        for w in workloads:
+            med = {c: statistics.median(times[(w, c)]) for c in CONFIGS}
+            per = len(statements(w, sizes))
+            us = {c: (med[c] - med["none"]) / per * 1e6 for c in CONFIGS}
+            print(f"  {w}: (d) {us['floor']:+.1f} us  (e) {us['floor_secure']:+.1f} us"
+                  f"  (c) {us['ours']:+.1f} us  (b) {us['seed']:+.1f} us per statement"
+                  f" ({per:,} statements)")
         if args.profile:
             profile(dbs["ours"], sizes, workloads)
         print("ratios to no triggers: " + ", ".join(ratios))

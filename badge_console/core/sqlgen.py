@@ -273,16 +273,23 @@ def trigger_function_ddl(target: Target, op: str, award: AwardTable, channel: st
     b = target.badge
     body = _one_row(target, op, award, channel) if target.row_level(op) else _statement(
         target, op, award, channel)
-    path = sql.SQL(", ").join(map(sql.Identifier, [*search_path, "pg_temp"]))
     return sql.SQL(
-        "CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger\n"
-        "LANGUAGE plpgsql SECURITY DEFINER SET search_path = {path}\n"
-        "SET enable_seqscan = off SET plan_cache_mode = force_generic_plan\nAS {body}").format(
-        fn=sql.Identifier(SCHEMA, function_name(b.code, op)), path=path,
+        "CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger\n{settings}\nAS {body}").format(
+        fn=sql.Identifier(SCHEMA, function_name(b.code, op)),
+        settings=function_settings(search_path),
         body=sql.SQL(_dollar_quote(sql.SQL(
             "#variable_conflict use_column\nDECLARE\n  n_awarded bigint;\n"
             "  n_changed int := 0;\nBEGIN\n{body}  RETURN NULL;\nEND;\n").format(
                 body=body).as_string(None))))
+
+
+def function_settings(search_path: list[str]) -> sql.Composed:
+    """How every trigger function runs: as its owner, with the installer's schemas (pg_temp
+    last, so a temporary table cannot shadow a real one), the holder probe kept on the
+    index (see _lacks) and generic plans. bench/trigger_overhead.py measures their cost."""
+    path = sql.SQL(", ").join(map(sql.Identifier, [*search_path, "pg_temp"]))
+    return sql.SQL("LANGUAGE plpgsql SECURITY DEFINER SET search_path = {}\n"
+                   "SET enable_seqscan = off SET plan_cache_mode = force_generic_plan").format(path)
 
 
 def _paused(code: str) -> sql.Composed:
