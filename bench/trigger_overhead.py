@@ -9,7 +9,9 @@ Three databases on one server, identical but for their triggers:
 Two more, empty, configurations show the floor under (c), what its shape costs before
 any query runs: (d) a statement trigger per badge and operation, with ours' transition
 tables, whose function only returns; (e) the same function run as ours are, SECURITY
-DEFINER with ours' SET clauses (sqlgen.function_settings).
+DEFINER with ours' SET clauses (sqlgen.function_settings). And (f) is ours with those
+settings taken off (SECURITY INVOKER, no SET): what the security and plan settings cost
+ours; it must award the same users.
 
 Workloads on the demo schema scaled to 2,000 users with the badges of badge.json
 (Pionner, Collector, Star, Spring cleaning):
@@ -59,7 +61,7 @@ from badge_console.core.catalog import search_path as catalog_search_path  # noq
 from badge_console.core.sqlgen import (NEW_TABLE, OLD_TABLE, AwardTable,  # noqa: E402
                                        award_table_ddl, function_settings)
 
-CONFIGS = ("none", "seed", "ours", "floor", "floor_secure")
+CONFIGS = ("none", "seed", "ours", "floor", "floor_secure", "ours_bare")
 WORKLOADS = ("W1", "W2", "W3", "W4")
 AWARD = AwardTable("public", "badges_badge")
 TARGETS = {"W1": 1.3, "W2": 1.15, "W3": 1.3, "W4": 1.15}
@@ -151,8 +153,15 @@ def fill_database(dsn: str, config: str, sizes: Sizes, badge_path: Path) -> None
         elif config.startswith("floor"):
             install_floor(conn, badge_path, secure=config == "floor_secure")
         conn.commit()
-        if config == "ours":
+        if config.startswith("ours"):
             install(conn, load_badge_file(badge_path))
+        if config == "ours_bare":
+            for (fn,) in conn.execute("SELECT p.oid::regprocedure::text FROM pg_proc p"
+                                      " WHERE p.pronamespace = 'badge_console'::regnamespace"
+                                      " AND p.prorettype = 'trigger'::regtype").fetchall():
+                conn.execute(sql.SQL("ALTER FUNCTION {} SECURITY INVOKER RESET ALL").format(
+                    sql.SQL(fn)))
+            conn.commit()
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE auth_user")
 
@@ -290,11 +299,12 @@ def main(argv=None) -> int:
                 for cfg, spent in run_workload(conns, order, w, sizes).items():
                     times[(w, cfg)].append(spent)
                 got = {cfg: awards(conns[cfg]) for cfg in order}
-                if got["seed"] != got["ours"]:
-                    only_b, only_c = got["seed"] - got["ours"], got["ours"] - got["seed"]
-                    print(f"MISMATCH in {w}: only seed {sorted(only_b)[:5]}..., "
-                          f"only ours {sorted(only_c)[:5]}...", file=sys.stderr)
-                    return 1
+                for cfg in ("ours", "ours_bare"):
+                    if got[cfg] != got["seed"]:
+                        only_b, only_c = got["seed"] - got[cfg], got[cfg] - got["seed"]
+                        print(f"MISMATCH in {w}: only seed {sorted(only_b)[:5]}..., "
+                              f"only {cfg} {sorted(only_c)[:5]}...", file=sys.stderr)
+                        return 1
                 award_counts[w] = len(got["ours"])
         errors = conns["ours"].execute("SELECT count(*) FROM badge_console.error_log").fetchone()[0]
         for c in conns.values():
@@ -317,19 +327,21 @@ def main(argv=None) -> int:
             print(f"{labels[w]:<44} {award_counts[w]:>6} {med['none'] * 1000:>8.0f}ms"
                   f" {med['seed'] * 1000:>8.0f}ms {med['ours'] * 1000:>8.0f}ms"
                   f" {b:>6.2f} {c:>6.2f} {'<=' + str(TARGETS[w]):>7} {ok}")
-        print(f"(b) and (c) awarded the same users in every run; errors logged by (c): {errors};"
+        print(f"(b), (c) and (f) awarded the same users in every run; errors logged by (c): {errors};"
               f" total {time.perf_counter() - started:.0f}s")
         print("floor under (c), ratio to (a): (d) empty statement triggers, (e) the same run"
-              " SECURITY DEFINER with our SET clauses; per statement over (a) where one-row")
+              " SECURITY DEFINER with our SET clauses, (f) ours without them; per statement"
+              " over (a) where one-row")
         for w in workloads:
             med = {c: statistics.median(times[(w, c)]) for c in CONFIGS}
             per = len(statements(w, sizes))
             cost = "" if per == 1 else "   per statement: " + "  ".join(
                 f"{c} {(med[k] - med['none']) / per * 1e6:+.1f} us"
-                for c, k in (("(d)", "floor"), ("(e)", "floor_secure"), ("(c)", "ours"),
-                             ("(b)", "seed")))
+                for c, k in (("(d)", "floor"), ("(e)", "floor_secure"), ("(f)", "ours_bare"),
+                             ("(c)", "ours"), ("(b)", "seed")))
             print(f"  {w}: (d) {med['floor'] / med['none']:.2f}  (e)"
-                  f" {med['floor_secure'] / med['none']:.2f}{cost}")
+                  f" {med['floor_secure'] / med['none']:.2f}  (f)"
+                  f" {med['ours_bare'] / med['none']:.2f}{cost}")
         if args.profile:
             profile(dbs["ours"], sizes, workloads)
         print("ratios to no triggers: " + ", ".join(ratios))
