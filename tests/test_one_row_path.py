@@ -111,3 +111,17 @@ def test_an_aggregate_without_from_is_not_inlined_and_still_awards(demo):
     run(demo, "INSERT INTO dummy_sketch (user_id, title) VALUES (1, 'x')",
         "INSERT INTO dummy_sketch (user_id, title) SELECT u, 'x' FROM generate_series(2, 4) u")
     assert awards(demo) == [(u, "collector") for u in range(1, 5)]
+
+
+@pytest.mark.parametrize("condition", [
+    "to_jsonb(NEW) ->> 'title' = 'gold'",  # NEW as a whole row
+    "NEW.title = 'gold' AND random() < 2",  # volatile: runs once per row, never de-duplicated
+    "(SELECT NEW.title) = 'gold'",  # a sub-select: not inline
+])
+def test_whole_row_volatile_and_sub_select_conditions_award_on_both_paths(demo, condition):
+    install_badges(demo, [demo_badge("collector", condition=condition)])
+    run(demo, "INSERT INTO dummy_sketch (user_id, title) VALUES (1, 'gold')",
+        "INSERT INTO dummy_sketch (user_id, title) VALUES (2, 'tin')",
+        "INSERT INTO dummy_sketch (user_id, title) SELECT u, CASE WHEN u % 2 = 0 THEN 'gold'"
+        " ELSE 'tin' END FROM generate_series(3, 8) u")
+    assert awards(demo) == [(u, "collector") for u in (1, 4, 6, 8)]
