@@ -61,10 +61,10 @@ def test_invalid_file_installs_nothing(demo):
 
 def test_failure_midway_keeps_previous_installation(demo):
     install_badges(demo, DEMO_BADGES)
-    # A table-level rule makes the last CREATE TRIGGER fail after earlier drops/creates ran.
+    # A function of another return type under the last badge's function name makes its
+    # CREATE OR REPLACE FUNCTION fail after earlier drops/creates ran.
     run(demo, "CREATE TABLE other (id int PRIMARY KEY, user_id int)",
-        "CREATE TRIGGER bc_late_ins AFTER INSERT ON other FOR EACH ROW "
-        "EXECUTE FUNCTION suppress_redundant_updates_trigger()")
+        "CREATE FUNCTION badge_console.late__insert() RETURNS int LANGUAGE sql AS 'SELECT 1'")
     late = {"name": "Late", "code": "late", "condition": "true", "trigger_condition": "insert",
             "trigger_table": "other", "user_field": "user_id"}
     changed = [demo_badge("star", condition="NEW.hit_views >= 5"), *DEMO_BADGES[:2], late]
@@ -188,6 +188,20 @@ def test_legacy_django_pg_badges_trigger_is_replaced(demo):
     with psycopg.connect(demo) as conn:
         names = {r[0] for r in conn.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")}
     assert names == {"bc_star_upd", "badge_other"}
+
+
+def test_our_triggers_left_without_bookkeeping_are_replaced_not_an_error(demo):
+    """E.g. a restore that brought the triggers back but not badge_console.installed."""
+    install_badges(demo, [demo_badge("star")])
+    run(demo, "DELETE FROM badge_console.installed")
+    assert statuses(demo, [demo_badge("star")]) == {"star": ("missing", "create")}
+    install_badges(demo, [demo_badge("star")])
+    with psycopg.connect(demo) as conn:
+        names = [r[0] for r in conn.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")]
+    assert names == ["bc_star_upd"]
+    run(demo, "INSERT INTO dummy_sketch (user_id, title, hit_views) VALUES (3, 'x', 0)",
+        "UPDATE dummy_sketch SET hit_views = 1000")
+    assert awards(demo) == [(3, "star")]
 
 
 def test_paused_badge_awards_nothing_until_resumed(demo):

@@ -184,7 +184,16 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
             status, action = ("legacy", "replace") if drops else ("missing", "create")
             detail = "replaces django-pg-badges trigger(s) " + ", ".join(
                 t.name for t in drops) if drops else "not installed"
-            stmts = legacy_drop + _create(target, res, channel)
+            # Our trigger names with no bookkeeping row (e.g. the schema badge_console was
+            # dropped or restored without it): ours by name, so replaced, not an error.
+            strays = [key for key in ((target.table.schema, target.table.name,
+                                       trigger_name(badge.code, op)) for op in badge.operations)
+                      if key in live]
+            if strays:
+                detail += "; replaces trigger(s) left without bookkeeping: " + ", ".join(
+                    name for _, _, name in strays)
+            stmts = legacy_drop + [drop_trigger_ddl(*key) for key in strays] + _create(
+                target, res, channel)
         elif inst.fingerprint == fp and present and not drops:
             items.append(PlanItem(code, name, "installed", "unchanged"))
             continue
