@@ -1,17 +1,17 @@
 """What badge triggers cost the application's writes, measured side by side.
 
-Three databases on one server, identical but for their triggers:
+Databases on one server, identical but for their triggers:
   (a) none  - no badge triggers at all (the baseline every ratio is taken against);
   (b) seed  - the 2016 design done right: one PL/pgSQL FOR EACH ROW trigger per badge
               running NOT EXISTS (does this user hold *this* badge?) + the condition,
               then INSERT ... ON CONFLICT DO NOTHING and pg_notify;
   (c) ours  - what `badge_console.core.install.install` creates from badge.json.
-Two more, empty, configurations show the floor under (c), what its shape costs before
-any query runs: (d) a statement trigger per badge and operation, with ours' transition
-tables, whose function only returns; (e) the same function run as ours are, SECURITY
-DEFINER with ours' SET clauses (sqlgen.function_settings). And (f) is ours with those
-settings taken off (SECURITY INVOKER, no SET): what the security and plan settings cost
-ours; it must award the same users.
+Two more configurations show the floor under (c), what its shape costs before any query
+runs: (d) ours' triggers, transition tables and all, with functions that only return;
+(e) the same functions run as ours are, SECURITY DEFINER with ours' SET clauses
+(sqlgen.function_settings). And (f) is ours with those settings taken off (SECURITY
+INVOKER, no SET): what the security and plan settings cost ours; it must award the same
+users.
 
 Workloads on the demo schema scaled to 2,000 users with the badges of badge.json
 (Pionner, Collector, Star, Spring cleaning):
@@ -58,8 +58,8 @@ from badge_console.core.demo import (create_demo_schema, scratch_database,  # no
                                       scratch_server)
 from badge_console.core.install import install  # noqa: E402
 from badge_console.core.catalog import search_path as catalog_search_path  # noqa: E402
-from badge_console.core.sqlgen import (NEW_TABLE, OLD_TABLE, AwardTable,  # noqa: E402
-                                       award_table_ddl, function_settings)
+from badge_console.core.sqlgen import (AwardTable, award_table_ddl,  # noqa: E402
+                                       function_settings)
 
 CONFIGS = ("none", "seed", "ours", "floor", "floor_secure", "ours_bare")
 WORKLOADS = ("W1", "W2", "W3", "W4")
@@ -123,23 +123,24 @@ def install_seed(conn, badge_path: Path) -> None:
                      table=sql.Identifier(b.trigger_table), fn=fn))
 
 
-def install_floor(conn, badge_path: Path, secure: bool) -> None:
-    """Ours' triggers with empty functions: the cost of the trigger shape alone."""
-    settings = function_settings(catalog_search_path(conn)) if secure else sql.SQL(
-        "LANGUAGE plpgsql")
-    for b in load_badge_file(badge_path).badges:
-        for op in b.operations:
-            fn = sql.Identifier(f"floor_{b.code}_{op}")
-            table = NEW_TABLE if op != "delete" else OLD_TABLE
-            conn.execute(sql.SQL("CREATE FUNCTION {fn}() RETURNS trigger {settings}"
-                                 " AS $f$BEGIN RETURN NULL; END$f$").format(
-                fn=fn, settings=settings))
-            conn.execute(sql.SQL(
-                "CREATE TRIGGER {name} AFTER {op} ON {table} REFERENCING {kind} TABLE AS {tt}"
-                " FOR EACH STATEMENT EXECUTE FUNCTION {fn}()").format(
-                name=fn, op=sql.SQL(op.upper()), table=sql.Identifier(b.trigger_table),
-                kind=sql.SQL("OLD" if op == "delete" else "NEW"), tt=sql.Identifier(table),
-                fn=fn))
+# What the configurations built from ours do to its trigger functions once installed.
+REWORK = {
+    "floor": "CREATE OR REPLACE FUNCTION {fn} RETURNS trigger LANGUAGE plpgsql"
+             " AS $f$BEGIN RETURN NULL; END$f$",
+    "floor_secure": "CREATE OR REPLACE FUNCTION {fn} RETURNS trigger {settings}"
+                    " AS $f$BEGIN RETURN NULL; END$f$",
+    "ours_bare": "ALTER FUNCTION {fn} SECURITY INVOKER RESET ALL",
+}
+
+
+def rework_ours(conn, config: str) -> None:
+    """Ours' triggers as installed, their functions emptied or stripped (see REWORK)."""
+    settings = function_settings(catalog_search_path(conn))
+    for (fn,) in conn.execute("SELECT p.oid::regprocedure::text FROM pg_proc p"
+                              " WHERE p.pronamespace = 'badge_console'::regnamespace"
+                              " AND p.prorettype = 'trigger'::regtype").fetchall():
+        conn.execute(sql.SQL(REWORK[config]).format(fn=sql.SQL(fn), settings=settings))
+    conn.commit()
 
 
 # --------------------------------------------------------------------------- setup
@@ -150,18 +151,11 @@ def fill_database(dsn: str, config: str, sizes: Sizes, badge_path: Path) -> None
         conn.execute(award_table_ddl(AWARD, "integer"))
         if config == "seed":
             install_seed(conn, badge_path)
-        elif config.startswith("floor"):
-            install_floor(conn, badge_path, secure=config == "floor_secure")
         conn.commit()
-        if config.startswith("ours"):
+        if config not in ("none", "seed"):  # ours, and the configurations built from it
             install(conn, load_badge_file(badge_path))
-        if config == "ours_bare":
-            for (fn,) in conn.execute("SELECT p.oid::regprocedure::text FROM pg_proc p"
-                                      " WHERE p.pronamespace = 'badge_console'::regnamespace"
-                                      " AND p.prorettype = 'trigger'::regtype").fetchall():
-                conn.execute(sql.SQL("ALTER FUNCTION {} SECURITY INVOKER RESET ALL").format(
-                    sql.SQL(fn)))
-            conn.commit()
+            if config in REWORK:
+                rework_ours(conn, config)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE auth_user")
 
