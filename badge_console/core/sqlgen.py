@@ -132,6 +132,11 @@ def _alias(op: str) -> str:
     return "old" if op == "delete" else "new"
 
 
+def _record(op: str) -> sql.SQL:
+    """The PL/pgSQL record holding the changed row: NEW, or OLD for a delete."""
+    return sql.SQL(_alias(op).upper())
+
+
 def _lacks(award: AwardTable, user: sql.Composable, code: str) -> sql.Composed:
     """True when this user does not hold the badge yet: one probe of the award table.
 
@@ -142,8 +147,13 @@ def _lacks(award: AwardTable, user: sql.Composable, code: str) -> sql.Composed:
     time; a nested loop over a seq scan planned while the table looked empty - the
     PERF-NOTES trap - would grow quadratic.) Trigger functions are planned with
     enable_seqscan off, which keeps this probe on the index even in that state."""
-    return sql.SQL("(SELECT 1 FROM {award} AS held"
-                   " WHERE held.user_id = {user} AND held.code = {code} LIMIT 1) IS NULL").format(
+    return sql.SQL("({held} LIMIT 1) IS NULL").format(held=_held(award, user, code))
+
+
+def _held(award: AwardTable, user: sql.Composable, code: str) -> sql.Composed:
+    """The award-table probe: a row when this user holds the badge."""
+    return sql.SQL("SELECT 1 FROM {award} AS held"
+                   " WHERE held.user_id = {user} AND held.code = {code}").format(
         award=award.ident, user=user, code=sql.Literal(code))
 
 
@@ -197,10 +207,10 @@ def winners_query(target: Target, op: str, award: AwardTable | None,
                   new_src: sql.Composable, old_src: sql.Composable,
                   single_row: bool = False) -> sql.Composed:
     """Distinct users that would earn the badge from these rows (skipping holders)."""
-    b = target.badge
-    user = _user(target, op)
     if target.inline and not (single_row or target.needs_old_and_new(op)):
         return _inline_winners(target, op, award, new_src if _alias(op) == "new" else old_src)
+    b = target.badge
+    user = _user(target, op)
     fenced = award is not None and _fenced(target, op, single_row)
     held = sql.SQL("") if award is None or fenced else sql.SQL(
         "\n    AND {}").format(_lacks(award, user, b.code))
@@ -315,16 +325,14 @@ def _one_row(target: Target, op: str, award: AwardTable, channel: str) -> sql.Co
     hold the badge, and the condition. This is the path of the application's usual
     one-row write: each further query costs about as much as the whole check."""
     b = target.badge
-    user = sql.SQL("{}.{}").format(sql.SQL("OLD" if op == "delete" else "NEW"),
-                                   sql.Identifier(b.user_field))
+    user = sql.SQL("{}.{}").format(_record(op), sql.Identifier(b.user_field))
     grant = _grant(target, op, award, channel, sql.SQL("SELECT {} AS user_id").format(user),
                    into="n_awarded")
     return _guarded(target, sql.SQL(
         "  IF NOT {paused} AND {user} IS NOT NULL\n"
-        "     AND NOT EXISTS (SELECT 1 FROM {award} AS held"
-        " WHERE held.user_id = {user} AND held.code = {code})\n     AND ({cond}) THEN\n"
+        "     AND NOT EXISTS ({held})\n     AND ({cond}) THEN\n"
         "{grant};\n  END IF").format(
-        paused=_paused(b.code), user=user, award=award.ident, code=sql.Literal(b.code),
+        paused=_paused(b.code), user=user, held=_held(award, user, b.code),
         cond=target.condition, grant=grant))
 
 
@@ -335,7 +343,6 @@ def _statement(target: Target, op: str, award: AwardTable, channel: str) -> sql.
     user already holds the badge; else the projected, de-duplicated award_query."""
     b = target.badge
     changed = sql.Identifier(OLD_TABLE if op == "delete" else NEW_TABLE)
-    row = sql.SQL("OLD" if op == "delete" else "NEW")
     pair = sql.SQL("    SELECT * INTO OLD FROM {};\n").format(sql.Identifier(OLD_TABLE)) \
         if target.needs_old_and_new(op) else sql.SQL("")  # one row each: they pair up
     user = sql.SQL("changed.{}").format(sql.Identifier(b.user_field))
@@ -349,7 +356,7 @@ def _statement(target: Target, op: str, award: AwardTable, channel: str) -> sql.
         "  IF {paused}\n     OR NOT EXISTS (SELECT 1 FROM {changed} AS changed\n"
         "                    WHERE {user} IS NOT NULL AND {lacks}) THEN\n"
         "    RETURN NULL;\n  END IF;\n{guarded}").format(
-        row=row, changed=changed, pair=pair, one_row=_one_row(target, op, award, channel),
+        row=_record(op), changed=changed, pair=pair, one_row=_one_row(target, op, award, channel),
         paused=_paused(b.code), user=user, lacks=_lacks(award, user, b.code),
         guarded=_guarded(target, query))
 
