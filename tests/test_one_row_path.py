@@ -63,9 +63,10 @@ def test_statement_changing_no_row_awards_nothing_and_fails_nothing(demo):
         assert conn.execute("SELECT count(*) FROM badge_console.error_log").fetchone()[0] == 0
 
 
-def test_one_row_write_of_a_paused_badge_never_runs_its_condition(demo):
+def test_one_row_write_of_a_paused_badge_records_nothing(demo):
     """Pausing is the operator's way to stop a broken condition: with the badge paused, a
-    failing condition is not even run, so nothing is recorded."""
+    failing condition records no error (a plain expression still runs first, being
+    cheaper than the pause check; a sub-select does not run at all)."""
     _sketches(demo, users=[1])
     install_badges(demo, [demo_badge("star", condition="NEW.hit_views / (NEW.id - NEW.id) > 0")])
     run(demo, "INSERT INTO badge_console.paused (code) VALUES ('star')",
@@ -125,3 +126,33 @@ def test_whole_row_volatile_and_sub_select_conditions_award_on_both_paths(demo, 
         "INSERT INTO dummy_sketch (user_id, title) SELECT u, CASE WHEN u % 2 = 0 THEN 'gold'"
         " ELSE 'tin' END FROM generate_series(3, 8) u")
     assert awards(demo) == [(u, "collector") for u in (1, 4, 6, 8)]
+
+
+
+RAISE_AS = """CREATE FUNCTION raise_as(state text) RETURNS boolean LANGUAGE plpgsql AS $f$
+BEGIN
+  RAISE EXCEPTION 'condition failed' USING ERRCODE = state;
+END $f$"""
+
+
+@pytest.mark.parametrize("on_error", ["skip", "raise"])
+@pytest.mark.parametrize("sqlstate", ["P0002", "P0003"], ids=["no_data_found", "too_many_rows"])
+def test_a_condition_raising_what_the_row_fetch_raises_is_the_badges_error(
+        demo, on_error, sqlstate):
+    """The one-row path learns "no row" and "several rows" from SELECT INTO STRICT's
+    errors; the same errors raised by the condition are the badge's own failure."""
+    run(demo, RAISE_AS)
+    _sketches(demo, users=[1])
+    install_badges(demo, [demo_badge("star", condition=f"raise_as('{sqlstate}')",
+                                     on_error=on_error)])
+    update = "UPDATE dummy_sketch SET hit_views = 1 WHERE user_id = 1"
+    if on_error == "raise":
+        with pytest.raises(psycopg.Error) as failed:
+            run(demo, update)
+        assert failed.value.sqlstate == sqlstate
+    else:
+        run(demo, update)
+        with psycopg.connect(demo) as conn:
+            logged = conn.execute("SELECT sqlstate FROM badge_console.error_log").fetchall()
+        assert logged == [(sqlstate,)]
+    assert awards(demo) == []

@@ -7,10 +7,11 @@ re-printed it (see condition.py).
 
 Trigger design (one per badge and operation): AFTER ... FOR EACH STATEMENT with
 transition tables, and two paths chosen by how many rows the statement changed.
-One row (the application's usual write): the row is loaded into NEW/OLD and judged as a
-row trigger would, in one query whose terms run left to right: not paused, the user
-does not hold the badge (an index probe), the condition. Several rows: outside any
-subtransaction the function returns when the badge is paused or every changed user
+One row (the application's usual write): the row is fetched into NEW/OLD (SELECT INTO
+STRICT, whose error says "none" or "several") and judged as a row trigger would: a
+plain-expression condition first, evaluated by PL/pgSQL without a query; then, or else,
+one query whose terms run left to right: not paused, the user does not hold the badge
+(an index probe), the condition. Several rows: outside any subtransaction the function returns when the badge is paused or every changed user
 already holds it; else the changed rows are projected to the columns the condition
 reads and de-duplicated, holders are skipped (a fenced index probe, see _lacks), and the
 condition runs once per remaining combination. Either way the evaluation sits in one
@@ -34,7 +35,7 @@ from .condition import ConditionInfo
 from .definitions import Badge
 
 SCHEMA = "badge_console"
-GENERATOR_VERSION = "3"  # 3: one-row path, generic plans, inline conditions
+GENERATOR_VERSION = "4"  # 3: one-row path, generic plans, inline conditions; 4: STRICT fetch
 TRIGGER_PREFIX = "bc_"
 NEW_TABLE = "badge_console_new"
 OLD_TABLE = "badge_console_old"
@@ -307,56 +308,84 @@ def _paused(code: str) -> sql.Composed:
         s=sql.Identifier(SCHEMA), code=sql.Literal(code))
 
 
+def _log_error(target: Target) -> sql.Composed:
+    """Record the error being handled, unless the badge is paused (then it records nothing)."""
+    return sql.SQL(
+        "INSERT INTO {s}.error_log (code, sqlstate, message)"
+        " SELECT {code}, SQLSTATE, SQLERRM WHERE NOT {paused};").format(
+        s=sql.Identifier(SCHEMA), code=sql.Literal(target.badge.code),
+        paused=_paused(target.badge.code))
+
+
+def _skips_errors(target: Target) -> bool:
+    return (target.badge.on_error or "skip") == "skip"
+
+
 def _guarded(target: Target, statements: sql.Composable) -> sql.Composed:
     """on_error skip: one subtransaction around the evaluation, errors go to error_log."""
-    if (target.badge.on_error or "skip") != "skip":
+    if not _skips_errors(target):
         return sql.SQL("{};\n").format(statements)
-    return sql.SQL(
-        "  BEGIN\n{q};\n  EXCEPTION WHEN OTHERS THEN\n"
-        "    INSERT INTO {s}.error_log (code, sqlstate, message)"
-        " VALUES ({code}, SQLSTATE, SQLERRM);\n  END;\n").format(
-        q=statements, s=sql.Identifier(SCHEMA), code=sql.Literal(target.badge.code))
+    return sql.SQL("  BEGIN\n{q};\n  EXCEPTION WHEN OTHERS THEN\n    {log}\n  END;\n").format(
+        q=statements, log=_log_error(target))
 
 
-def _one_row(target: Target, op: str, award: AwardTable, channel: str) -> sql.Composed:
+def _one_row_check(target: Target, op: str, award: AwardTable, channel: str) -> sql.Composed:
     """The badge for one changed row held in the NEW/OLD records, as a row trigger would.
 
-    One query decides, its terms evaluated left to right: not paused, a user, who does not
-    hold the badge, and the condition. This is the path of the application's usual
-    one-row write: each further query costs about as much as the whole check."""
+    A plain-expression condition goes first, evaluated by PL/pgSQL without a query: most
+    writes stop there. Otherwise one query decides, its terms evaluated left to right: not
+    paused, a user, who does not hold the badge (an index probe, cheaper than most
+    conditions), the condition. This is the path of the application's usual one-row
+    write, where each further query costs about as much as the whole check."""
     b = target.badge
     user = sql.SQL("{}.{}").format(_record(op), sql.Identifier(b.user_field))
     grant = _grant(target, op, award, channel, sql.SQL("SELECT {} AS user_id").format(user),
                    into="n_awarded")
-    return _guarded(target, sql.SQL(
-        "  IF NOT {paused} AND {user} IS NOT NULL\n"
-        "     AND NOT EXISTS ({held})\n     AND ({cond}) THEN\n"
-        "{grant};\n  END IF").format(
-        paused=_paused(b.code), user=user, held=_held(award, user, b.code),
-        cond=target.condition, grant=grant))
+    check = sql.SQL("NOT {paused} AND {user} IS NOT NULL\n     AND NOT EXISTS ({held})").format(
+        paused=_paused(b.code), user=user, held=_held(award, user, b.code))
+    if target.inline:
+        return sql.SQL("  IF {cond} THEN\n  IF {check} THEN\n{grant};\n  END IF;\n  END IF").format(
+            cond=target.condition, check=check, grant=grant)
+    return sql.SQL("  IF {check}\n     AND ({cond}) THEN\n{grant};\n  END IF").format(
+        check=check, cond=target.condition, grant=grant)
+
+
+def _one_row(target: Target, op: str, award: AwardTable, channel: str) -> sql.Composed:
+    """A row trigger's body (tables without transition tables): the one-row check, guarded."""
+    return _guarded(target, _one_row_check(target, op, award, channel))
 
 
 def _statement(target: Target, op: str, award: AwardTable, channel: str) -> sql.Composed:
     """A statement trigger's body: one changed row goes the one-row way, more go set-based.
 
-    Set-based: exits without a subtransaction when paused or when every changed row's
-    user already holds the badge; else the projected, de-duplicated award_query."""
+    SELECT INTO STRICT fetches the one row and tells by its error when there are none or
+    several (cheaper than a cursor over the transition table); its block is also the one
+    subtransaction of the one-row path. Set-based: exits without a subtransaction when
+    paused or when every changed row's user already holds the badge; else the projected,
+    de-duplicated award_query."""
     b = target.badge
     changed = sql.Identifier(OLD_TABLE if op == "delete" else NEW_TABLE)
     pair = sql.SQL("    SELECT * INTO OLD FROM {};\n").format(sql.Identifier(OLD_TABLE)) \
         if target.needs_old_and_new(op) else sql.SQL("")  # one row each: they pair up
+    skip = _skips_errors(target)
+    failed = _log_error(target) if skip else sql.SQL("RAISE;")
+    others = sql.SQL("\n    WHEN OTHERS THEN\n      {}").format(failed) if skip else sql.SQL("")
     user = sql.SQL("changed.{}").format(sql.Identifier(b.user_field))
     query = award_query(target, op, award, channel, sql.Identifier(NEW_TABLE),
                         sql.Identifier(OLD_TABLE), into="n_awarded")
     return sql.SQL(
-        "  FOR {row} IN SELECT * FROM {changed} LIMIT 2 LOOP\n"
-        "    n_changed := n_changed + 1;\n  END LOOP;\n"
-        "  IF n_changed = 0 THEN\n    RETURN NULL;\n  ELSIF n_changed = 1 THEN\n"
-        "{pair}{one_row}    RETURN NULL;\n  END IF;\n"
+        "  BEGIN\n    SELECT * INTO STRICT {row} FROM {changed};\n{pair}"
+        "    n_changed := 1;\n{one_row};\n"
+        "  EXCEPTION\n    WHEN no_data_found OR too_many_rows THEN\n"
+        "      IF n_changed = 1 THEN  -- raised by the condition, not by the fetch\n"
+        "        {failed}\n      ELSIF SQLSTATE = 'P0003' THEN  -- too_many_rows\n"
+        "        n_changed := 2;\n      END IF;{others}\n  END;\n"
+        "  IF n_changed < 2 THEN\n    RETURN NULL;\n  END IF;\n"
         "  IF {paused}\n     OR NOT EXISTS (SELECT 1 FROM {changed} AS changed\n"
         "                    WHERE {user} IS NOT NULL AND {lacks}) THEN\n"
         "    RETURN NULL;\n  END IF;\n{guarded}").format(
-        row=_record(op), changed=changed, pair=pair, one_row=_one_row(target, op, award, channel),
+        row=_record(op), changed=changed, pair=pair,
+        one_row=_one_row_check(target, op, award, channel), failed=failed, others=others,
         paused=_paused(b.code), user=user, lacks=_lacks(award, user, b.code),
         guarded=_guarded(target, query))
 
