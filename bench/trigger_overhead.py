@@ -11,7 +11,9 @@ runs: (d) ours' triggers, transition tables and all, with functions that only re
 (e) the same functions run as ours are, SECURITY DEFINER with ours' SET clauses
 (sqlgen.function_settings). And (f) is ours with those settings taken off (SECURITY
 INVOKER, no SET): what the security and plan settings cost ours; it must award the same
-users.
+users. (g) is (b) reduced to asking the question: each row trigger only evaluates the
+condition, as (b) writes it (no holder probe, no award): the least any trigger that runs
+the condition on each write can cost.
 
 Workloads on the demo schema scaled to 2,000 users with the badges of badge.json
 (Pionner, Collector, Star, Spring cleaning):
@@ -61,7 +63,7 @@ from badge_console.core.catalog import search_path as catalog_search_path  # noq
 from badge_console.core.sqlgen import (AwardTable, award_table_ddl,  # noqa: E402
                                        function_settings)
 
-CONFIGS = ("none", "seed", "ours", "floor", "floor_secure", "ours_bare")
+CONFIGS = ("none", "seed", "ours", "floor", "floor_secure", "ours_bare", "question")
 WORKLOADS = ("W1", "W2", "W3", "W4")
 AWARD = AwardTable("public", "badges_badge")
 TARGETS = {"W1": 1.3, "W2": 1.15, "W3": 1.3, "W4": 1.15}
@@ -102,24 +104,34 @@ BEGIN
 END;
 $seed$
 """
+QUESTION_FUNCTION = """
+CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $seed$
+BEGIN
+  PERFORM (SELECT {condition});
+  RETURN NULL;
+END;
+$seed$
+"""
 
 
-def install_seed(conn, badge_path: Path) -> None:
-    """One FOR EACH ROW PL/pgSQL trigger per badge and operation, the 2016 way (fixed)."""
+def install_seed(conn, badge_path: Path, function: str = SEED_FUNCTION,
+                 prefix: str = "seed") -> None:
+    """One FOR EACH ROW PL/pgSQL trigger per badge and operation, the 2016 way (fixed);
+    (g) gives its own `function` body."""
     bf = load_badge_file(badge_path)
     channel = bf.channel if isinstance(bf.channel, str) else "badge_awarded"
     for b in bf.badges:
         for op in b.operations:
-            fn = sql.Identifier(f"seed_{b.code}_{op}")
+            fn = sql.Identifier(f"{prefix}_{b.code}_{op}")
             row = sql.SQL("OLD" if op == "delete" else "NEW")
-            conn.execute(sql.SQL(SEED_FUNCTION).format(
+            conn.execute(sql.SQL(function).format(
                 fn=fn, award=AWARD.ident, row=row, uf=sql.Identifier(b.user_field),
                 code=sql.Literal(b.code), name=sql.Literal(b.name),
                 condition=sql.SQL(b.condition), channel=sql.Literal(channel),
                 table=sql.Literal(b.trigger_table), op=sql.Literal(op)))
             conn.execute(sql.SQL(
                 "CREATE TRIGGER {name} AFTER {op} ON {table} FOR EACH ROW EXECUTE FUNCTION {fn}()"
-            ).format(name=sql.Identifier(f"seed_{b.code}_{op}"), op=sql.SQL(op.upper()),
+            ).format(name=sql.Identifier(f"{prefix}_{b.code}_{op}"), op=sql.SQL(op.upper()),
                      table=sql.Identifier(b.trigger_table), fn=fn))
 
 
@@ -151,8 +163,10 @@ def fill_database(dsn: str, config: str, sizes: Sizes, badge_path: Path) -> None
         conn.execute(award_table_ddl(AWARD, "integer"))
         if config == "seed":
             install_seed(conn, badge_path)
+        elif config == "question":
+            install_seed(conn, badge_path, QUESTION_FUNCTION, "question")
         conn.commit()
-        if config not in ("none", "seed"):  # ours, and the configurations built from it
+        if config not in ("none", "seed", "question"):  # ours, and the configurations built from it
             install(conn, load_badge_file(badge_path))
             if config in REWORK:
                 rework_ours(conn, config)
@@ -217,11 +231,24 @@ def statements(workload: str, sizes: Sizes) -> list[tuple[str, tuple]]:
              (1 + (i * 97) % sizes.preload,)) for i in range(sizes.single_updates)]
 
 
-def run_workload(conns: dict, order, workload: str, sizes: Sizes) -> dict[str, float]:
-    """Seconds per configuration. Statements are interleaved across the configurations
-    (one statement in each database in turn), so a burst of load from another process
-    falls on all of them alike; each statement is its own transaction (autocommit)."""
+def backend_cpu(conn) -> float | None:
+    """Seconds of CPU the connection's server process has used (Linux, local server only):
+    unlike wall time it leaves out the commit's wait for the disk, the noisiest part of a
+    one-row transaction on these machines."""
+    try:
+        with open(f"/proc/{conn.info.backend_pid}/schedstat") as f:
+            return int(f.read().split()[0]) / 1e9
+    except OSError:
+        return None
+
+
+def run_workload(conns: dict, order, workload: str, sizes: Sizes):
+    """Seconds per configuration, wall and server CPU (None for a remote server).
+    Statements are interleaved across the configurations (one statement in each database
+    in turn), so a burst of load from another process falls on all of them alike; each
+    statement is its own transaction (autocommit)."""
     spent = dict.fromkeys(order, 0.0)
+    cpu = {cfg: backend_cpu(conns[cfg]) for cfg in order}
     clock = time.perf_counter
     for query, params in statements(workload, sizes):
         for cfg in order:
@@ -229,7 +256,9 @@ def run_workload(conns: dict, order, workload: str, sizes: Sizes) -> dict[str, f
             start = clock()
             conn.execute(query, params)
             spent[cfg] += clock() - start
-    return spent
+    used = {cfg: None if cpu[cfg] is None else backend_cpu(conns[cfg]) - cpu[cfg]
+            for cfg in order}
+    return spent, used
 
 
 def awards(conn) -> set[tuple[int, str]]:
@@ -246,7 +275,7 @@ def profile(dsn: str, sizes: Sizes, workloads) -> None:
             conn.execute("SELECT pg_stat_reset()")
         with psycopg.connect(dsn, autocommit=True) as conn:  # its stats flush when it closes
             conn.execute("SET track_functions = 'pl'")
-            elapsed = run_workload({"ours": conn}, ["ours"], w, sizes)["ours"]
+            elapsed = run_workload({"ours": conn}, ["ours"], w, sizes)[0]["ours"]
         time.sleep(0.5)
         with psycopg.connect(dsn, autocommit=True) as conn:
             rows = conn.execute(
@@ -255,6 +284,21 @@ def profile(dsn: str, sizes: Sizes, workloads) -> None:
         print(f"{w}: workload {elapsed * 1000:.0f} ms;",
               "; ".join(f"{f} calls={c} total={t} ms self={s} ms" for f, c, t, s in rows)
               or "no function calls recorded")
+
+
+LADDER = (("(d)", "floor"), ("(e)", "floor_secure"), ("(f)", "ours_bare"),
+          ("(g)", "question"), ("(c)", "ours"), ("(b)", "seed"))
+
+
+def breakdown(title: str, samples: dict, workloads, sizes: Sizes) -> None:
+    print(f" {title}:")
+    for w in workloads:
+        med = {c: statistics.median(samples[(w, c)]) for c in CONFIGS}
+        per = len(statements(w, sizes))
+        ratios = "  ".join(f"{c} {med[k] / med['none']:.2f}" for c, k in LADDER)
+        cost = "" if per == 1 else "\n      per statement: " + "  ".join(
+            f"{c} {(med[k] - med['none']) / per * 1e6:+.1f}" for c, k in LADDER) + " us"
+        print(f"  {w}: {ratios}{cost}")
 
 
 # --------------------------------------------------------------------------- main
@@ -283,6 +327,7 @@ def main(argv=None) -> int:
             fill_database(dbs[cfg], cfg, sizes, Path(args.badges))
         conns = {cfg: psycopg.connect(dsn, autocommit=True) for cfg, dsn in dbs.items()}
         times: dict[tuple[str, str], list[float]] = {(w, c): [] for w in workloads for c in CONFIGS}
+        cpu_times: dict[tuple[str, str], list] = {(w, c): [] for w in workloads for c in CONFIGS}
         award_counts: dict[str, int] = {}
         for rep in range(repeat):
             turn = rep % len(CONFIGS)
@@ -290,8 +335,10 @@ def main(argv=None) -> int:
             for w in workloads:
                 for cfg in order:
                     reset(conns[cfg], w, sizes)
-                for cfg, spent in run_workload(conns, order, w, sizes).items():
-                    times[(w, cfg)].append(spent)
+                spent, used = run_workload(conns, order, w, sizes)
+                for cfg in order:
+                    times[(w, cfg)].append(spent[cfg])
+                    cpu_times[(w, cfg)].append(used[cfg])
                 got = {cfg: awards(conns[cfg]) for cfg in order}
                 for cfg in ("ours", "ours_bare"):
                     if got[cfg] != got["seed"]:
@@ -323,19 +370,12 @@ def main(argv=None) -> int:
                   f" {b:>6.2f} {c:>6.2f} {'<=' + str(TARGETS[w]):>7} {ok}")
         print(f"(b), (c) and (f) awarded the same users in every run; errors logged by (c): {errors};"
               f" total {time.perf_counter() - started:.0f}s")
-        print("floor under (c), ratio to (a): (d) empty statement triggers, (e) the same run"
-              " SECURITY DEFINER with our SET clauses, (f) ours without them; per statement"
-              " over (a) where one-row")
-        for w in workloads:
-            med = {c: statistics.median(times[(w, c)]) for c in CONFIGS}
-            per = len(statements(w, sizes))
-            cost = "" if per == 1 else "   per statement: " + "  ".join(
-                f"{c} {(med[k] - med['none']) / per * 1e6:+.1f} us"
-                for c, k in (("(d)", "floor"), ("(e)", "floor_secure"), ("(f)", "ours_bare"),
-                             ("(c)", "ours"), ("(b)", "seed")))
-            print(f"  {w}: (d) {med['floor'] / med['none']:.2f}  (e)"
-                  f" {med['floor_secure'] / med['none']:.2f}  (f)"
-                  f" {med['ours_bare'] / med['none']:.2f}{cost}")
+        print("floor under (c): (d) empty statement triggers, (e) the same run SECURITY DEFINER"
+              " with our SET clauses, (f) ours without them, (g) row triggers that only ask"
+              " the condition; ratios to (a), and per statement over (a) where one-row")
+        breakdown("wall time", times, workloads, sizes)
+        if all(v is not None for samples in cpu_times.values() for v in samples):
+            breakdown("server CPU (the commit's disk wait left out)", cpu_times, workloads, sizes)
         if args.profile:
             profile(dbs["ours"], sizes, workloads)
         print("ratios to no triggers: " + ", ".join(ratios))
