@@ -33,10 +33,19 @@ PERF-NOTES.md is part of every measurement. Configurations are interleaved (the 
 rotates per repetition) and the median of the repetitions is reported. After each
 workload (b) and (c) must hold exactly the same awards, else the script fails.
 
+What bounds the one-row workloads (W2, W4), read from the ladder the script prints: a
+one-row write in (c) pays the statement trigger with its transition table (d), the
+SECURITY DEFINER function's SET clauses, which PostgreSQL applies and undoes around
+every call and which make each query in it re-check its plan against the search_path
+((e) and (c) minus (f)), the fetch of the one row, and then the same work as (b): the
+condition, the holder probe, the pause check. (b) pays a row trigger instead of (d),
+no SET clauses and no fetch, but cannot do bulk writes (W1, W3: ten times (a)). (g)
+shows that asking W2's condition alone takes most of the 1.15 budget.
+
     python bench/trigger_overhead.py            # embedded PostgreSQL 16, full sizes
     python bench/trigger_overhead.py --quick    # smaller sizes, a smoke run
     python bench/trigger_overhead.py --dsn postgresql://postgres@127.0.0.1/postgres
-    python bench/trigger_overhead.py --profile  # + pg_stat_user_functions, EXPLAIN
+    python bench/trigger_overhead.py --profile  # + pg_stat_user_functions, EXPLAIN ANALYZE
 """
 
 from __future__ import annotations
@@ -284,6 +293,21 @@ def profile(dsn: str, sizes: Sizes, workloads) -> None:
         print(f"{w}: workload {elapsed * 1000:.0f} ms;",
               "; ".join(f"{f} calls={c} total={t} ms self={s} ms" for f, c, t, s in rows)
               or "no function calls recorded")
+        print(f"  EXPLAIN ANALYZE of {w}'s last statement, rolled back:")
+        for line in explain_last(dsn, w, sizes):
+            print(f"    {line}")
+
+
+def explain_last(dsn: str, workload: str, sizes: Sizes) -> list[str]:
+    """The trigger's share of one statement as EXPLAIN ANALYZE reports it (AFTER triggers
+    are timed separately), in a session whose plans are warm; the write is rolled back."""
+    *warm, (query, params) = statements(workload, sizes)
+    with psycopg.connect(dsn) as conn:
+        for q, p in warm[-20:]:
+            conn.execute(q, p)
+        plan = conn.execute(f"EXPLAIN (ANALYZE, COSTS OFF) {query}", params).fetchall()
+        conn.rollback()
+    return [line for (line,) in plan if line.startswith(("Trigger", "Execution", "Planning"))]
 
 
 LADDER = (("(d)", "floor"), ("(e)", "floor_secure"), ("(f)", "ours_bare"),
