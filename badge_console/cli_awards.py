@@ -203,7 +203,8 @@ def _dry_run_table(result):
 
 def cmd_dry_run(args) -> int:
     from .core.connection import connect
-    from .core.dryrun import Sample, dry_run, parse_json_changes, parse_json_rows
+    from .core.dryrun import dry_run
+    from .core.sample_rows import Sample, parse_json_changes, parse_json_rows
 
     if args.mode == "fire" and args.read_only:
         raise ReadOnlyRefused(

@@ -11,7 +11,8 @@ from psycopg import sql
 
 from badge_console.core.browse import FilterError
 from badge_console.core.definitions import Badge, load_badge_file
-from badge_console.core.dryrun import Sample, SampleError, dry_run
+from badge_console.core.dryrun import dry_run
+from badge_console.core.sample_rows import Sample, SampleError
 from badge_console.core.errors import DefinitionError
 from conftest import make_demo
 from helpers import ROOT, demo_badge, install_file, run

@@ -29,8 +29,9 @@ from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select
 from textual.worker import get_current_worker
 
 from ...core.definitions import Badge, BadgeFile, load_badge_file
-from ...core.dryrun import (DEFAULT_LIMIT, DEFAULT_LOCK_TIMEOUT, MAX_LIMIT, DryRunResult,
-                            Sample, dry_run, parse_json_changes, parse_json_rows)
+from ...core.dryrun import DEFAULT_LOCK_TIMEOUT, DryRunResult, dry_run
+from ...core.sample_rows import (DEFAULT_LIMIT, MAX_LIMIT, Sample, parse_json_changes,
+                                 parse_json_rows)
 from ...core.errors import BadgeConsoleError
 from ..db import ConnectionLost, QueryCancelled
 from ..messages import ConnectionLost as ConnectionLostMessage

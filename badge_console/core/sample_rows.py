@@ -1,0 +1,168 @@
+"""The rows a dry run works on: a WHERE filter's rows, or rows typed by hand as JSON.
+
+Also what every dry-run statement shares: the timeouts it runs under and the one
+sentence its errors become. Hand-typed rows get the column defaults PostgreSQL would fill
+in, except key columns (identity, generated, nextval defaults): they stay NULL, and fire
+mode inserts copies without them so that defaults and sequences give new keys.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from . import catalog
+from .browse import FilterError
+from .errors import BadgeConsoleError, OperationFailed
+from .sqlgen import Target
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 1000
+
+
+class SampleError(BadgeConsoleError):
+    """The sample (rows JSON, changes, limit, mode, code) is not usable; exit code 1."""
+
+
+@dataclass
+class Sample:
+    where: str | None = None  # WHERE filter on the trigger table
+    limit: int = DEFAULT_LIMIT
+    rows: list[dict] | None = None  # typed by hand: column -> value
+    changes: dict | None = None  # update badges: NEW is the row with these changes
+
+
+def parse_json_rows(text: str) -> list[dict]:
+    """`--rows`: one JSON object or a list of them."""
+    doc = _json(text, "--rows")
+    rows = [doc] if isinstance(doc, dict) else doc
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise SampleError("--rows must be a JSON object or a non-empty list of objects "
+                          "(column: value).")
+    return rows
+
+
+def parse_json_changes(text: str) -> dict:
+    doc = _json(text, "--set")
+    if not isinstance(doc, dict):
+        raise SampleError("--set must be a JSON object (column: new value).")
+    return doc
+
+
+def _json(text: str, what: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SampleError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+                          f"column {exc.colno}.") from None
+
+
+@dataclass
+class SampleRow:
+    text: str  # the sample row as jsonb text (OLD for update/delete, NEW for insert)
+    ctid: str | None = None
+    tableoid: int | None = None
+    typed: tuple = ()  # hand-typed rows: the columns the operator gave
+
+
+def error_sentence(exc: psycopg.Error, timeout: str = "") -> str:
+    diag = exc.diag
+    text = (diag.message_primary or str(exc).splitlines()[0]).rstrip(".")
+    if diag.sqlstate == "57014":
+        return f"stopped at the statement timeout ({timeout}); the condition is too slow"
+    if diag.sqlstate == "25006":
+        return (f"tried to write ({text}); a dry run's evaluation is read only and a "
+                "badge condition must not write")
+    if diag.sqlstate == "55P03":
+        return "could not get a table lock in time (the table is busy); retry or raise " \
+               "--lock-timeout"
+    return text
+
+
+def raw_sql(text: str) -> sql.SQL:
+    """SQL text taken from a checked parse tree, with % doubled for psycopg's placeholders."""
+    return sql.SQL(text.replace("%", "%%"))
+
+
+def set_timeouts(conn, lock_timeout: str, statement_timeout: str) -> None:
+    try:
+        with conn.transaction():
+            conn.execute("SELECT set_config('lock_timeout', %s, true),"
+                         " set_config('statement_timeout', %s, true)",
+                         (lock_timeout, statement_timeout))
+    except psycopg.Error as exc:
+        raise SampleError(f"Invalid timeout: {error_sentence(exc)}.") from None
+
+
+def check_columns(conn, target: Target, rows: list[dict], what: str) -> None:
+    cols = {c.name for c in catalog.columns(conn, target.table)}
+    for i, row in enumerate(rows, 1):
+        unknown = [k for k in row if k not in cols]
+        if unknown:
+            where = f"row {i} of {what}" if what == "--rows" else what
+            raise SampleError(f"In {where}, {', '.join(unknown)} is not a column of "
+                              f"{target.table.display}.")
+
+
+def _typed_rows(conn, target: Target, rows: list[dict], skip: set[str]) -> list[SampleRow]:
+    """Hand-typed rows with the column defaults PostgreSQL would fill in (keys stay NULL)."""
+    check_columns(conn, target, rows, "--rows")
+    defaults = [(n, e) for n, e in conn.execute(
+        "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute"
+        " a ON a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE d.adrelid = %s"
+        " AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum",
+        (target.table.oid,)) if n not in skip]
+    out = []
+    for row in rows:
+        text, missing = json.dumps(row), [(n, e) for n, e in defaults if n not in row]
+        if missing:  # default expressions come from the catalog, not from the operator
+            pairs = sql.SQL(", ").join(sql.SQL("%s::text, ({})").format(raw_sql(e))
+                                       for _, e in missing)
+            try:
+                with conn.transaction():
+                    text = conn.execute(sql.SQL(
+                        "SELECT (jsonb_build_object({}) || %s::jsonb)::text").format(pairs),
+                        [n for n, _ in missing] + [text]).fetchone()[0]
+            except psycopg.Error:  # a default that writes cannot run read-only: keep NULL
+                pass
+        out.append(SampleRow(text, typed=tuple(row)))
+    return out
+
+
+def pick_sample(conn, target: Target, sample: Sample, where: str | None,
+                 skip: set[str]) -> list[SampleRow]:
+    if sample.rows is not None:
+        return _typed_rows(conn, target, sample.rows, skip)
+    t = sql.Identifier(*target.table.parts)
+    query = sql.SQL("SELECT ctid::text, tableoid::int, to_jsonb({}.*)::text FROM {}").format(
+        t, t)
+    if where:
+        query += sql.SQL(" WHERE ({})").format(raw_sql(where))
+    if target.primary_key:
+        query += sql.SQL(" ORDER BY {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, target.primary_key)))
+    query += sql.SQL(" LIMIT {}").format(sql.Literal(sample.limit))
+    try:
+        with conn.transaction():
+            found = conn.execute(query).fetchall()
+    except psycopg.Error as exc:
+        if where and exc.diag.sqlstate != "57014":
+            raise FilterError(f"PostgreSQL rejects the --where filter: {error_sentence(exc)}.") \
+                from None
+        raise OperationFailed(f"Reading sample rows failed: {error_sentence(exc)}.") from None
+    return [SampleRow(text, ctid, oid) for ctid, oid, text in found]
+
+
+def key_columns(conn, target: Target) -> set[str]:
+    """Columns a copy must not carry: identity, generated, or defaulting to nextval()."""
+    rows = conn.execute(
+        "SELECT a.attname FROM pg_attribute a LEFT JOIN pg_attrdef d"
+        " ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+        " WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped"
+        " AND (a.attidentity <> '' OR a.attgenerated <> ''"
+        "      OR pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%%')",
+        (target.table.oid,)).fetchall()
+    return {r[0] for r in rows}
