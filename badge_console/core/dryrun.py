@@ -25,7 +25,7 @@ from .fire import FireResult, fire
 from .resolve import Resolution, resolve
 from .sample_rows import (MAX_LIMIT, Sample, SampleError, SampleRow, check_columns,
                           error_sentence, key_columns, pick_sample, raw_sql, set_timeouts)
-from .sqlgen import Target, winners_query
+from .sqlgen import Target, held_probe, winners_query
 
 MODES = ("eval", "fire")
 DEFAULT_LOCK_TIMEOUT = "2s"
@@ -118,15 +118,14 @@ def _evaluate(conn, target: Target, op: str, res: Resolution, rows: list[SampleR
     b = target.badge
     alias = sql.Identifier("old" if op == "delete" else "new")
     user = sql.SQL("{}.{}").format(alias, sql.Identifier(b.user_field))
-    held = sql.SQL("EXISTS (SELECT 1 FROM {} AS held WHERE held.user_id = {} AND held.code = "
-                   "%(code)s)").format(res.award.ident, user) if res.award_exists \
-        else sql.SQL("false")
+    held = sql.SQL("EXISTS ({})").format(held_probe(res.award, user, b.code)) \
+        if res.award_exists else sql.SQL("false")
     who = sql.SQL("SELECT {}::text, {} FROM {}").format(user, held, _from(target, op))
     cond = sql.SQL("SELECT ({}) FROM {}").format(raw_sql(target.info.select_sql),
                                                   _from(target, op))
     out, stopped = [], None
     for i, r in enumerate(rows, 1):
-        params = {"row": r.text, "set": changes, "code": b.code}
+        params = {"row": r.text, "set": changes}
         shown = json.loads(r.text) | (json.loads(changes) if op == "update" else {})
         try:
             with conn.transaction():
@@ -150,8 +149,8 @@ def _evaluate(conn, target: Target, op: str, res: Resolution, rows: list[SampleR
     return out
 
 
-def _explain(conn, target: Target, op: str, res: Resolution, row: SampleRow, changes: str,
-             code: str) -> tuple[str, list[str]]:
+def _explain(conn, target: Target, op: str, res: Resolution, row: SampleRow,
+             changes: str) -> tuple[str, list[str]]:
     """EXPLAIN of the trigger's query for one row, and warnings about big sequential scans."""
     info = target.info
     escaped = replace(target, info=replace(
@@ -160,7 +159,7 @@ def _explain(conn, target: Target, op: str, res: Resolution, row: SampleRow, cha
     new, old = _sources(target, op)
     query = winners_query(escaped, op, res.award if res.award_exists else None, new, old,
                           single_row=True)
-    params = {"row": row.text, "set": changes, "code": code}
+    params = {"row": row.text, "set": changes}
     with conn.transaction():
         text = "\n".join(r[0] for r in conn.execute(sql.SQL("EXPLAIN {}").format(query),
                                                     params))
@@ -220,8 +219,7 @@ def dry_run(conn: psycopg.Connection, bf: BadgeFile, badge: Badge | str, sample:
                                 sample.rows is not None, statement_timeout)
         if explain and rows:
             try:
-                result.explain, warnings = _explain(conn, target, op, res, rows[0], changes,
-                                                    b.code)
+                result.explain, warnings = _explain(conn, target, op, res, rows[0], changes)
                 result.notes += warnings
             except psycopg.Error as exc:
                 result.notes.append(f"EXPLAIN failed: {error_sentence(exc, statement_timeout)}.")

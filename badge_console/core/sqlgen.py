@@ -11,10 +11,11 @@ One row (the application's usual write): the row is fetched into NEW/OLD (SELECT
 STRICT, whose error says "none" or "several") and judged as a row trigger would: a
 plain-expression condition first, evaluated by PL/pgSQL without a query; then, or else,
 one query whose terms run left to right: not paused, the user does not hold the badge
-(an index probe), the condition. Several rows: outside any subtransaction the function returns when the badge is paused or every changed user
-already holds it; else the changed rows are projected to the columns the condition
-reads and de-duplicated, holders are skipped (a fenced index probe, see _lacks), and the
-condition runs once per remaining combination. Either way the evaluation sits in one
+(an index probe), the condition. Several rows: outside any subtransaction the function
+returns when the badge is paused or every changed user already holds it; else the
+changed rows are projected to the columns the condition reads and de-duplicated, holders
+are skipped (a fenced index probe, see _lacks), and the condition runs once per
+remaining combination. Either way the evaluation sits in one
 subtransaction (on_error skip), and winners are inserted with ON CONFLICT DO NOTHING
 (the unique key, not a racy NOT EXISTS, is what guarantees one award under concurrent
 writers), each notified in the same transaction. Tables that cannot have transition
@@ -148,10 +149,10 @@ def _lacks(award: AwardTable, user: sql.Composable, code: str) -> sql.Composed:
     time; a nested loop over a seq scan planned while the table looked empty - the
     PERF-NOTES trap - would grow quadratic.) Trigger functions are planned with
     enable_seqscan off, which keeps this probe on the index even in that state."""
-    return sql.SQL("({held} LIMIT 1) IS NULL").format(held=_held(award, user, code))
+    return sql.SQL("({held} LIMIT 1) IS NULL").format(held=held_probe(award, user, code))
 
 
-def _held(award: AwardTable, user: sql.Composable, code: str) -> sql.Composed:
+def held_probe(award: AwardTable, user: sql.Composable, code: str) -> sql.Composed:
     """The award-table probe: a row when this user holds the badge."""
     return sql.SQL("SELECT 1 FROM {award} AS held"
                    " WHERE held.user_id = {user} AND held.code = {code}").format(
@@ -342,7 +343,7 @@ def _one_row_check(target: Target, op: str, award: AwardTable, channel: str) -> 
     grant = _grant(target, op, award, channel, sql.SQL("SELECT {} AS user_id").format(user),
                    into="n_awarded")
     check = sql.SQL("NOT {paused} AND {user} IS NOT NULL\n     AND NOT EXISTS ({held})").format(
-        paused=_paused(b.code), user=user, held=_held(award, user, b.code))
+        paused=_paused(b.code), user=user, held=held_probe(award, user, b.code))
     if target.inline:
         return sql.SQL("  IF {cond} THEN\n  IF {check} THEN\n{grant};\n  END IF;\n  END IF").format(
             cond=target.condition, check=check, grant=grant)
