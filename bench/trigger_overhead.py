@@ -46,8 +46,8 @@ condition, the holder probe, the pause check. (b) pays a row trigger instead of 
 no SET clauses, no pause check, no subtransaction and no fetch, but cannot do bulk
 writes (W1, W3: ten times (a)). (g) shows that asking W2's condition alone takes most of
 the 1.15 budget; (h) shows what the guarantees (b) leaves out cost a row trigger, so
-that (c) minus (h) is what the statement design itself costs a one-row write: the fetch
-of the row from the transition table. PostgreSQL has no trigger that runs once per
+that (c) minus (h) is what the statement design itself costs a one-row write: the
+transition table and the fetch of its one row. PostgreSQL has no trigger that runs once per
 statement with its one row in hand, so a design is either per row (bulk writes pay it
 per row) or per statement (one-row writes pay the fetch).
 
