@@ -79,7 +79,7 @@ from badge_console.core.demo import (create_demo_schema, scratch_database,  # no
 from badge_console.core.install import install  # noqa: E402
 from badge_console.core.catalog import search_path as catalog_search_path  # noqa: E402
 from badge_console.core.sqlgen import (AwardTable, award_table_ddl,  # noqa: E402
-                                       function_settings, schema_ddl)
+                                       function_settings, paused_check, schema_ddl)
 
 CONFIGS = ("none", "seed", "ours", "floor", "floor_secure", "ours_bare", "question",
            "seed_safe")
@@ -151,19 +151,17 @@ def install_seed(conn, badge_path: Path, style: str = "seed") -> None:
     for b in bf.badges:
         for op in b.operations:
             fn = sql.Identifier(f"{style}_{b.code}_{op}")
-            check = QUESTION_CHECK if style == "question" else SEED_CHECK
-            if safe:
-                check = SAFE_CHECK.replace("{check}", check.replace("\n", "\n  "))
-            paused = sql.SQL("NOT EXISTS (SELECT 1 FROM badge_console.paused WHERE code IN"
-                             " ({}, '*'))\n       AND ").format(sql.Literal(b.code)) \
-                if safe else sql.SQL("")
+            paused = sql.SQL("NOT {}\n     AND ").format(paused_check(b.code)) if safe \
+                else sql.SQL("")
             row = sql.SQL("OLD" if op == "delete" else "NEW")
-            conn.execute(sql.SQL(SEED_FUNCTION).format(
-                fn=fn, settings=settings, check=sql.SQL(check).format(
-                    paused=paused, award=AWARD.ident, row=row, uf=sql.Identifier(b.user_field),
-                    code=sql.Literal(b.code), name=sql.Literal(b.name),
-                    condition=sql.SQL(b.condition), channel=sql.Literal(channel),
-                    table=sql.Literal(b.trigger_table), op=sql.Literal(op))))
+            check = sql.SQL(QUESTION_CHECK if style == "question" else SEED_CHECK).format(
+                paused=paused, award=AWARD.ident, row=row, uf=sql.Identifier(b.user_field),
+                code=sql.Literal(b.code), name=sql.Literal(b.name),
+                condition=sql.SQL(b.condition), channel=sql.Literal(channel),
+                table=sql.Literal(b.trigger_table), op=sql.Literal(op))
+            if safe:
+                check = sql.SQL(SAFE_CHECK).format(check=check, code=sql.Literal(b.code))
+            conn.execute(sql.SQL(SEED_FUNCTION).format(fn=fn, settings=settings, check=check))
             conn.execute(sql.SQL(
                 "CREATE TRIGGER {name} AFTER {op} ON {table} FOR EACH ROW EXECUTE FUNCTION {fn}()"
             ).format(name=sql.Identifier(f"{style}_{b.code}_{op}"), op=sql.SQL(op.upper()),
@@ -338,10 +336,18 @@ LADDER = (("(d)", "floor"), ("(e)", "floor_secure"), ("(f)", "ours_bare"),
           ("(g)", "question"), ("(c)", "ours"), ("(b)", "seed"), ("(h)", "seed_safe"))
 
 
-def breakdown(title: str, samples: dict, workloads, sizes: Sizes) -> None:
+def medians(samples: dict) -> dict[str, dict[str, float]]:
+    """Workload -> configuration -> the median of its repetitions."""
+    out: dict[str, dict[str, float]] = {}
+    for (w, cfg), values in samples.items():
+        out.setdefault(w, {})[cfg] = statistics.median(values)
+    return out
+
+
+def breakdown(title: str, med_by_workload: dict, workloads, sizes: Sizes) -> None:
     print(f" {title}:")
     for w in workloads:
-        med = {c: statistics.median(samples[(w, c)]) for c in CONFIGS}
+        med = med_by_workload[w]
         per = len(statements(w, sizes))
         ratios = "  ".join(f"{c} {med[k] / med['none']:.2f}" for c, k in LADDER)
         cost = "" if per == 1 else "\n      per statement: " + "  ".join(
@@ -407,9 +413,9 @@ def main(argv=None) -> int:
                   "W2": f"W2 {sizes.single_inserts:,} single-row inserts",
                   "W3": f"W3 UPDATE {sizes.bulk_update:,} rows (Star)",
                   "W4": f"W4 {sizes.single_updates:,} single-row updates"}
-        ratios = []
+        ratios, wall = [], medians(times)
         for w in workloads:
-            med = {c: statistics.median(times[(w, c)]) for c in CONFIGS}
+            med = wall[w]
             b, c = med["seed"] / med["none"], med["ours"] / med["none"]
             ratios.append(f"{w} b={b:.2f} c={c:.2f}")
             ok = "met" if c <= TARGETS[w] and med["ours"] <= med["seed"] else "MISSED"
@@ -422,14 +428,14 @@ def main(argv=None) -> int:
               " with our SET clauses, (f) ours without them, (g) row triggers that only ask"
               " the condition, (h) (b) with ours' guarantees; ratios to (a), and per statement"
               " over (a) where one-row")
-        breakdown("wall time", times, workloads, sizes)
+        breakdown("wall time", wall, workloads, sizes)
         if all(v is not None for samples in cpu_times.values() for v in samples):
-            breakdown("server CPU (the commit's disk wait left out)", cpu_times, workloads, sizes)
+            breakdown("server CPU (the commit's disk wait left out)", medians(cpu_times),
+                      workloads, sizes)
         if args.profile:
             profile(dbs["ours"], sizes, workloads)
         print("ours against the seed with ours' guarantees: " + ", ".join(
-            f"{w} c/h {statistics.median(times[(w, 'ours')]) / statistics.median(times[(w, 'seed_safe')]):.2f}"
-            for w in workloads))
+            f"{w} c/h {wall[w]['ours'] / wall[w]['seed_safe']:.2f}" for w in workloads))
         print("ratios to no triggers: " + ", ".join(ratios))
         return 0
 

@@ -304,7 +304,8 @@ def function_settings(search_path: list[str]) -> sql.Composed:
                    "SET enable_seqscan = off SET plan_cache_mode = force_generic_plan").format(path)
 
 
-def _paused(code: str) -> sql.Composed:
+def paused_check(code: str) -> sql.Composed:
+    """True while this badge, or every badge ('*'), is paused (the kill switch, no DDL)."""
     return sql.SQL("EXISTS (SELECT 1 FROM {s}.paused WHERE code IN ({code}, '*'))").format(
         s=sql.Identifier(SCHEMA), code=sql.Literal(code))
 
@@ -315,7 +316,7 @@ def _log_error(target: Target) -> sql.Composed:
         "INSERT INTO {s}.error_log (code, sqlstate, message)"
         " SELECT {code}, SQLSTATE, SQLERRM WHERE NOT {paused};").format(
         s=sql.Identifier(SCHEMA), code=sql.Literal(target.badge.code),
-        paused=_paused(target.badge.code))
+        paused=paused_check(target.badge.code))
 
 
 def _skips_errors(target: Target) -> bool:
@@ -343,7 +344,7 @@ def _one_row_check(target: Target, op: str, award: AwardTable, channel: str) -> 
     grant = _grant(target, op, award, channel, sql.SQL("SELECT {} AS user_id").format(user),
                    into="n_awarded")
     check = sql.SQL("NOT {paused} AND {user} IS NOT NULL\n     AND NOT EXISTS ({held})").format(
-        paused=_paused(b.code), user=user, held=held_probe(award, user, b.code))
+        paused=paused_check(b.code), user=user, held=held_probe(award, user, b.code))
     if target.inline:
         return sql.SQL("  IF {cond} THEN\n  IF {check} THEN\n{grant};\n  END IF;\n  END IF").format(
             cond=target.condition, check=check, grant=grant)
@@ -387,7 +388,7 @@ def _statement(target: Target, op: str, award: AwardTable, channel: str) -> sql.
         "    RETURN NULL;\n  END IF;\n{guarded}").format(
         row=_record(op), changed=changed, pair=pair,
         one_row=_one_row_check(target, op, award, channel), failed=failed, others=others,
-        paused=_paused(b.code), user=user, lacks=_lacks(award, user, b.code),
+        paused=paused_check(b.code), user=user, lacks=_lacks(award, user, b.code),
         guarded=_guarded(target, query))
 
 
