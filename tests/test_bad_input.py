@@ -19,23 +19,39 @@ from helpers import demo_badge
 CORPUS = sorted((Path(__file__).parent / "bad_badges").glob("*.json"))
 
 
-def problem_kinds(data) -> set[str]:
-    """Kinds of every problem found, whether the file as a whole is unusable or not."""
+def problems_of(data) -> list:
+    """Every problem found, whether the file as a whole is unusable or not."""
     try:
         bf = parse_badge_file(data)
     except DefinitionError as exc:
-        return {p.kind for p in exc.problems}
-    return {p.kind for p in check_definitions(bf)}
+        return exc.problems
+    return check_definitions(bf)
 
 
-def test_corpus_is_large_enough():
-    assert len(CORPUS) >= 30
+def problem_kinds(data) -> set[str]:
+    return {p.kind for p in problems_of(data)}
+
+
+def test_one_file_holding_every_broken_badge_reports_each_problem_at_its_badge():
+    """SPEC: every problem at once, each naming its badge, not only the first one found."""
+    merged, expected = [], []  # (kind, indexes of that file's badges in the merged file)
+    for path in CORPUS:
+        if any(p.index is None for p in problems_of(path.read_bytes())):
+            continue  # a file-level problem (JSON syntax, shape): nothing to merge
+        doc = json.loads(path.read_bytes())
+        badges = doc if isinstance(doc, list) else doc["badges"]
+        expected.append((path.stem.split("__")[0], range(len(merged), len(merged) + len(badges))))
+        merged += badges
+    assert len({kind for kind, _ in expected}) >= 12  # per-badge problems of many kinds
+    found = {(p.kind, p.index) for p in problems_of(json.dumps(merged))}
+    assert [kind for kind, indexes in expected
+            if not any((kind, i) in found for i in indexes)] == []
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.stem)
 def test_each_broken_file_reports_its_problem(path):
     expected = path.stem.split("__")[0]
-    assert expected in problem_kinds(path.read_bytes())
+    assert problem_kinds(path.read_bytes()) == {expected}
 
 
 @pytest.mark.parametrize("path", CORPUS[::4], ids=lambda p: p.stem)
@@ -67,7 +83,11 @@ def test_five_megabyte_conditions_are_refused_quickly(condition):
 
 def test_deep_nesting_under_the_size_limit_is_a_problem_not_a_crash():
     condition = "(" * 30_000 + "true" + ")" * 30_000
-    assert problem_kinds(json.dumps([demo_badge("star", condition=condition)])) <= {"parse"}
+    problems = problems_of(json.dumps([demo_badge("star", condition=condition)]))
+    assert [(p.index, p.key, p.kind) for p in problems] == [(0, "condition", "parse")]
+    assert "\n" not in str(problems[0])
+    shallow = "(" * 1_000 + "true" + ")" * 1_000
+    assert problems_of(json.dumps([demo_badge("star", condition=shallow)])) == []
 
 
 def test_loading_a_missing_file(tmp_path):
