@@ -74,10 +74,15 @@ def test_temporary_table_cannot_hijack_a_condition(roles, dsn):
         install(op, parse_badge_file(json.dumps(DEMO_BADGES)))
     with psycopg.connect(roles["app"]) as app:
         app.execute("CREATE TEMP TABLE dummy_sketch (id int, user_id int)")
+        app.execute("GRANT SELECT ON pg_temp.dummy_sketch TO PUBLIC")  # readable by the definer
         app.execute("INSERT INTO pg_temp.dummy_sketch SELECT g, 5 FROM generate_series(1, 10) g")
         app.execute("INSERT INTO public.dummy_sketch (user_id, title) VALUES (5, 'only one')")
         app.commit()
-    assert awards(dsn) == []
+        assert awards(dsn) == []
+        app.execute("INSERT INTO public.dummy_sketch (user_id, title) "
+                    "SELECT 5, 'four more' FROM generate_series(1, 4)")
+        app.commit()
+    assert awards(dsn) == [(5, "collector")]  # the real fifth sketch does award
 
 
 def test_operator_without_rights_gets_one_clear_sentence(roles, dsn, cli):

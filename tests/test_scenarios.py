@@ -41,13 +41,12 @@ def test_star_awarded_when_a_sketch_reaches_1000_views(demo):
     assert awards(demo) == [(i, "star") for i in range(1, 11)]
 
 
-def test_without_triggers_nobody_is_awarded(demo):
-    run(demo, "CREATE TABLE badges_badge (id serial PRIMARY KEY, user_id int, name text,"
-              " code text, awarded_at timestamptz DEFAULT now(), UNIQUE (user_id, code))")
+def test_a_badge_without_triggers_awards_nobody_while_its_installed_neighbour_does(demo):
+    install_badges(demo, [demo_badge("collector"), demo_badge("star", enabled=False)])
     run(demo, "INSERT INTO dummy_sketch (user_id, title) "
               "SELECT u, 'x' FROM generate_series(1, 10) u, generate_series(1, 5)")
     run(demo, "UPDATE dummy_sketch SET hit_views = 5000")
-    assert awards(demo) == []
+    assert awards(demo) == [(i, "collector") for i in range(1, 11)]
 
 
 def test_install_from_the_demo_file_awards_one_user_several_badges(demo):
@@ -186,13 +185,21 @@ def test_django_made_award_table_is_used_unchanged(demo):
     assert cols == ["id", "name", "code", "user_id"]
 
 
-def test_rolled_back_write_awards_nothing(demo):
+def test_rolled_back_write_awards_and_notifies_nobody(demo):
     install_badges(demo, [demo_badge("collector")])
-    with psycopg.connect(demo) as conn:
-        conn.execute("INSERT INTO dummy_sketch (user_id, title) "
-                     "SELECT 1, 'x' FROM generate_series(1, 5)")
-        conn.rollback()
-    assert awards(demo) == []
+    with psycopg.connect(demo, autocommit=True) as listener:
+        listener.execute("LISTEN badge_awarded")
+        with psycopg.connect(demo) as conn:
+            for user in (1, 2):  # the same write, rolled back for user 1, committed for 2
+                conn.execute("INSERT INTO dummy_sketch (user_id, title) "
+                             "SELECT %s, 'x' FROM generate_series(1, 5)", (user,))
+                if user == 1:
+                    conn.rollback()
+                else:
+                    conn.commit()
+        received = [json.loads(n.payload) for n in listener.notifies(timeout=1.0)]
+    assert awards(demo) == [(2, "collector")]
+    assert [(p["user_id"], p["code"]) for p in received] == [(2, "collector")]
 
 
 def test_seed_list_form_file_installs(demo, badge_file):
