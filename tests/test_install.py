@@ -204,6 +204,21 @@ def test_our_triggers_left_without_bookkeeping_are_replaced_not_an_error(demo):
     assert awards(demo) == [(3, "star")]
 
 
+def test_trigger_disabled_in_the_database_is_its_own_status_and_install_re_enables_it(demo):
+    """ALTER TABLE ... DISABLE TRIGGER leaves the trigger in place but it awards nobody."""
+    install_badges(demo, [demo_badge("star"), demo_badge("pionner")])
+    run(demo, "ALTER TABLE dummy_sketch DISABLE TRIGGER USER")
+    assert statuses(demo, [demo_badge("star"), demo_badge("pionner")]) == {
+        "star": ("disabled-in-db", "replace"), "pionner": ("installed", "unchanged")}
+    run(demo, "INSERT INTO dummy_sketch (user_id, title, hit_views) VALUES (3, 'x', 0)",
+        "UPDATE dummy_sketch SET hit_views = 1000")
+    assert awards(demo) == []
+    install_badges(demo, [demo_badge("star"), demo_badge("pionner")])
+    run(demo, "UPDATE dummy_sketch SET hit_views = 1001")
+    assert awards(demo) == [(3, "star")]
+    assert statuses(demo, [demo_badge("star")])["star"] == ("installed", "unchanged")
+
+
 def test_paused_badge_awards_nothing_until_resumed(demo):
     from badge_console.core.install import set_paused
 

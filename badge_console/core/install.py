@@ -39,7 +39,7 @@ class InstalledBadge:
 class PlanItem:
     code: str
     name: str
-    status: str  # installed, outdated, missing, orphaned, disabled, invalid, legacy
+    status: str  # installed/outdated/missing/disabled-in-db/orphaned/disabled/invalid/legacy
     action: str  # create, replace, unchanged, drop, skip, keep, none
     detail: str = ""
     statements: list[str] = field(default_factory=list)
@@ -147,7 +147,7 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
     channel = bf.channel if isinstance(bf.channel, str) else "badge_awarded"
     installed = read_installed(conn)
     triggers = catalog.table_triggers(conn)
-    live = {(t.schema, t.table, t.name) for t in triggers}
+    live = {(t.schema, t.table, t.name): t.enabled for t in triggers}
     legacy = [t for t in triggers
               if t.name.startswith("badge_") and t.function.startswith("badge_")
               and t.function_schema != SCHEMA]
@@ -180,6 +180,8 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
         fp = fingerprint(badge, res.award, channel)
         present = inst and all((t["schema"], t["table"], t["trigger"]) in live
                                for t in inst.triggers)
+        switched_off = [t["trigger"] for t in (inst.triggers if inst else [])
+                        if live.get((t["schema"], t["table"], t["trigger"])) is False]
         if inst is None:
             status, action = ("legacy", "replace") if drops else ("missing", "create")
             detail = "replaces django-pg-badges trigger(s) " + ", ".join(
@@ -194,7 +196,7 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
                     name for _, _, name in strays)
             stmts = legacy_drop + [drop_trigger_ddl(*key) for key in strays] + _create(
                 target, res, channel)
-        elif inst.fingerprint == fp and present and not drops:
+        elif inst.fingerprint == fp and present and not drops and not switched_off:
             items.append(PlanItem(code, name, "installed", "unchanged"))
             continue
         else:
@@ -203,6 +205,10 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
                 "trigger was dropped outside badge-console"
             if inst.fingerprint == fp and not present:
                 status = "missing"
+            elif inst.fingerprint == fp and switched_off:
+                status = "disabled-in-db"  # ALTER TABLE ... DISABLE TRIGGER: there, never fires
+                detail = (f"trigger {', '.join(switched_off)} disabled in the database; "
+                          "install re-creates it enabled")
             stmts = _drop_installed(inst) + legacy_drop + _create(target, res, channel)
         items.append(PlanItem(code, name, status, action, detail, _render(conn, stmts)))
 

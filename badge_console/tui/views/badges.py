@@ -32,6 +32,7 @@ from ..widgets.badge_editor import BadgeEditor
 from ..widgets.confirm import ConfirmScreen
 
 STATUS_STYLE = {"installed": "green", "outdated": "yellow", "missing": "yellow",
+                "disabled-in-db": "yellow",
                 "orphaned": "magenta", "disabled": "dim", "invalid": "red", "legacy": "yellow",
                 "valid": "green", "unchecked": "dim"}
 

@@ -13,6 +13,7 @@ from ...core.errors import DefinitionError
 from ...core.install import Plan, PlanItem
 
 STATUS_STYLE = {"installed": "green", "outdated": "yellow", "missing": "yellow",
+                "disabled-in-db": "yellow",
                 "orphaned": "magenta", "disabled": "dim", "invalid": "bold red",
                 "legacy": "yellow"}
 SHOWN_PROBLEMS = 4
