@@ -71,7 +71,6 @@ class FeedView(Vertical):
         self.missed = 0  # awards that arrived while paused
         self.award_filter = AwardFilter()
         self.state = FeedState("connecting")
-        self.states: list[FeedState] = []  # every state seen, oldest first (tests read it)
         self.clock = time.monotonic
         self.listener: AwardListener | None = None
         self._ready = threading.Event()
@@ -133,7 +132,6 @@ class FeedView(Vertical):
 
     def on_feed_view_state_changed(self, message: StateChanged) -> None:
         self.state = message.state
-        self.states.append(message.state)
         self._show_state()
 
     def flush(self) -> None:
