@@ -115,12 +115,6 @@ def ensure_demo_database(server_uri: str) -> str:
     return dsn
 
 
-def demo_dsn() -> str:
-    """Start the embedded server if needed and return the demo database's DSN."""
-    server = start_embedded_server()
-    return ensure_demo_database(server.get_uri())
-
-
 @contextmanager
 def scratch_server(admin_dsn: str | None = None, prefix: str = "badge-console-"):
     """The given admin DSN, or a throw-away embedded server (tests, benches, screenshots).
