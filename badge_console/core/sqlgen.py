@@ -146,9 +146,10 @@ def _lacks(award: AwardTable, user: sql.Composable, code: str) -> sql.Composed:
     into a join or a hashed subplan, so every plan probes the award table's unique index
     once per candidate, whatever the plan was cached for. (A hash anti-join planned for
     a bulk statement and reused for one-row statements would read every award each
-    time; a nested loop over a seq scan planned while the table looked empty - the
-    PERF-NOTES trap - would grow quadratic.) Trigger functions are planned with
-    enable_seqscan off, which keeps this probe on the index even in that state."""
+    time; a nested loop over a seq scan, planned while the table looked empty because it
+    was ANALYZEd before the first award, would grow quadratic.) Trigger functions are
+    planned with enable_seqscan off, which keeps this probe on the index even in that
+    state."""
     return sql.SQL("({held} LIMIT 1) IS NULL").format(held=held_probe(award, user, code))
 
 
