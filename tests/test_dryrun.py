@@ -13,7 +13,7 @@ from badge_console.core.browse import FilterError
 from badge_console.core.definitions import Badge, load_badge_file
 from badge_console.core.dryrun import dry_run
 from badge_console.core.sample_rows import Sample, SampleError
-from badge_console.core.errors import DefinitionError
+from badge_console.core.errors import DefinitionError, OperationFailed
 from conftest import make_demo
 from helpers import ROOT, demo_badge, install_file, run
 
@@ -249,6 +249,19 @@ def test_fire_where_nothing_is_installed_creates_and_drops_everything(sketches):
     with psycopg.connect(sketches) as conn:
         assert conn.execute("SELECT to_regclass('badges_badge'), to_regnamespace("
                             "'badge_console')").fetchone() == (None, None)
+
+
+def test_fire_behind_an_open_application_write_gives_up_in_one_sentence(installed):
+    with psycopg.connect(installed) as app:  # an uncommitted INSERT: ROW EXCLUSIVE held
+        app.execute("INSERT INTO dummy_sketch (user_id, title) VALUES (1, 'open')")
+        started = time.monotonic()
+        with pytest.raises(OperationFailed) as caught:
+            go(installed, "collector", Sample(limit=1), mode="fire", lock_timeout="200ms")
+        assert time.monotonic() - started < 10  # a hang guard, not a benchmark
+        app.rollback()
+    message = str(caught.value)
+    assert "nothing was changed: could not get a table lock in time" in message
+    assert "\n" not in message
 
 
 def test_fire_reports_unique_collisions_and_trigger_errors_as_results(sketches):

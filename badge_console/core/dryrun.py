@@ -142,7 +142,7 @@ def _evaluate(conn, target: Target, op: str, res: Resolution, rows: list[SampleR
                     value = conn.execute(cond, params).fetchone()[0]
             except psycopg.Error as exc:
                 error = error_sentence(exc, timeout)
-                if exc.diag.sqlstate == "57014":
+                if isinstance(exc, psycopg.errors.QueryCanceled):
                     stopped = f"row {i} hit the statement timeout"
         out.append(RowResult(i, uid, holds, value, error,
                              bool(value) and uid is not None and not holds, shown))

@@ -71,12 +71,12 @@ class SampleRow:
 def error_sentence(exc: psycopg.Error, timeout: str = "") -> str:
     diag = exc.diag
     text = (diag.message_primary or str(exc).splitlines()[0]).rstrip(".")
-    if diag.sqlstate == "57014":
+    if isinstance(exc, psycopg.errors.QueryCanceled):
         return f"stopped at the statement timeout ({timeout}); the condition is too slow"
-    if diag.sqlstate == "25006":
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
         return (f"tried to write ({text}); a dry run's evaluation is read only and a "
                 "badge condition must not write")
-    if diag.sqlstate == "55P03":
+    if isinstance(exc, psycopg.errors.LockNotAvailable):
         return "could not get a table lock in time (the table is busy); retry or raise " \
                "--lock-timeout"
     return text
@@ -149,7 +149,7 @@ def pick_sample(conn, target: Target, sample: Sample, where: str | None,
         with conn.transaction():
             found = conn.execute(query).fetchall()
     except psycopg.Error as exc:
-        if where and exc.diag.sqlstate != "57014":
+        if where and not isinstance(exc, psycopg.errors.QueryCanceled):
             raise FilterError(f"PostgreSQL rejects the --where filter: {error_sentence(exc)}.") \
                 from None
         raise OperationFailed(f"Reading sample rows failed: {error_sentence(exc)}.") from None
