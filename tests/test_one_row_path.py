@@ -80,9 +80,9 @@ def test_one_row_write_of_a_paused_badge_records_nothing(demo):
 
 
 def test_one_row_writes_keep_probing_the_index_after_the_award_table_was_analysed_empty(demo):
-    """PERF-NOTES' planner trap, on the one-row path: the trigger's plans are cached
-    generic for the session, so a probe planned as a sequential scan while the award
-    table looked empty would stay one as the table grows."""
+    """The planner trap of an award table ANALYZEd while empty, on the one-row path: the
+    trigger's plans are cached generic for the session, so a probe planned as a
+    sequential scan while the award table looked empty would stay one as the table grows."""
     install_badges(demo, [demo_badge("collector", condition="true")])
     run(demo, "ANALYZE badges_badge")
     with psycopg.connect(demo) as conn:  # one transaction: its own table statistics
