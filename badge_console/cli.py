@@ -32,15 +32,15 @@ class Context:
 def open_context(args) -> Context:
     from .core.connection import describe_dsn, resolve_dsn
 
-    dsn = resolve_dsn(getattr(args, "dsn", None))
-    badges = Path(args.badges) if getattr(args, "badges", None) else Path("badge.json")
+    dsn = resolve_dsn(args.dsn)
+    badges = Path(args.badges) if args.badges else Path("badge.json")
     if dsn is not None:
         return Context(dsn, badges, describe_dsn(dsn), demo=False)
     from .core import demo
 
     server = demo.start_embedded_server()
     dsn = demo.ensure_demo_database(server.get_uri())
-    if not getattr(args, "badges", None) and not badges.exists():
+    if not args.badges and not badges.exists():
         badges = demo.DEMO_BADGES
     return Context(dsn, badges, f"embedded demo ({demo.DEMO_DB})", demo=True, server=server)
 
@@ -57,7 +57,7 @@ def emit_json(doc) -> None:
 
 
 def refuse_if_read_only(args, what: str) -> None:
-    if getattr(args, "read_only", False):
+    if args.read_only:
         raise ReadOnlyRefused(f"Refused under --read-only: {what} would change the database.")
 
 
@@ -238,22 +238,76 @@ def _awards_command(name: str):
     return run
 
 
-def _common(parser: argparse.ArgumentParser, badges: bool = True, json_out: bool = False):
-    parser.add_argument("--dsn", help="libpq URI or key=value string (default: $DATABASE_URL, "
-                                      "else the embedded demo)")
-    if badges:
-        parser.add_argument("--badges", metavar="PATH", help="badges file (default ./badge.json)")
-    parser.add_argument("--read-only", action="store_true",
+GLOBALS = ("dsn", "badges", "read_only", "json")  # accepted before or after the command
+_AFTER = "after_"  # dest prefix of a global option given after the command
+
+
+def _global_options(parser: argparse.ArgumentParser, after: bool, badges: bool = True,
+                    json_out: bool = False) -> None:
+    """--dsn, --badges, --read-only (and --json) on the main parser or on a command's.
+
+    After the command they land in their own dests with SUPPRESS defaults, so a command's
+    parser never overwrites what was given before it; `_merge_globals` reconciles both."""
+    dest = (lambda name: _AFTER + name) if after else (lambda name: name)
+    default = argparse.SUPPRESS if after else None
+    parser.add_argument("--dsn", dest=dest("dsn"), default=default, metavar="DSN",
+                        help="libpq URI or key=value string, service= included (default: "
+                             "$DATABASE_URL, else libpq's PG* environment, else the "
+                             "embedded demo)")
+    parser.add_argument("--badges", dest=dest("badges"), default=default, metavar="PATH",
+                        help="badges file (default ./badge.json)" if badges
+                        else argparse.SUPPRESS)
+    parser.add_argument("--read-only", dest=dest("read_only"), action="store_true",
+                        default=argparse.SUPPRESS if after else False,
                         help="refuse anything that would change the database or badge.json")
+    if json_out or not after:
+        parser.add_argument("--json", dest=dest("json"), action="store_true",
+                            default=argparse.SUPPRESS if after else False,
+                            help="one JSON document on stdout" if after else
+                            "one JSON document on stdout (commands that have it)")
     if json_out:
-        parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+        parser.set_defaults(has_json=True)
+
+
+def _common(parser: argparse.ArgumentParser, badges: bool = True, json_out: bool = False):
+    """A command's own copy of the global options (and --json when it has JSON output)."""
+    _global_options(parser, after=True, badges=badges, json_out=json_out)
+
+
+def _merge_globals(args: argparse.Namespace) -> argparse.Namespace:
+    """One value per global option, whichever side of the command it was given on.
+
+    Flags are on when given on either side; a value given on both sides must agree."""
+    for name in GLOBALS:
+        if not hasattr(args, _AFTER + name):
+            continue
+        after, before = getattr(args, _AFTER + name), getattr(args, name)
+        delattr(args, _AFTER + name)
+        if isinstance(after, bool):
+            setattr(args, name, before or after)
+        elif before is not None and before != after:
+            option = "--" + name.replace("_", "-")
+            raise UsageError(f"{option} is given before and after the command with different "
+                             "values; give it once.")
+        else:
+            setattr(args, name, after)
+    if args.json and not getattr(args, "has_json", False):
+        what = f"{args.command} has" if args.command else "the console has"
+        raise UsageError(f"--json: {what} no JSON output.")
+    return args
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return _merge_globals(build_parser().parse_args(argv))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Badges that PostgreSQL itself awards: console and CLI. "
-                               "Without a command, opens the console.")
-    _common(parser)
+                               "Without a command, opens the console. --dsn, --badges, "
+                               "--read-only and --json may be given before or after the "
+                               "command.")
+    _global_options(parser, after=False)
     parser.set_defaults(func=cmd_console)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -357,9 +411,10 @@ def _database_error(exc: Exception, dsn: str | None) -> tuple[str, int] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    dsn = getattr(args, "dsn", None) or os.environ.get("DATABASE_URL")
+    dsn = None
     try:
+        args = parse_args(argv)
+        dsn = args.dsn or os.environ.get("DATABASE_URL")
         return args.func(args)
     except DefinitionError as exc:
         if len(exc.problems) > 1:
