@@ -24,18 +24,20 @@ class Context:
 
     dsn: str
     badges_path: Path
-    database: str  # display name, password-free
+    database: str  # display name read from the live connection, password-free
     demo: bool
     server: object = None  # keeps the embedded server alive while we run
 
 
 def open_context(args) -> Context:
-    from .core.connection import describe_dsn, resolve_dsn
+    """Resolve the target (SPEC 4 precedence) and describe it from a live connection."""
+    from .core.connection import connect, describe_server, resolve_dsn
 
     dsn = resolve_dsn(args.dsn)
     badges = Path(args.badges) if args.badges else Path("badge.json")
     if dsn is not None:
-        return Context(dsn, badges, describe_dsn(dsn), demo=False)
+        with connect(dsn, autocommit=True) as conn:
+            return Context(dsn, badges, str(describe_server(conn)), demo=False)
     from .core import demo
 
     server = demo.start_embedded_server()
