@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .core.errors import BadgeConsoleError, DefinitionError, ReadOnlyRefused, UsageError
+from .core.errors import (BadgeConsoleError, DefinitionError, LockTimeout, ReadOnlyRefused,
+                          UsageError)
 
 PROG = "badge-console"
 
@@ -119,12 +122,14 @@ def _plan_table(plan):
     return table
 
 
-def _plan(ctx: Context, bf):
+def _plan(ctx: Context, bf, lock_timeout: str | None = None):
     from .core.connection import connect
     from .core.install import plan_install
+    from .core.waits import READS, Timeouts
 
+    timeouts = Timeouts(lock_timeout, READS.statement) if lock_timeout else READS
     with connect(ctx.dsn) as conn:
-        return plan_install(conn, bf)
+        return plan_install(conn, bf, timeouts)
 
 
 def cmd_plan(args) -> int:
@@ -171,7 +176,7 @@ def cmd_install(args) -> int:
     ctx = open_context(args)
     bf = _load(ctx)
     out = _console()
-    plan = _plan(ctx, bf)
+    plan = _plan(ctx, bf, args.lock_timeout)
     if plan.problems:
         raise DefinitionError(str(ctx.badges_path), plan.problems)
     out.print(_plan_table(plan))
@@ -412,12 +417,33 @@ def _database_error(exc: Exception, dsn: str | None) -> tuple[str, int] | None:
     return f"database error: {_safe(first_line(exc), dsn)}.", 1
 
 
+def _waited(exc: LockTimeout, args) -> str:
+    """The sentence for a lock wait that gave up (the engine gives the facts)."""
+    held = f"table {exc.table} is locked by another session" if exc.table else \
+        "a table it needs is locked by another session"
+    pid = f" (pid {exc.pid})" if exc.pid else ""
+    hint = ", or raise --lock-timeout" if hasattr(args, "lock_timeout") else ""
+    return (f"{held}{pid}; gave up after waiting {exc.timeout} and changed nothing: retry "
+            f"once it is released{hint}.")
+
+
+def _terminate(signum, frame):
+    """SIGTERM ends the command like Ctrl-C: psycopg cancels the running query on the
+    server and the connection is closed, so no backend keeps working (or waiting) for us."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
-    dsn = None
+    dsn, args = None, None
     try:
         args = parse_args(argv)
         dsn = args.dsn or os.environ.get("DATABASE_URL")
+        if args.command and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _terminate)
         return args.func(args)
+    except LockTimeout as exc:
+        _console(stderr=True).print(f"{PROG}: {_waited(exc, args)}", markup=False)
+        return exc.exit_code
     except DefinitionError as exc:
         if len(exc.problems) > 1:
             _print_problems(exc.problems, exc.path)

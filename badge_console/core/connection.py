@@ -122,11 +122,16 @@ def first_line(exc: BaseException) -> str:
 
 
 def connect(dsn: str, *, autocommit: bool = False, **kwargs) -> psycopg.Connection:
-    """Open a connection; failures become DatabaseUnreachable with one clean sentence."""
+    """Open a connection; failures become DatabaseUnreachable with one clean sentence.
+
+    No server-side prepared statements (prepare_threshold None): behind a transaction-
+    pooling PgBouncer the next transaction may run on a server that never saw them."""
     _parts(dsn)  # a malformed DSN is a usage error, not an unreachable server
     try:
-        return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=10,
+        conn = psycopg.connect(dsn, autocommit=autocommit, connect_timeout=10,
                                application_name=APPLICATION_NAME, **kwargs)
+        conn.prepare_threshold = None
+        return conn
     except psycopg.OperationalError as exc:
         detail = redact(first_line(exc), dsn)
         raise DatabaseUnreachable(
