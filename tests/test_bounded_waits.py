@@ -98,3 +98,32 @@ def test_a_killed_client_leaves_no_backend(demo, locked, how):
         proc.kill()
         proc.wait()
     assert "Traceback" not in proc.stderr.read()
+
+
+def test_dry_run_names_the_locked_table(demo, locked):
+    proc = _cli("dry-run", "star", "--lock-timeout", "1s", "--dsn", demo, "--badges", BADGES)
+    assert proc.returncode == 1
+    assert f"table dummy_sketch is locked by another session (pid {locked})" in proc.stderr
+    assert "gave up after waiting 1s" in proc.stderr
+
+
+def test_console_views_give_up_naming_the_table(demo, locked):
+    """The Tables view's grid and the Badges view's check, through the console's Database."""
+    from badge_console.core import browse
+    from badge_console.core.definitions import load_badge_file
+    from badge_console.core.errors import LockTimeout
+    from badge_console.core.resolve import validate_against_database
+    from badge_console.tui.db import Database
+
+    db = Database(demo)
+    try:
+        info = db.run("tables", lambda conn: browse.describe(conn, "public", "dummy_sketch"))
+        with pytest.raises(LockTimeout) as grid:
+            db.run("tables", browse.Browser(info).first)
+        with pytest.raises(LockTimeout) as check:
+            db.run("badges", lambda conn: validate_against_database(
+                conn, load_badge_file(BADGES)))
+    finally:
+        db.close()
+    assert (grid.value.table, grid.value.pid) == ("dummy_sketch", locked)
+    assert (check.value.table, check.value.pid) == ("dummy_sketch", locked)
