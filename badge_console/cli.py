@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .core.errors import BadgeConsoleError, DefinitionError, ReadOnlyRefused, UsageError
+from .core.errors import (BadgeConsoleError, DefinitionError, LockTimeout, ReadOnlyRefused,
+                          UsageError)
 
 PROG = "badge-console"
 
@@ -24,23 +27,25 @@ class Context:
 
     dsn: str
     badges_path: Path
-    database: str  # display name, password-free
+    database: str  # display name read from the live connection, password-free
     demo: bool
     server: object = None  # keeps the embedded server alive while we run
 
 
 def open_context(args) -> Context:
-    from .core.connection import describe_dsn, resolve_dsn
+    """Resolve the target (SPEC 4 precedence) and describe it from a live connection."""
+    from .core.connection import connect, describe_server, resolve_dsn
 
-    dsn = resolve_dsn(getattr(args, "dsn", None))
-    badges = Path(args.badges) if getattr(args, "badges", None) else Path("badge.json")
+    dsn = resolve_dsn(args.dsn)
+    badges = Path(args.badges) if args.badges else Path("badge.json")
     if dsn is not None:
-        return Context(dsn, badges, describe_dsn(dsn), demo=False)
+        with connect(dsn, autocommit=True) as conn:
+            return Context(dsn, badges, str(describe_server(conn)), demo=False)
     from .core import demo
 
     server = demo.start_embedded_server()
     dsn = demo.ensure_demo_database(server.get_uri())
-    if not getattr(args, "badges", None) and not badges.exists():
+    if not args.badges and not badges.exists():
         badges = demo.DEMO_BADGES
     return Context(dsn, badges, f"embedded demo ({demo.DEMO_DB})", demo=True, server=server)
 
@@ -57,7 +62,7 @@ def emit_json(doc) -> None:
 
 
 def refuse_if_read_only(args, what: str) -> None:
-    if getattr(args, "read_only", False):
+    if args.read_only:
         raise ReadOnlyRefused(f"Refused under --read-only: {what} would change the database.")
 
 
@@ -117,12 +122,14 @@ def _plan_table(plan):
     return table
 
 
-def _plan(ctx: Context, bf):
+def _plan(ctx: Context, bf, lock_timeout: str | None = None):
     from .core.connection import connect
     from .core.install import plan_install
+    from .core.waits import READS, Timeouts
 
+    timeouts = Timeouts(lock_timeout, READS.statement) if lock_timeout else READS
     with connect(ctx.dsn) as conn:
-        return plan_install(conn, bf)
+        return plan_install(conn, bf, timeouts)
 
 
 def cmd_plan(args) -> int:
@@ -169,7 +176,7 @@ def cmd_install(args) -> int:
     ctx = open_context(args)
     bf = _load(ctx)
     out = _console()
-    plan = _plan(ctx, bf)
+    plan = _plan(ctx, bf, args.lock_timeout)
     if plan.problems:
         raise DefinitionError(str(ctx.badges_path), plan.problems)
     out.print(_plan_table(plan))
@@ -238,22 +245,76 @@ def _awards_command(name: str):
     return run
 
 
-def _common(parser: argparse.ArgumentParser, badges: bool = True, json_out: bool = False):
-    parser.add_argument("--dsn", help="libpq URI or key=value string (default: $DATABASE_URL, "
-                                      "else the embedded demo)")
-    if badges:
-        parser.add_argument("--badges", metavar="PATH", help="badges file (default ./badge.json)")
-    parser.add_argument("--read-only", action="store_true",
+GLOBALS = ("dsn", "badges", "read_only", "json")  # accepted before or after the command
+_AFTER = "after_"  # dest prefix of a global option given after the command
+
+
+def _global_options(parser: argparse.ArgumentParser, after: bool, badges: bool = True,
+                    json_out: bool = False) -> None:
+    """--dsn, --badges, --read-only (and --json) on the main parser or on a command's.
+
+    After the command they land in their own dests with SUPPRESS defaults, so a command's
+    parser never overwrites what was given before it; `_merge_globals` reconciles both."""
+    dest = (lambda name: _AFTER + name) if after else (lambda name: name)
+    default = argparse.SUPPRESS if after else None
+    parser.add_argument("--dsn", dest=dest("dsn"), default=default, metavar="DSN",
+                        help="libpq URI or key=value string, service= included (default: "
+                             "$DATABASE_URL, else libpq's PG* environment, else the "
+                             "embedded demo)")
+    parser.add_argument("--badges", dest=dest("badges"), default=default, metavar="PATH",
+                        help="badges file (default ./badge.json)" if badges
+                        else argparse.SUPPRESS)
+    parser.add_argument("--read-only", dest=dest("read_only"), action="store_true",
+                        default=argparse.SUPPRESS if after else False,
                         help="refuse anything that would change the database or badge.json")
+    if json_out or not after:
+        parser.add_argument("--json", dest=dest("json"), action="store_true",
+                            default=argparse.SUPPRESS if after else False,
+                            help="one JSON document on stdout" if after else
+                            "one JSON document on stdout (commands that have it)")
     if json_out:
-        parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+        parser.set_defaults(has_json=True)
+
+
+def _common(parser: argparse.ArgumentParser, badges: bool = True, json_out: bool = False):
+    """A command's own copy of the global options (and --json when it has JSON output)."""
+    _global_options(parser, after=True, badges=badges, json_out=json_out)
+
+
+def _merge_globals(args: argparse.Namespace) -> argparse.Namespace:
+    """One value per global option, whichever side of the command it was given on.
+
+    Flags are on when given on either side; a value given on both sides must agree."""
+    for name in GLOBALS:
+        if not hasattr(args, _AFTER + name):
+            continue
+        after, before = getattr(args, _AFTER + name), getattr(args, name)
+        delattr(args, _AFTER + name)
+        if isinstance(after, bool):
+            setattr(args, name, before or after)
+        elif before is not None and before != after:
+            option = "--" + name.replace("_", "-")
+            raise UsageError(f"{option} is given before and after the command with different "
+                             "values; give it once.")
+        else:
+            setattr(args, name, after)
+    if args.json and not getattr(args, "has_json", False):
+        what = f"{args.command} has" if args.command else "the console has"
+        raise UsageError(f"--json: {what} no JSON output.")
+    return args
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return _merge_globals(build_parser().parse_args(argv))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Badges that PostgreSQL itself awards: console and CLI. "
-                               "Without a command, opens the console.")
-    _common(parser)
+                               "Without a command, opens the console. --dsn, --badges, "
+                               "--read-only and --json may be given before or after the "
+                               "command.")
+    _global_options(parser, after=False)
     parser.set_defaults(func=cmd_console)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -356,11 +417,33 @@ def _database_error(exc: Exception, dsn: str | None) -> tuple[str, int] | None:
     return f"database error: {_safe(first_line(exc), dsn)}.", 1
 
 
+def _waited(exc: LockTimeout, args) -> str:
+    """The sentence for a lock wait that gave up (the engine gives the facts)."""
+    held = f"table {exc.table} is locked by another session" if exc.table else \
+        "a table it needs is locked by another session"
+    pid = f" (pid {exc.pid})" if exc.pid else ""
+    hint = ", or raise --lock-timeout" if hasattr(args, "lock_timeout") else ""
+    return (f"{held}{pid}; gave up after waiting {exc.timeout} and changed nothing: retry "
+            f"once it is released{hint}.")
+
+
+def _terminate(signum, frame):
+    """SIGTERM ends the command like Ctrl-C: psycopg cancels the running query on the
+    server and the connection is closed, so no backend keeps working (or waiting) for us."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    dsn = getattr(args, "dsn", None) or os.environ.get("DATABASE_URL")
+    dsn, args = None, None
     try:
+        args = parse_args(argv)
+        dsn = args.dsn or os.environ.get("DATABASE_URL")
+        if args.command and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _terminate)
         return args.func(args)
+    except LockTimeout as exc:
+        _console(stderr=True).print(f"{PROG}: {_waited(exc, args)}", markup=False)
+        return exc.exit_code
     except DefinitionError as exc:
         if len(exc.problems) > 1:
             _print_problems(exc.problems, exc.path)

@@ -106,7 +106,8 @@ async def test_lost_connection_shows_a_banner_then_reconnects(make_app, console_
         await settle(pilot, app)
         with psycopg.connect(console_db, autocommit=True) as conn:
             conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                         "WHERE application_name = 'badge-console' AND pid <> pg_backend_pid()")
+                         "WHERE application_name = 'badge-console' AND pid <> pg_backend_pid()"
+                         " AND datname = current_database()")  # not other tests' backends
         view.action_next_page()
         await settle(pilot, app)
         header = app.query_one(StatusHeader)

@@ -29,10 +29,11 @@ from .errors import DefinitionError, OperationFailed
 from .install import read_paused
 from .resolve import Resolution, resolve
 from .sqlgen import Target, award_query, winners_query
+from .waits import READS, Timeouts, bound, bounded, tables_of
 
 DEFAULT_BATCH = 1000
 SAMPLE = 10
-LOCK_TIMEOUT = "5s"
+BATCH_TIMEOUTS = Timeouts(lock="5s", statement="120s")  # one batch of rows
 ROWS_ALIAS = "bc_rows"
 
 
@@ -99,8 +100,7 @@ def _op_for(target: Target) -> tuple[str | None, str]:
 def _prepare(conn: psycopg.Connection, bf: BadgeFile
              ) -> tuple[Resolution, str, list[tuple[BackfillItem, Target | None]]]:
     """Resolve badge.json (READ ONLY, rolled back) and decide what each badge gets."""
-    with conn.transaction():
-        conn.execute("SET TRANSACTION READ ONLY")
+    with bounded(conn, READS, tables_of(bf), read_only=True):
         res = resolve(conn, bf)
         paused = read_paused(conn)
         raise psycopg.Rollback()
@@ -125,8 +125,7 @@ def _prepare(conn: psycopg.Connection, bf: BadgeFile
 def preview_backfill(conn: psycopg.Connection, bf: BadgeFile, sample: int = SAMPLE) -> Backfill:
     """How many users each badge would award, and who, without writing anything."""
     res, channel, plan = _prepare(conn, bf)
-    with conn.transaction():
-        conn.execute("SET TRANSACTION READ ONLY")
+    with bounded(conn, READS, tables_of(bf), read_only=True):
         for item, target in plan:
             if target is None:
                 continue
@@ -236,7 +235,7 @@ def run_backfill(conn: psycopg.Connection, bf: BadgeFile, *, batch_size: int = D
     result = Backfill(res.award.display, channel, [i for i, _ in plan], dry_run=False)
     try:
         for index, (item, target) in enumerate(todo):
-            with conn.transaction():
+            with bounded(conn, BATCH_TIMEOUTS, [target.table.display]):
                 batches = _Batches(conn, target, batch_size)
             lo, done = batches.first(), 0
             report(BackfillProgress(item.code, index, len(todo), 0, batches.total, 0))
@@ -245,8 +244,7 @@ def run_backfill(conn: psycopg.Connection, bf: BadgeFile, *, batch_size: int = D
                     result.cancelled = True
                     return result
                 with conn.transaction():
-                    conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(
-                        sql.Literal(LOCK_TIMEOUT)))
+                    bound(conn, BATCH_TIMEOUTS)
                     src, lo, rows = batches.next(lo)
                     query = award_query(target, item.op, res.award, channel, src, src,
                                         op_label="backfill")

@@ -19,6 +19,7 @@ from psycopg import sql
 from . import catalog
 from .errors import BadgeConsoleError
 from .sqlgen import TRIGGER_PREFIX
+from .waits import READS, Timeouts, bound, bounded
 
 PAGE_SIZE = 100
 BROWSE_TIMEOUT = "10s"
@@ -62,7 +63,9 @@ ORDER BY n.nspname = ANY (current_schemas(false)) DESC, n.nspname, c.relname
 
 def list_tables(conn: psycopg.Connection) -> list[TableEntry]:
     """Every user-visible table and view, with estimated rows and badge triggers."""
-    rows = conn.execute(_TREE, {"prefix": TRIGGER_PREFIX.replace("_", "\\_") + "%"}).fetchall()
+    with bounded(conn, READS, read_only=True):
+        rows = conn.execute(_TREE, {"prefix": TRIGGER_PREFIX.replace("_", "\\_") + "%"}
+                            ).fetchall()
     return [TableEntry(r[0], r[1], r[2], r[3], tuple(r[4])) for r in rows]
 
 
@@ -100,6 +103,11 @@ WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f
 
 
 def describe(conn: psycopg.Connection, schema: str, name: str) -> TableInfo:
+    with bounded(conn, READS, [f"{schema}.{name}"], read_only=True):
+        return _describe(conn, schema, name)
+
+
+def _describe(conn: psycopg.Connection, schema: str, name: str) -> TableInfo:
     row = conn.execute(_DESCRIBE, (schema, name)).fetchone()
     if row is None:
         raise BadgeConsoleError(f"Table {schema}.{name} no longer exists.")
@@ -132,7 +140,18 @@ def table_choices(conn: psycopg.Connection) -> dict[str, list[tuple[str, str]]]:
 
     A table first on the search_path is named bare (`dummy_sketch`), others qualified.
     """
-    rows = conn.execute(
+    with bounded(conn, READS, read_only=True):
+        rows = _choices(conn)
+    choices: dict[str, list[tuple[str, str]]] = {}
+    bare_taken: dict[str, str] = {}
+    for schema, table, column, type_, position in rows:
+        bare = position < 1000 and bare_taken.setdefault(table, schema) == schema
+        choices.setdefault(table if bare else f"{schema}.{table}", []).append((column, type_))
+    return choices
+
+
+def _choices(conn: psycopg.Connection) -> list[tuple]:
+    return conn.execute(
         "SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod),"
         " coalesce(array_position(current_schemas(false), n.nspname::name), 1000)"
         " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -140,12 +159,6 @@ def table_choices(conn: psycopg.Connection) -> dict[str, list[tuple[str, str]]]:
         " WHERE c.relkind IN ('r', 'p', 'f') AND n.nspname NOT IN"
         " ('pg_catalog', 'information_schema', 'pg_toast', 'badge_console')"
         " AND n.nspname NOT LIKE 'pg\\_%%' ORDER BY 5, 1, 2, a.attnum").fetchall()
-    choices: dict[str, list[tuple[str, str]]] = {}
-    bare_taken: dict[str, str] = {}
-    for schema, table, column, type_, position in rows:
-        bare = position < 1000 and bare_taken.setdefault(table, schema) == schema
-        choices.setdefault(table if bare else f"{schema}.{table}", []).append((column, type_))
-    return choices
 
 
 def badges_using(bf, table: TableInfo, search_path: list[str]) -> list[str]:
@@ -306,8 +319,7 @@ class Browser:
         nkeys = len(self._keys())
         with conn.transaction():
             conn.execute("SET TRANSACTION READ ONLY")
-            conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(
-                sql.Literal(self.timeout)))
+            bound(conn, Timeouts(statement=self.timeout))
             try:
                 cur = conn.execute(query, params or None)
             except psycopg.errors.QueryCanceled:
@@ -382,8 +394,7 @@ class Browser:
     def _offset_last(self, conn) -> Page:
         with conn.transaction():
             conn.execute("SET TRANSACTION READ ONLY")
-            conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(
-                sql.Literal(self.timeout)))
+            bound(conn, Timeouts(statement=self.timeout))
             query = sql.SQL("SELECT count(*) FROM {}").format(self._source())
             if self.where:
                 query += sql.SQL(" WHERE ({})").format(sql.SQL(self.where))

@@ -20,12 +20,13 @@ from psycopg import sql
 
 from .browse import check_filter
 from .definitions import Badge, BadgeFile
-from .errors import DefinitionError, OperationFailed
+from .errors import DefinitionError, OperationFailed, StatementTimeout
 from .fire import FireResult, fire
 from .resolve import Resolution, resolve
 from .sample_rows import (MAX_LIMIT, Sample, SampleError, SampleRow, check_columns,
                           error_sentence, key_columns, pick_sample, raw_sql, set_timeouts)
 from .sqlgen import Target, held_probe, winners_query
+from .waits import lock_timeout_error, tables_of
 
 MODES = ("eval", "fire")
 DEFAULT_LOCK_TIMEOUT = "2s"
@@ -87,7 +88,13 @@ def _resolve(conn, bf: BadgeFile, badge: Badge | str) -> tuple[Target, Resolutio
     index = next((i for i, b in enumerate(bf.badges) if b.code == badge.code), None)
     alone = BadgeFile(badges=[badge], award_table=bf.award_table, channel=bf.channel,
                       path=bf.path, setting_problems=bf.setting_problems)
-    res = resolve(conn, alone)
+    try:
+        res = resolve(conn, alone)
+    except psycopg.errors.LockNotAvailable:  # its savepoint is gone, this transaction is not
+        timeout = conn.execute("SHOW lock_timeout").fetchone()[0]
+        raise lock_timeout_error(conn, timeout, tables_of(alone)) from None
+    except psycopg.errors.QueryCanceled:
+        raise StatementTimeout(conn.execute("SHOW statement_timeout").fetchone()[0]) from None
     if res.problems or not res.targets:
         problems = [replace(p, index=index) if p.index == 0 and index is not None else p
                     for p in res.problems]

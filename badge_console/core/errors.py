@@ -33,6 +33,27 @@ class ReadOnlyRefused(BadgeConsoleError):
     exit_code = 1
 
 
+class LockTimeout(OperationFailed):
+    """A lock wait gave up at lock_timeout; nothing was changed. `table` and `pid` name what
+    held the lock when it could be found (None when it was released meanwhile)."""
+
+    def __init__(self, table: str | None, pid: int | None, timeout: str):
+        self.table, self.pid, self.timeout = table, pid, timeout
+        held = f"table {table} is locked by another session" if table else \
+            "a table is locked by another session"
+        super().__init__(f"{held}{f' (pid {pid})' if pid else ''}; gave up waiting after "
+                         f"{timeout}, nothing was changed.")
+
+
+class StatementTimeout(OperationFailed):
+    """A statement ran into statement_timeout and was cancelled; nothing was changed."""
+
+    def __init__(self, timeout: str):
+        self.timeout = timeout
+        super().__init__(f"a statement ran longer than the statement timeout ({timeout}) and "
+                         "was cancelled; nothing was changed.")
+
+
 @dataclass(frozen=True)
 class Problem:
     """One validation finding: which badge, which key, what is wrong and what to do."""

@@ -21,10 +21,12 @@ from .resolve import Resolution, resolve
 from .sqlgen import (SCHEMA, Target, award_table_ddl,
                      create_trigger_ddl, drop_function_ddl, drop_trigger_ddl, fingerprint,
                      function_name, schema_ddl, trigger_function_ddl, trigger_name)
+from .waits import READS, Timeouts, bounded, tables_of
 
 LOCK_KEY = 0x6261646765  # "badge": one advisory lock for every install/uninstall
 DEFAULT_LOCK_TIMEOUT = "5s"
 INSTALL_LOCK_WAIT = "60s"  # how long a second install waits for the first
+DDL_TIMEOUT = "120s"  # statement_timeout of install/uninstall: above INSTALL_LOCK_WAIT
 
 
 @dataclass
@@ -242,10 +244,9 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
     return plan, res
 
 
-def plan_install(conn: psycopg.Connection, bf: BadgeFile) -> Plan:
+def plan_install(conn: psycopg.Connection, bf: BadgeFile, timeouts: Timeouts = READS) -> Plan:
     """The plan, computed in a READ ONLY transaction that is rolled back."""
-    with conn.transaction():
-        conn.execute("SET TRANSACTION READ ONLY")
+    with bounded(conn, timeouts, tables_of(bf), read_only=True):
         plan, _ = build_plan(conn, bf)
         raise psycopg.Rollback()
     return plan
@@ -272,6 +273,8 @@ def _run(conn, statements: list[str], what: str) -> None:
     try:
         for current in statements:
             conn.execute(current.encode())  # rendered SQL, no parameters to interpolate
+    except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled):
+        raise  # bounded() names the lock or the timeout
     except psycopg.Error as exc:
         raise _failure(exc, what, current) from None
 
@@ -280,7 +283,8 @@ def install(conn: psycopg.Connection, bf: BadgeFile,
             lock_timeout: str = DEFAULT_LOCK_TIMEOUT) -> Plan:
     """Apply the plan in one transaction; refuse (changing nothing) if anything is invalid."""
     try:
-        with conn.transaction():
+        with bounded(conn, Timeouts(lock_timeout, DDL_TIMEOUT), tables_of(bf),
+                     mode="AccessExclusiveLock"):
             _locked(conn, lock_timeout)
             plan, res = build_plan(conn, bf)
             if plan.problems:
@@ -301,9 +305,13 @@ def uninstall_statements(conn: psycopg.Connection) -> list[str]:
 
 def uninstall(conn: psycopg.Connection, lock_timeout: str = DEFAULT_LOCK_TIMEOUT) -> int:
     """Drop our triggers and schema; awards and application data stay. Returns triggers dropped."""
+    tables: list[str] = []  # for naming a lock that was not granted
     try:
-        with conn.transaction():
+        with bounded(conn, Timeouts(lock_timeout, DDL_TIMEOUT), tables,
+                     mode="AccessExclusiveLock"):
             _locked(conn, lock_timeout)
+            tables += [f"{t.schema}.{t.table}" for t in catalog.table_triggers(conn)
+                       if t.function_schema == SCHEMA]
             stmts = uninstall_statements(conn)
             _run(conn, stmts, "Uninstall")
     except psycopg.Error as exc:
@@ -316,7 +324,7 @@ def set_paused(conn: psycopg.Connection, code: str | None, paused: bool) -> None
     key = code or "*"
     if not catalog.relation_exists(conn, SCHEMA, "paused"):
         raise OperationFailed("Nothing is installed in this database; install badges first.")
-    with conn.transaction():
+    with bounded(conn, READS, [f"{SCHEMA}.paused"], mode="RowExclusiveLock"):
         if paused:
             conn.execute(sql.SQL("INSERT INTO {} (code) VALUES (%s) ON CONFLICT DO NOTHING")
                          .format(sql.Identifier(SCHEMA, "paused")), (key,))

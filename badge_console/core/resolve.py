@@ -15,10 +15,9 @@ from psycopg import sql
 from . import catalog
 from .condition import check_condition
 from .definitions import CODE_RE, BadgeFile, check_definitions
-from .errors import OperationFailed, Problem
+from .errors import Problem
 from .sqlgen import AwardTable, Target, award_query, winners_query
-
-CHECK_TIMEOUT = "5s"
+from .waits import READS, Timeouts, bounded, tables_of
 
 
 @dataclass
@@ -59,17 +58,15 @@ def _award_table(conn, bf: BadgeFile, problems: list[Problem]) -> tuple[AwardTab
 def _explain(conn, query: sql.Composable, what: str) -> str | None:
     """PostgreSQL's objection to a query, or None when it plans.
 
-    A lock or statement timeout says nothing about the condition: it is raised as an
-    operation failure instead of being blamed on the badge.
+    A lock or statement timeout says nothing about the condition: it propagates to the
+    caller's bounded transaction (core.waits), which names the lock, instead of being
+    blamed on the badge.
     """
     try:
         with conn.transaction():
             conn.execute(sql.SQL("EXPLAIN (COSTS OFF) {}").format(query))
-    except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
-        reason = "a lock (the table is busy)" if isinstance(
-            exc, psycopg.errors.LockNotAvailable) else "the statement timeout"
-        raise OperationFailed(f"Checking {what} gave up waiting for {reason}; nothing was "
-                              "changed, retry later.") from None
+    except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled):
+        raise
     except psycopg.errors.InsufficientPrivilege as exc:
         return (f"{(exc.diag.message_primary or str(exc)).rstrip('.')} for role "
                 f"{conn.info.user}; install as the tables' owner or grant SELECT")
@@ -138,12 +135,10 @@ def resolve(conn: psycopg.Connection, bf: BadgeFile) -> Resolution:
     return res
 
 
-def validate_against_database(conn: psycopg.Connection, bf: BadgeFile) -> Resolution:
-    """resolve() in a READ ONLY transaction with a statement timeout, always rolled back."""
-    with conn.transaction():
-        conn.execute("SET TRANSACTION READ ONLY")
-        conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(
-            sql.Literal(CHECK_TIMEOUT)))
+def validate_against_database(conn: psycopg.Connection, bf: BadgeFile,
+                              timeouts: Timeouts = READS) -> Resolution:
+    """resolve() in a READ ONLY transaction with lock and statement timeouts, rolled back."""
+    with bounded(conn, timeouts, tables_of(bf), read_only=True):
         res = resolve(conn, bf)
         raise psycopg.Rollback()
     return res

@@ -2,8 +2,10 @@
 
 A plain object (no Textual): workers call `run(name, fn)` from their threads; the UI
 thread may call `cancel(name)`. A lost connection is dropped and reported as
-ConnectionLost so the app can show a banner and reconnect; a cancelled statement is
-QueryCancelled. Neither ever escapes as a traceback.
+ConnectionLost so the app can show a banner and reconnect; a statement the user cancelled
+is QueryCancelled. Neither ever escapes as a traceback. Timeouts are not set here: every
+core function a view calls bounds its own transactions (core.waits, SET LOCAL), so
+nothing session-wide reaches a pooler's other clients.
 
 psycopg is imported by the first worker that runs a query (a thread, after the first
 screen), never while the console starts.
@@ -14,13 +16,12 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Callable, TypeVar
 
-from ..core.errors import DatabaseUnreachable
+from ..core.errors import DatabaseUnreachable, StatementTimeout
 
 if TYPE_CHECKING:
     import psycopg
 
 T = TypeVar("T")
-SESSION_TIMEOUT = "30s"  # no console query waits longer, whatever it is
 
 
 class ConnectionLost(Exception):
@@ -28,13 +29,14 @@ class ConnectionLost(Exception):
 
 
 class QueryCancelled(Exception):
-    """The statement was cancelled by the user or by statement_timeout."""
+    """The statement was cancelled by the user."""
 
 
 class Database:
     def __init__(self, dsn: str):
         self.dsn = dsn
         self._conns: dict[str, psycopg.Connection] = {}
+        self._cancelled: set[str] = set()  # names whose running statement the user cancelled
         self._lock = threading.Lock()
 
     def _get(self, name: str) -> psycopg.Connection:
@@ -45,7 +47,6 @@ class Database:
             if conn is not None and not conn.closed:
                 return conn
         conn = connect(self.dsn, autocommit=True)
-        conn.execute("SELECT set_config('statement_timeout', %s, false)", (SESSION_TIMEOUT,))
         with self._lock:
             self._conns[name] = conn
         return conn
@@ -55,19 +56,26 @@ class Database:
         import psycopg
 
         from ..core.connection import first_line, redact
+        from ..core.waits import READS, lock_timeout_error
 
         try:
             conn = self._get(name)
         except DatabaseUnreachable as exc:
             raise ConnectionLost(str(exc)) from None
+        with self._lock:
+            self._cancelled.discard(name)
         try:
             return fn(conn)
-        except psycopg.errors.QueryCanceled as exc:
-            message = first_line(exc)
-            if "statement timeout" in message:
-                raise QueryCancelled("Stopped by the statement timeout "
-                                     f"({SESSION_TIMEOUT} at most).") from None
-            raise QueryCancelled("Query cancelled.") from None
+        except (psycopg.errors.QueryCanceled, StatementTimeout) as exc:
+            with self._lock:
+                by_user = name in self._cancelled
+            if by_user:
+                raise QueryCancelled("Query cancelled.") from None
+            if isinstance(exc, StatementTimeout):
+                raise
+            raise StatementTimeout(READS.statement) from None
+        except psycopg.errors.LockNotAvailable:  # outside a bounded(): name it here
+            raise lock_timeout_error(conn, READS.lock) from None
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             if conn.closed or conn.broken:
                 self.discard(name)
@@ -83,6 +91,7 @@ class Database:
     def cancel(self, name: str) -> None:
         with self._lock:
             conn = self._conns.get(name)
+            self._cancelled.add(name)
         if conn is not None and not conn.closed:
             try:
                 conn.cancel_safe(timeout=3)
