@@ -61,6 +61,19 @@ def refuse_if_read_only(args, what: str) -> None:
         raise ReadOnlyRefused(f"Refused under --read-only: {what} would change the database.")
 
 
+def open_for_write(args, what: str) -> Context:
+    """The context of a command that writes, refused up front under --read-only and on a
+    hot standby (before any plan is shown or question asked)."""
+    from .core.connection import connect
+    from .core.topology import require_primary
+
+    refuse_if_read_only(args, what)
+    ctx = open_context(args)
+    with connect(ctx.dsn) as conn:
+        require_primary(conn, what, ctx.database)
+    return ctx
+
+
 def _load(ctx: Context):
     from .core.definitions import load_badge_file
 
@@ -165,8 +178,7 @@ def cmd_install(args) -> int:
     from .core.connection import connect
     from .core.install import install
 
-    refuse_if_read_only(args, "install")
-    ctx = open_context(args)
+    ctx = open_for_write(args, "install")
     bf = _load(ctx)
     out = _console()
     plan = _plan(ctx, bf)
@@ -194,8 +206,7 @@ def cmd_uninstall(args) -> int:
     from .core.connection import connect
     from .core.install import uninstall
 
-    refuse_if_read_only(args, "uninstall")
-    ctx = open_context(args)
+    ctx = open_for_write(args, "uninstall")
     _confirm(args, "Uninstall", f"Remove every badge trigger and schema badge_console from {ctx.database}?")
     with connect(ctx.dsn) as conn:
         dropped = uninstall(conn, lock_timeout=args.lock_timeout)
@@ -208,8 +219,7 @@ def cmd_pause(args, paused: bool = True) -> int:
     from .core.connection import connect
     from .core.install import set_paused
 
-    refuse_if_read_only(args, "pause" if paused else "resume")
-    ctx = open_context(args)
+    ctx = open_for_write(args, "pause" if paused else "resume")
     with connect(ctx.dsn) as conn:
         set_paused(conn, args.code, paused)
     what = f"badge {args.code}" if args.code else "all badges"
@@ -313,6 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, json_out=True)
     p.add_argument("--since", type=int, metavar="ID",
                    help="first print the awards with a higher id that already exist")
+    p.add_argument("--poll", type=float, metavar="SECONDS",
+                   help="read the award table every SECONDS instead of LISTEN (chosen by "
+                        "itself on a hot standby and behind a transaction pooler)")
     p.set_defaults(func=_awards_command("cmd_watch"))
 
     p = sub.add_parser("backfill", help="award users who already qualify (preview first)")

@@ -33,6 +33,17 @@ class ReadOnlyRefused(BadgeConsoleError):
     exit_code = 1
 
 
+class StandbyRefused(BadgeConsoleError):
+    """A write was asked of a hot standby (pg_is_in_recovery()): refused before trying."""
+
+    exit_code = 1
+
+    def __init__(self, operation: str, target: str):
+        self.operation, self.target = operation, target
+        super().__init__(f"{target} is a hot standby (read-only); run {operation} on the "
+                         "primary.")
+
+
 @dataclass(frozen=True)
 class Problem:
     """One validation finding: which badge, which key, what is wrong and what to do."""
