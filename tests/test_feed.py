@@ -326,3 +326,54 @@ def test_django_award_table_and_custom_channel_come_from_the_installed_settings(
         assert new["awarded_at"]  # the trigger stamps now() when the table has no column
     finally:
         w.close()
+
+
+def test_polling_delivers_an_award_that_committed_out_of_id_order_exactly_once(installed):
+    """The polling source keeps LISTEN's guarantee: it also asks for the ids below the
+    highest seen that it has not delivered (a lower id may commit later)."""
+    seen, states = [], []
+    listener = AwardListener(installed, seen.append, states.append, poll=0.05)
+    listener.start()
+    try:
+        deadline = time.monotonic() + WAIT
+        while not any(s.kind == "caught_up" for s in states):
+            assert time.monotonic() < deadline, states
+            time.sleep(0.02)
+        assert "polling every 0.05 s" in states[-1].detail
+        slow = psycopg.connect(installed)
+        slow.execute("UPDATE auth_user SET date_joined = now() - interval '2 years'"
+                     " WHERE id = 40")  # award id n taken, not committed
+        log_in(installed, 41)  # award id n+1 committed and polled
+        while not [a for a in seen if a.user_id == 41]:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        slow.commit()
+        slow.close()
+        while not [a for a in seen if a.user_id == 40]:
+            assert time.monotonic() < deadline, seen
+            time.sleep(0.02)
+        time.sleep(0.3)  # several more polls
+    finally:
+        listener.stop()
+    assert sorted(a.user_id for a in seen) == [40, 41]
+    assert not any(s.kind == "reconnecting" for s in states)
+
+
+def test_watch_poll_says_so_and_prints_every_award(installed):
+    w = Watch(installed, "--poll", "0.2")
+    try:
+        assert "polling every 0.2 s." in w.wait_stderr("Watching awards on")
+        log_in(installed, 42)
+        log_in(installed, 43, 44)
+        got = w.awards_until(lambda got: len(got) >= 3)
+        got += w.quiet_for(0.5)
+        assert sorted(users_of(got)) == [42, 43, 44]
+        assert {line["op"] for line in got} == {None}  # read from the table
+        assert w.interrupt()[0] == 0
+    finally:
+        w.close()
+
+
+def test_watch_poll_needs_a_positive_number_of_seconds(cli):
+    code, out, err = cli("watch", "--poll", "0", "--dsn", "postgresql://x@127.0.0.1:1/x")
+    assert code == 2 and "--poll" in err and err.count("\n") == 1
