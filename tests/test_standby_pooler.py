@@ -227,3 +227,22 @@ def test_live_feed_on_the_replica_polls_and_shows_an_award_made_on_the_primary(r
             await wait_for(pilot, lambda: shown_users(view) == [150], "user 150's award")
             assert not [s for s in view.states if s.kind == "reconnecting"]
     run()
+
+
+def test_install_view_on_the_replica_refuses_writes_at_once_and_previews(rig, tmp_path):
+    from test_tui_install import _open, _press_without_question, _text
+    from test_tui_support import SIZE, settle, sync
+
+    @sync
+    async def run():
+        app = replica_app(rig, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await _open(pilot, app)
+            for key, what in (("i", "install"), ("u", "uninstall"), ("b", "backfill")):
+                await _press_without_question(
+                    pilot, app, key,
+                    f"replica-db is a hot standby (read-only); run {what} on the primary.")
+            await pilot.press("p")
+            await settle(pilot, app)
+            assert "nothing was written" in _text(app, "#install-status")
+    run()
