@@ -178,36 +178,40 @@ def test_core_refuses_writes_on_a_standby_with_a_typed_error(rig):
 
 # ---- the console on the replica -----------------------------------------------------
 
-def replica_app(rig, tmp_path):
+def on_replica_console(rig, tmp_path, steps) -> None:
+    """Run `await steps(pilot, app)` in the console opened on the replica."""
+    import asyncio
     import shutil
 
     from badge_console.tui.app import BadgeConsoleApp
+    from test_tui_support import SIZE
 
     path = tmp_path / "badge.json"
     shutil.copy(ROOT / "badge.json", path)
-    return BadgeConsoleApp(rig.replica, path, "replica-db")
+
+    async def run():
+        app = BadgeConsoleApp(rig.replica, path, "replica-db")
+        async with app.run_test(size=SIZE) as pilot:
+            await steps(pilot, app)
+    asyncio.run(run())
 
 
 def test_console_on_the_replica_says_standby_and_refuses_pause_at_once(rig, tmp_path):
     from test_tui_badges import _badges, _select
-    from test_tui_support import SIZE, settle, sync
+    from test_tui_support import settle
     from textual.widgets import Static
 
     from badge_console.tui.widgets.header import StatusHeader
 
-    @sync
-    async def run():
-        app = replica_app(rig, tmp_path)
-        async with app.run_test(size=SIZE) as pilot:
-            await _badges(pilot, app)
-            assert "standby (read-only)" in str(app.query_one(StatusHeader)._line())
-            await _select(pilot, app, "star")
-            await pilot.press("p")
-            await settle(pilot, app)
-            message = str(app.query_one("#editor-message", Static).render())
-            assert "replica-db is a hot standby (read-only); run pause on the primary." \
-                == message
-    run()
+    async def steps(pilot, app):
+        await _badges(pilot, app)
+        assert "standby (read-only)" in str(app.query_one(StatusHeader)._line())
+        await _select(pilot, app, "star")
+        await pilot.press("p")
+        await settle(pilot, app)
+        assert str(app.query_one("#editor-message", Static).render()) == \
+            "replica-db is a hot standby (read-only); run pause on the primary."
+    on_replica_console(rig, tmp_path, steps)
     with psycopg.connect(rig.primary) as conn:
         assert conn.execute("SELECT count(*) FROM badge_console.paused").fetchone()[0] == 0
 
@@ -215,34 +219,27 @@ def test_console_on_the_replica_says_standby_and_refuses_pause_at_once(rig, tmp_
 def test_live_feed_on_the_replica_polls_and_shows_an_award_made_on_the_primary(rig,
                                                                                tmp_path):
     from test_tui_feed import open_feed, shown_users, status_text, wait_for
-    from test_tui_support import SIZE, sync
 
-    @sync
-    async def run():
-        app = replica_app(rig, tmp_path)
-        async with app.run_test(size=SIZE) as pilot:
-            view = await open_feed(pilot, app)
-            assert "polling every 1 s (hot standby" in status_text(view, "#feed-state")
-            log_in(rig.primary, 150)
-            await wait_for(pilot, lambda: shown_users(view) == [150], "user 150's award")
-            assert not [s for s in view.states if s.kind == "reconnecting"]
-    run()
+    async def steps(pilot, app):
+        view = await open_feed(pilot, app)
+        assert "polling every 1 s (hot standby" in status_text(view, "#feed-state")
+        log_in(rig.primary, 150)
+        await wait_for(pilot, lambda: shown_users(view) == [150], "user 150's award")
+        assert not [s for s in view.states if s.kind == "reconnecting"]
+    on_replica_console(rig, tmp_path, steps)
 
 
 def test_install_view_on_the_replica_refuses_writes_at_once_and_previews(rig, tmp_path):
     from test_tui_install import _open, _press_without_question, _text
-    from test_tui_support import SIZE, settle, sync
+    from test_tui_support import settle
 
-    @sync
-    async def run():
-        app = replica_app(rig, tmp_path)
-        async with app.run_test(size=SIZE) as pilot:
-            await _open(pilot, app)
-            for key, what in (("i", "install"), ("u", "uninstall"), ("b", "backfill")):
-                await _press_without_question(
-                    pilot, app, key,
-                    f"replica-db is a hot standby (read-only); run {what} on the primary.")
-            await pilot.press("p")
-            await settle(pilot, app)
-            assert "nothing was written" in _text(app, "#install-status")
-    run()
+    async def steps(pilot, app):
+        await _open(pilot, app)
+        for key, what in (("i", "install"), ("u", "uninstall"), ("b", "backfill")):
+            await _press_without_question(
+                pilot, app, key,
+                f"replica-db is a hot standby (read-only); run {what} on the primary.")
+        await pilot.press("p")
+        await settle(pilot, app)
+        assert "nothing was written" in _text(app, "#install-status")
+    on_replica_console(rig, tmp_path, steps)
