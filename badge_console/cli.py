@@ -27,6 +27,11 @@ class Context:
     database: str  # display name, password-free
     demo: bool
     server: object = None  # keeps the embedded server alive while we run
+    standby: bool = False  # a hot standby, once a command's connection has asked
+
+    def where(self) -> str:
+        """The database, and that it is a standby when it is."""
+        return f"{self.database}, standby (read-only)" if self.standby else self.database
 
 
 def open_context(args) -> Context:
@@ -96,12 +101,14 @@ def cmd_validate(args) -> int:
     else:
         from .core.connection import connect
         from .core.resolve import validate_against_database
+        from .core.topology import is_standby
 
         ctx = open_context(args)
         bf = _load(ctx)
         with connect(ctx.dsn) as conn:
             problems = validate_against_database(conn, bf).problems
-        against = ctx.database
+            ctx.standby = is_standby(conn)
+        against = ctx.where()
     if args.json:
         emit_json({"file": str(ctx.badges_path), "database": against, "valid": not problems,
                    "badges": len(bf.badges),
@@ -133,8 +140,10 @@ def _plan_table(plan):
 def _plan(ctx: Context, bf):
     from .core.connection import connect
     from .core.install import plan_install
+    from .core.topology import is_standby
 
     with connect(ctx.dsn) as conn:
+        ctx.standby = is_standby(conn)
         return plan_install(conn, bf)
 
 
@@ -143,7 +152,8 @@ def cmd_plan(args) -> int:
     bf = _load(ctx)
     plan = _plan(ctx, bf)
     if args.json:
-        doc = plan.as_dict() | {"database": ctx.database, "file": str(ctx.badges_path)}
+        doc = plan.as_dict() | {"database": ctx.database, "standby": ctx.standby,
+                                "file": str(ctx.badges_path)}
         emit_json(doc)
     else:
         out = _console()
@@ -157,7 +167,7 @@ def cmd_plan(args) -> int:
                 out.print(f"[yellow]warning[/]: badge {item.code} skipped {e['count']} "
                           f"statement(s) on a run-time error (SQLSTATE {e['sqlstate']}, last "
                           f"{e['last_at']}): {e['message']}", highlight=False)
-        out.print(f"{len(plan.changes)} change(s) to apply on {ctx.database}.", markup=False)
+        out.print(f"{len(plan.changes)} change(s) to apply on {ctx.where()}.", markup=False)
         if args.sql:
             out.print(plan.sql_text(), markup=False)
     return 1 if plan.problems else 0

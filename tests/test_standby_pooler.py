@@ -152,12 +152,15 @@ def test_writes_on_the_replica_are_refused_up_front_in_one_sentence(rig, cli, ar
 @pytest.mark.parametrize("argv", [
     ("validate",), ("plan",), ("plan", "--json"), ("backfill", "--dry-run"),
     ("backfill", "--dry-run", "--json"), ("dry-run", "collector", "--where", "id < 5"),
+    ("dry-run", "collector", "--where", "id < 5", "--json"),
 ])
 def test_read_commands_work_on_the_replica(rig, cli, argv):
     code, out, err = cli(*argv, "--dsn", rig.replica, "--badges", ROOT / "badge.json")
     assert code == 0, err
     if "--json" in argv:
-        json.loads(out)
+        assert json.loads(out)["standby"] is True
+    else:
+        assert ", standby (read-only)" in out
 
 
 def test_core_refuses_writes_on_a_standby_with_a_typed_error(rig):

@@ -22,8 +22,9 @@ def is_standby(conn: psycopg.Connection) -> bool:
     """pg_is_in_recovery(), asked once per connection."""
     known = _standby.get(conn)
     if known is None:
-        known = _standby[conn] = bool(
-            conn.execute("SELECT pg_is_in_recovery()").fetchone()[0])
+        with conn.transaction():  # leaves no transaction open behind the caller's back
+            known = _standby[conn] = bool(
+                conn.execute("SELECT pg_is_in_recovery()").fetchone()[0])
     return known
 
 
