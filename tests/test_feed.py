@@ -24,6 +24,7 @@ from badge_console.core.traffic import DemoTraffic
 
 from conftest import make_demo
 from helpers import DEMO_BADGES, install_badges, run
+from test_privileges import roles  # noqa: F401 - a fixture
 
 WAIT = 10.0  # seconds any single expected event may take
 CLI = [sys.executable, "-m", "badge_console.cli"]
@@ -352,3 +353,20 @@ def test_watch_poll_says_so_and_prints_every_award(installed):
 def test_watch_poll_needs_a_positive_number_of_seconds(cli):
     code, out, err = cli("watch", "--poll", "0", "--dsn", "postgresql://x@127.0.0.1:1/x")
     assert code == 2 and "--poll" in err and err.count("\n") == 1
+
+
+def test_a_feed_the_server_refuses_stops_with_the_reason_instead_of_retrying(roles, dsn):
+    """The application's role may not read the award table: that would fail on every
+    reconnect, so the feed stops and says why (the Live feed shows it)."""
+    make_demo(dsn)
+    install_badges(dsn, DEMO_BADGES)
+    states = []
+    listener = AwardListener(roles["app"], lambda award: None, states.append)
+    listener.start()
+    deadline = time.monotonic() + WAIT
+    while not [s for s in states if s.kind == "stopped"]:
+        assert time.monotonic() < deadline, states
+        time.sleep(0.02)
+    listener.stop()
+    assert states[-1].detail.startswith("permission denied for ")
+    assert not any(s.kind == "reconnecting" for s in states)

@@ -43,6 +43,9 @@ BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)  # seconds between reconnect attempts
 POLL = 0.25  # how often a wait for notifications looks at the stop flag
 PING_AFTER = 5.0  # idle seconds after which a LISTEN feed reads the table (and the link)
 POLL_EVERY = 1.0  # seconds between reads when polling was chosen, not asked for
+# a lost or unreachable server, worth reconnecting for; any other error right after a
+# connect (permission denied, ...) would only repeat
+TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, DatabaseUnreachable)
 KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
               "keepalives_count": 3}
 
@@ -275,19 +278,23 @@ class AwardListener:
         """Follow until stop(). The first connection's failure raises unless retry_first."""
         attempt, connected_once = 0, False
         while not self._stop.is_set():
+            opened = False
             try:
                 self._state(FeedState("connecting", attempt=attempt))
                 self._conn = connect(self.dsn, autocommit=True, **KEEPALIVES)
                 self._conn.prepare_threshold = None  # no server-side statement (poolers)
                 try:
                     source = self._open(self._conn)
-                    connected_once, attempt = True, 0
+                    opened = connected_once = True
+                    attempt = 0
                     source.follow(self, self._conn)
                 finally:
                     self._close()
             except (psycopg.Error, DatabaseUnreachable) as exc:
                 if not connected_once and not retry_first:
                     raise
+                if not opened and not isinstance(exc, TRANSIENT):
+                    raise  # the server said no to a fresh connection: it will again
                 attempt += 1
                 delay = BACKOFF[min(attempt, len(BACKOFF)) - 1]
                 detail = redact(first_line(exc), self.dsn)
