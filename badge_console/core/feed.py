@@ -164,7 +164,7 @@ class ListenSource(FeedSource):
         return f"listening on {channel}"
 
     def open(self, feed, conn) -> None:
-        conn.add_notify_handler(feed._on_notify)
+        conn.add_notify_handler(feed.on_notify)
         conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(feed.channel)))
 
     def follow(self, feed, conn) -> None:
@@ -172,12 +172,12 @@ class ListenSource(FeedSource):
 
         A plain select() loop over libpq (consume input, drain notifies) costs less per
         award than psycopg's notifies() generator; notifications that arrive while a query
-        runs (catch-up) reach `_on_notify` through the connection's notify handler. After
+        runs (catch-up) reach `on_notify` through the connection's notify handler. After
         PING_AFTER idle seconds a catch-up checks the link and finds any award whose
         notification went elsewhere.
         """
-        pgconn, stop, encoding = conn.pgconn, feed._stop, conn.info.encoding
-        deliver, parse = feed._deliver, Award.from_payload
+        pgconn, stop, encoding = conn.pgconn, feed.stop_event, conn.info.encoding
+        deliver, parse = feed.deliver, Award.from_payload
         idle_since = time.monotonic()
         with selectors.DefaultSelector() as selector:
             selector.register(pgconn.socket, selectors.EVENT_READ)
@@ -189,7 +189,7 @@ class ListenSource(FeedSource):
                     pgconn.consume_input()  # a lost connection raises OperationalError here
                     idle_since = time.monotonic()
                 elif time.monotonic() - idle_since > PING_AFTER:  # a silent peer may be gone
-                    feed._catch_up(conn)
+                    feed.catch_up(conn)
                     idle_since = time.monotonic()
 
 
@@ -206,8 +206,8 @@ class PollSource(FeedSource):
         return f"polling every {self.interval:g} s{why.get(self.reason, '')}"
 
     def follow(self, feed, conn) -> None:
-        while not feed._stop.wait(self.interval):
-            feed._catch_up(conn)
+        while not feed.stop_event.wait(self.interval):
+            feed.catch_up(conn)
 
 
 def choose_source(conn: psycopg.Connection, dsn: str, poll: float | None) -> FeedSource:
@@ -267,6 +267,11 @@ class AwardListener:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    @property
+    def stop_event(self) -> threading.Event:
+        """Set by stop(); sources wait on it."""
+        return self._stop
 
     def _run_quietly(self) -> None:
         try:
@@ -330,7 +335,7 @@ class AwardListener:
         how = source.describe(self.channel)
         self._state(FeedState("connected", how))
         # LISTEN first, then read: an award committed in between is in both, shown once.
-        count = self._catch_up(conn)
+        count = self.catch_up(conn)
         self._state(FeedState("caught_up", how, count=count))
         return source
 
@@ -357,7 +362,7 @@ class AwardListener:
         low = max(self._floor, self._max_seen - CATCHUP_WINDOW)
         return [i for i in range(low + 1, self._max_seen + 1) if i not in seen]
 
-    def _catch_up(self, conn: psycopg.Connection) -> int:
+    def catch_up(self, conn: psycopg.Connection) -> int:
         """Deliver the awards in the table not seen yet: above the top and in the gaps."""
         if self._query is None:  # the award table may have been created since
             self._query = unseen_awards_query(conn, self.award_table)
@@ -367,7 +372,7 @@ class AwardListener:
         while not self._stop.is_set():
             rows = conn.execute(self._query, (gaps, top, CATCHUP_PAGE)).fetchall()
             for _, payload in rows:
-                if self._deliver(Award.from_payload(payload)):
+                if self.deliver(Award.from_payload(payload)):
                     count += 1
             if len(rows) < CATCHUP_PAGE:
                 break
@@ -375,10 +380,10 @@ class AwardListener:
             gaps = [g for g in gaps if g > top]
         return count
 
-    def _on_notify(self, notify) -> None:
-        self._deliver(Award.from_payload(notify.payload))
+    def on_notify(self, notify) -> None:
+        self.deliver(Award.from_payload(notify.payload))
 
-    def _deliver(self, award: Award | None) -> bool:
+    def deliver(self, award: Award | None) -> bool:
         if award is None:
             return False
         award_id, seen = award.id, self._seen
