@@ -130,6 +130,25 @@ def test_watch_through_a_session_pooler_keeps_listening(rig):
     assert [line["op"] for line in got] == ["update"] * 5  # notified, not read by a poll
 
 
+def test_pooling_modes_are_told_apart(rig):
+    from badge_console.core.topology import pooling
+
+    for dsn, mode in ((rig.primary, "direct"), (rig.replica, "direct"),
+                      (rig.session, "session"), (rig.transaction, "transaction")):
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            assert pooling(conn, dsn) == mode, dsn
+
+
+def test_watch_behind_a_full_session_pool_polls_rather_than_wait_or_guess(rig):
+    """Another client holds the pool's other server connection: the second client that
+    would tell the mode gets none, so the feed cannot know and polls, saying so."""
+    with psycopg.connect(rig.session, autocommit=True) as other:
+        other.execute("SELECT 1")  # session pooling: pinned until it disconnects
+        got = watch_every_award(rig, rig.session, range(161, 164),
+                                "a pooler whose mode could not be told")
+    assert len(got) == 3
+
+
 @pytest.mark.parametrize("argv, what", [
     (("install", "--yes"), "install"),
     (("install", "--yes", "--backfill"), "install"),

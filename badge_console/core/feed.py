@@ -198,11 +198,14 @@ class PollSource(FeedSource):
     """Read the award table every `interval` seconds: no LISTEN, no session state."""
 
     interval: float
-    reason: str = "asked"  # asked | standby | pooler
+    reason: str = "asked"  # asked | standby | transaction pooler | unknown pooler
 
     def describe(self, channel: str) -> str:
         why = {"standby": " (hot standby: no LISTEN during recovery)",
-               "pooler": " (transaction pooler: notifications would reach other clients)"}
+               "transaction pooler": " (transaction pooler: notifications would reach "
+                                     "other clients)",
+               "unknown pooler": " (a pooler whose mode could not be told: LISTEN might "
+                                 "miss awards)"}
         return f"polling every {self.interval:g} s{why.get(self.reason, '')}"
 
     def follow(self, feed, conn) -> None:
@@ -216,8 +219,9 @@ def choose_source(conn: psycopg.Connection, dsn: str, poll: float | None) -> Fee
         return PollSource(poll)
     if topology.is_standby(conn):
         return PollSource(POLL_EVERY, "standby")
-    if topology.transaction_pooled(conn, dsn):
-        return PollSource(POLL_EVERY, "pooler")
+    mode = topology.pooling(conn, dsn)
+    if mode in ("transaction", "unknown"):  # polling is right in every mode, LISTEN not
+        return PollSource(POLL_EVERY, f"{mode} pooler")
     return ListenSource()
 
 
