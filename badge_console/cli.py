@@ -30,6 +30,11 @@ class Context:
     database: str  # display name read from the live connection, password-free
     demo: bool
     server: object = None  # keeps the embedded server alive while we run
+    standby: bool = False  # a hot standby, once a command's connection has asked
+
+    def where(self) -> str:
+        """The database, and that it is a standby when it is."""
+        return f"{self.database}, standby (read-only)" if self.standby else self.database
 
 
 def open_context(args) -> Context:
@@ -66,6 +71,19 @@ def refuse_if_read_only(args, what: str) -> None:
         raise ReadOnlyRefused(f"Refused under --read-only: {what} would change the database.")
 
 
+def open_for_write(args, what: str) -> Context:
+    """The context of a command that writes, refused up front under --read-only and on a
+    hot standby (before any plan is shown or question asked)."""
+    from .core.connection import connect
+    from .core.topology import require_primary
+
+    refuse_if_read_only(args, what)
+    ctx = open_context(args)
+    with connect(ctx.dsn) as conn:
+        require_primary(conn, what, ctx.database)
+    return ctx
+
+
 def _load(ctx: Context):
     from .core.definitions import load_badge_file
 
@@ -88,12 +106,14 @@ def cmd_validate(args) -> int:
     else:
         from .core.connection import connect
         from .core.resolve import validate_against_database
+        from .core.topology import is_standby
 
         ctx = open_context(args)
         bf = _load(ctx)
         with connect(ctx.dsn) as conn:
             problems = validate_against_database(conn, bf).problems
-        against = ctx.database
+            ctx.standby = is_standby(conn)
+        against = ctx.where()
     if args.json:
         emit_json({"file": str(ctx.badges_path), "database": against, "valid": not problems,
                    "badges": len(bf.badges),
@@ -125,10 +145,12 @@ def _plan_table(plan):
 def _plan(ctx: Context, bf, lock_timeout: str | None = None):
     from .core.connection import connect
     from .core.install import plan_install
+    from .core.topology import is_standby
     from .core.waits import READS, Timeouts
 
     timeouts = Timeouts(lock_timeout, READS.statement) if lock_timeout else READS
     with connect(ctx.dsn) as conn:
+        ctx.standby = is_standby(conn)
         return plan_install(conn, bf, timeouts)
 
 
@@ -137,7 +159,8 @@ def cmd_plan(args) -> int:
     bf = _load(ctx)
     plan = _plan(ctx, bf)
     if args.json:
-        doc = plan.as_dict() | {"database": ctx.database, "file": str(ctx.badges_path)}
+        doc = plan.as_dict() | {"database": ctx.database, "standby": ctx.standby,
+                                "file": str(ctx.badges_path)}
         emit_json(doc)
     else:
         out = _console()
@@ -151,7 +174,7 @@ def cmd_plan(args) -> int:
                 out.print(f"[yellow]warning[/]: badge {item.code} skipped {e['count']} "
                           f"statement(s) on a run-time error (SQLSTATE {e['sqlstate']}, last "
                           f"{e['last_at']}): {e['message']}", highlight=False)
-        out.print(f"{len(plan.changes)} change(s) to apply on {ctx.database}.", markup=False)
+        out.print(f"{len(plan.changes)} change(s) to apply on {ctx.where()}.", markup=False)
         if args.sql:
             out.print(plan.sql_text(), markup=False)
     return 1 if plan.problems else 0
@@ -172,8 +195,7 @@ def cmd_install(args) -> int:
     from .core.connection import connect
     from .core.install import install
 
-    refuse_if_read_only(args, "install")
-    ctx = open_context(args)
+    ctx = open_for_write(args, "install")
     bf = _load(ctx)
     out = _console()
     plan = _plan(ctx, bf, args.lock_timeout)
@@ -201,8 +223,7 @@ def cmd_uninstall(args) -> int:
     from .core.connection import connect
     from .core.install import uninstall
 
-    refuse_if_read_only(args, "uninstall")
-    ctx = open_context(args)
+    ctx = open_for_write(args, "uninstall")
     _confirm(args, "Uninstall", f"Remove every badge trigger and schema badge_console from {ctx.database}?")
     with connect(ctx.dsn) as conn:
         dropped = uninstall(conn, lock_timeout=args.lock_timeout)
@@ -215,8 +236,7 @@ def cmd_pause(args, paused: bool = True) -> int:
     from .core.connection import connect
     from .core.install import set_paused
 
-    refuse_if_read_only(args, "pause" if paused else "resume")
-    ctx = open_context(args)
+    ctx = open_for_write(args, "pause" if paused else "resume")
     with connect(ctx.dsn) as conn:
         set_paused(conn, args.code, paused)
     what = f"badge {args.code}" if args.code else "all badges"
@@ -374,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, json_out=True)
     p.add_argument("--since", type=int, metavar="ID",
                    help="first print the awards with a higher id that already exist")
+    p.add_argument("--poll", type=float, metavar="SECONDS",
+                   help="read the award table every SECONDS instead of LISTEN (chosen by "
+                        "itself on a hot standby and behind a transaction pooler)")
     p.set_defaults(func=_awards_command("cmd_watch"))
 
     p = sub.add_parser("backfill", help="award users who already qualify (preview first)")

@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 import sys
 
-from .cli import Context, _console, _load, emit_json, open_context, refuse_if_read_only
-from .core.errors import DefinitionError, ReadOnlyRefused
+from .cli import Context, _console, _load, emit_json, open_context, open_for_write
+from .core.errors import DefinitionError, ReadOnlyRefused, UsageError
 
 
 def _award_line(award) -> str:
@@ -19,8 +19,10 @@ def _award_line(award) -> str:
 
 
 def cmd_watch(args) -> int:
-    from .core.feed import AwardListener
+    from .core.feed import AwardListener, PollSource
 
+    if args.poll is not None and not args.poll > 0:
+        raise UsageError("--poll takes a number of seconds above 0, e.g. --poll 2.")
     ctx = open_context(args)
     try:  # only for the channel and award table when nothing is installed yet
         bf = _load(ctx) if ctx.badges_path.exists() else None
@@ -34,19 +36,23 @@ def cmd_watch(args) -> int:
         out.flush()
 
     def on_state(state) -> None:
+        polling = isinstance(listener.source, PollSource)
         if state.kind == "caught_up" and not started:
             started.append(True)
             earlier = f"; {state.count} award(s) above #{args.since} shown" \
                 if args.since is not None else ""
-            err.print(f"Watching channel {listener.channel} on {ctx.database}{earlier}. "
-                      "Ctrl-C to stop.", markup=False)
+            what = f"awards on {ctx.database}: {state.detail}" if polling else \
+                f"channel {listener.channel} on {ctx.database}"
+            err.print(f"Watching {what}{earlier}. Ctrl-C to stop.", markup=False)
         elif state.kind == "caught_up":
-            err.print(f"Reconnected; caught up {state.count} award(s) made meanwhile.",
+            how = f" ({state.detail})" if polling else ""
+            err.print(f"Reconnected{how}; caught up {state.count} award(s) made meanwhile.",
                       markup=False)
         elif state.kind == "reconnecting":
             err.print(f"Connection lost ({state.detail}).", markup=False)
 
-    listener = AwardListener(ctx.dsn, on_award, on_state, since=args.since, badge_file=bf)
+    listener = AwardListener(ctx.dsn, on_award, on_state, since=args.since, badge_file=bf,
+                             poll=args.poll)
     try:
         listener.run()
     except KeyboardInterrupt:
@@ -135,20 +141,20 @@ def backfill_summary(ctx: Context, result) -> str:
 def cmd_backfill(args) -> int:
     from .core.backfill import preview_backfill
     from .core.connection import connect
+    from .core.topology import is_standby
 
-    if not args.dry_run:
-        refuse_if_read_only(args, "backfill")
-    ctx = open_context(args)
+    ctx = open_context(args) if args.dry_run else open_for_write(args, "backfill")
     bf = _load(ctx)
     with connect(ctx.dsn) as conn:
         preview = preview_backfill(conn, bf)
+        ctx.standby = is_standby(conn)
     out = _console()
     if args.dry_run:
         if args.json:
-            emit_json(preview.as_dict() | {"database": ctx.database})
+            emit_json(preview.as_dict() | {"database": ctx.database, "standby": ctx.standby})
         else:
             _print_backfill(out, preview)
-            out.print(f"Dry run on {ctx.database}: {preview.would_award} award(s) would be "
+            out.print(f"Dry run on {ctx.where()}: {preview.would_award} award(s) would be "
                       "granted; nothing was written.", markup=False)
         return 0
     if not args.json:
@@ -166,8 +172,7 @@ def cmd_backfill(args) -> int:
 def cmd_demo_traffic(args) -> int:
     from .core.traffic import run_demo_traffic
 
-    refuse_if_read_only(args, "demo-traffic")
-    ctx = open_context(args)
+    ctx = open_for_write(args, "demo-traffic")
     out = _console()
     until = f"for {args.seconds:g}s" if args.seconds else "until Ctrl-C"
     out.print(f"Writing demo traffic to {ctx.database}: {args.rate:g} writes/s {until}.",
@@ -205,6 +210,7 @@ def cmd_dry_run(args) -> int:
     from .core.connection import connect
     from .core.dryrun import dry_run
     from .core.sample_rows import Sample, parse_json_changes, parse_json_rows
+    from .core.topology import is_standby
 
     if args.mode == "fire" and args.read_only:
         raise ReadOnlyRefused(
@@ -213,7 +219,8 @@ def cmd_dry_run(args) -> int:
             "--mode eval.")
     rows = parse_json_rows(args.rows) if args.rows is not None else None
     changes = parse_json_changes(args.set) if args.set is not None else None
-    ctx = open_context(args)
+    ctx = open_for_write(args, "dry-run --mode fire") if args.mode == "fire" \
+        else open_context(args)
     bf = _load(ctx)
     err, out = _console(stderr=True), _console()
     if args.mode == "fire":
@@ -225,8 +232,10 @@ def cmd_dry_run(args) -> int:
                          mode=args.mode, op=args.op, explain=args.explain,
                          lock_timeout=args.lock_timeout,
                          statement_timeout=args.statement_timeout)
+        ctx.standby = is_standby(conn)
     if args.json:
-        emit_json(result.as_dict() | {"database": ctx.database, "file": str(ctx.badges_path)})
+        emit_json(result.as_dict() | {"database": ctx.database, "standby": ctx.standby,
+                                      "file": str(ctx.badges_path)})
         return 0
     out.print(_dry_run_table(result))
     if result.fire is not None:
@@ -241,5 +250,5 @@ def cmd_dry_run(args) -> int:
         out.print(f"EXPLAIN (one sample row):\n{result.explain}", markup=False)
     for note in result.notes:
         out.print(f"Note: {note}", style="dim", markup=False)
-    out.print(f"{result.summary} ({ctx.database})", markup=False)
+    out.print(f"{result.summary} ({ctx.where()})", markup=False)
     return 0

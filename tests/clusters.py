@@ -95,7 +95,7 @@ class Cluster:
         bin_dir = require_server_bin()
         replica = Cluster(_own_dir("bc-replica-"), free_port())
         _run([bin_dir / "pg_basebackup", "-h", "127.0.0.1", "-p", self.port, "-U", "postgres",
-              "-D", replica.data, "-R", "-X", "stream", "--no-sync"])
+              "-D", replica.data, "-R", "-X", "stream", "--no-sync", "-c", "fast"])
         replica._configure({"hot_standby": "on"})
         replica._pg_ctl("start")
         return replica

@@ -24,6 +24,7 @@ from badge_console.core.traffic import DemoTraffic
 
 from conftest import make_demo
 from helpers import DEMO_BADGES, install_badges, run
+from test_privileges import roles  # noqa: F401 - a fixture
 
 WAIT = 10.0  # seconds any single expected event may take
 CLI = [sys.executable, "-m", "badge_console.cli"]
@@ -197,16 +198,20 @@ def test_terminated_backend_reconnects_and_catches_up_without_duplicates(install
     assert len({line["id"] for line in got}) == len(got)
 
 
-def test_catch_up_finds_an_award_that_committed_out_of_id_order(installed):
-    """Ids are taken at insert, not commit: a lower id may commit after a higher one."""
+@pytest.mark.parametrize("poll", [None, 0.05], ids=["listen", "poll"])
+def test_an_award_that_committed_out_of_id_order_is_delivered_once(installed, poll):
+    """Ids are taken at insert, not commit: a lower id may commit after a higher one.
+    LISTEN: its notification goes to nobody while the listener reconnects, only the
+    catch-up finds it. Polling: every poll also asks for the ids below the highest seen."""
     seen, states = [], []
-    listener = AwardListener(installed, seen.append, states.append)
+    listener = AwardListener(installed, seen.append, states.append, poll=poll)
     listener.start()
     try:
         deadline = time.monotonic() + WAIT
         while not any(s.kind == "caught_up" for s in states):
             assert time.monotonic() < deadline, states
             time.sleep(0.02)
+        assert ("polling every 0.05 s" if poll else "listening on") in states[-1].detail
         slow = psycopg.connect(installed)
         slow.execute("UPDATE auth_user SET date_joined = now() - interval '2 years'"
                      " WHERE id = 20")  # award id n taken, not committed
@@ -214,19 +219,21 @@ def test_catch_up_finds_an_award_that_committed_out_of_id_order(installed):
         while not [a for a in seen if a.user_id == 21]:
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        with psycopg.connect(installed, autocommit=True) as conn:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                         " WHERE application_name = 'badge-console'"
-                         " AND datname = current_database()")
-        slow.commit()  # its notification goes to nobody: only the catch-up can find it
+        if poll is None:
+            with psycopg.connect(installed, autocommit=True) as conn:
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                             " WHERE application_name = 'badge-console'"
+                             " AND datname = current_database()")
+        slow.commit()
         slow.close()
         while not [a for a in seen if a.user_id == 20]:
             assert time.monotonic() < deadline, (seen, states)
             time.sleep(0.02)
+        time.sleep(0.3)  # several more polls (or notifications) bring no duplicate
     finally:
         listener.stop()
     assert sorted(a.user_id for a in seen) == [20, 21]
-    assert any(s.kind == "reconnecting" for s in states)
+    assert any(s.kind == "reconnecting" for s in states) == (poll is None)
 
 
 def test_server_restart_reconnects_and_shows_awards_made_meanwhile(tmp_path):
@@ -326,3 +333,40 @@ def test_django_award_table_and_custom_channel_come_from_the_installed_settings(
         assert new["awarded_at"]  # the trigger stamps now() when the table has no column
     finally:
         w.close()
+
+
+def test_watch_poll_says_so_and_prints_every_award(installed):
+    w = Watch(installed, "--poll", "0.2")
+    try:
+        assert "polling every 0.2 s." in w.wait_stderr("Watching awards on")
+        log_in(installed, 42)
+        log_in(installed, 43, 44)
+        got = w.awards_until(lambda got: len(got) >= 3)
+        got += w.quiet_for(0.5)
+        assert sorted(users_of(got)) == [42, 43, 44]
+        assert {line["op"] for line in got} == {None}  # read from the table
+        assert w.interrupt()[0] == 0
+    finally:
+        w.close()
+
+
+def test_watch_poll_needs_a_positive_number_of_seconds(cli):
+    code, out, err = cli("watch", "--poll", "0", "--dsn", "postgresql://x@127.0.0.1:1/x")
+    assert code == 2 and "--poll" in err and err.count("\n") == 1
+
+
+def test_a_feed_the_server_refuses_stops_with_the_reason_instead_of_retrying(roles, dsn):
+    """The application's role may not read the award table: that would fail on every
+    reconnect, so the feed stops and says why (the Live feed shows it)."""
+    make_demo(dsn)
+    install_badges(dsn, DEMO_BADGES)
+    states = []
+    listener = AwardListener(roles["app"], lambda award: None, states.append)
+    listener.start()
+    deadline = time.monotonic() + WAIT
+    while not [s for s in states if s.kind == "stopped"]:
+        assert time.monotonic() < deadline, states
+        time.sleep(0.02)
+    listener.stop()
+    assert states[-1].detail.startswith("permission denied for ")
+    assert not any(s.kind == "reconnecting" for s in states)

@@ -30,6 +30,7 @@ from .install import read_paused
 from .resolve import Resolution, resolve
 from .sqlgen import Target, award_query, winners_query
 from .waits import READS, Timeouts, bound, bounded, tables_of
+from .topology import require_primary
 
 DEFAULT_BATCH = 1000
 SAMPLE = 10
@@ -225,6 +226,7 @@ def run_backfill(conn: psycopg.Connection, bf: BadgeFile, *, batch_size: int = D
     `cancel`: a threading.Event or a callable, checked between batches; what was committed
     stays (a later run continues where this one stopped, awarding nobody twice).
     """
+    require_primary(conn, "backfill")
     res, channel, plan = _prepare(conn, bf)
     if not res.award_exists:
         raise OperationFailed(f"The award table {res.award.display} does not exist yet; "

@@ -52,6 +52,15 @@ class StatementTimeout(OperationFailed):
         self.timeout = timeout
         super().__init__(f"a statement ran longer than the statement timeout ({timeout}) and "
                          "was cancelled; nothing was changed.")
+class StandbyRefused(BadgeConsoleError):
+    """A write was asked of a hot standby (pg_is_in_recovery()): refused before trying."""
+
+    exit_code = 1
+
+    def __init__(self, operation: str, target: str):
+        self.operation, self.target = operation, target
+        super().__init__(f"{target} is a hot standby (read-only); run {operation} on the "
+                         "primary.")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from .resolve import Resolution
 from .sample_rows import SampleRow, error_sentence, set_timeouts
 from .sqlgen import (SCHEMA, Target, award_table_ddl, create_trigger_ddl, function_name,
                      schema_ddl, trigger_function_ddl, trigger_name)
+from .topology import require_primary
 
 
 @dataclass
@@ -116,6 +117,7 @@ def _install_for_test(conn, target: Target, op: str, res: Resolution, channel: s
 def fire(conn, target: Target, op: str, res: Resolution, bf: BadgeFile, rows: list[SampleRow],
           changes: str, skip: set[str], lock_timeout: str, statement_timeout: str,
           notes: list[str]) -> FireResult:
+    require_primary(conn, "a fire-mode dry run")
     b, fired = target.badge, FireResult()
     channel = bf.channel if isinstance(bf.channel, str) else "badge_awarded"
     try:

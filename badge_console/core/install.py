@@ -22,6 +22,7 @@ from .sqlgen import (SCHEMA, Target, award_table_ddl,
                      create_trigger_ddl, drop_function_ddl, drop_trigger_ddl, fingerprint,
                      function_name, schema_ddl, trigger_function_ddl, trigger_name)
 from .waits import READS, Timeouts, bounded, tables_of
+from .topology import require_primary
 
 LOCK_KEY = 0x6261646765  # "badge": one advisory lock for every install/uninstall
 DEFAULT_LOCK_TIMEOUT = "5s"
@@ -282,6 +283,7 @@ def _run(conn, statements: list[str], what: str) -> None:
 def install(conn: psycopg.Connection, bf: BadgeFile,
             lock_timeout: str = DEFAULT_LOCK_TIMEOUT) -> Plan:
     """Apply the plan in one transaction; refuse (changing nothing) if anything is invalid."""
+    require_primary(conn, "install")
     try:
         with bounded(conn, Timeouts(lock_timeout, DDL_TIMEOUT), tables_of(bf),
                      mode="AccessExclusiveLock"):
@@ -306,6 +308,7 @@ def uninstall_statements(conn: psycopg.Connection) -> list[str]:
 def uninstall(conn: psycopg.Connection, lock_timeout: str = DEFAULT_LOCK_TIMEOUT) -> int:
     """Drop our triggers and schema; awards and application data stay. Returns triggers dropped."""
     tables: list[str] = []  # for naming a lock that was not granted
+    require_primary(conn, "uninstall")
     try:
         with bounded(conn, Timeouts(lock_timeout, DDL_TIMEOUT), tables,
                      mode="AccessExclusiveLock"):
@@ -322,6 +325,7 @@ def uninstall(conn: psycopg.Connection, lock_timeout: str = DEFAULT_LOCK_TIMEOUT
 def set_paused(conn: psycopg.Connection, code: str | None, paused: bool) -> None:
     """Kill switch read by every trigger: no DDL on application tables. code None = all."""
     key = code or "*"
+    require_primary(conn, "pause" if paused else "resume")
     if not catalog.relation_exists(conn, SCHEMA, "paused"):
         raise OperationFailed("Nothing is installed in this database; install badges first.")
     with bounded(conn, READS, [f"{SCHEMA}.paused"], mode="RowExclusiveLock"):

@@ -70,6 +70,7 @@ class BadgeConsoleApp(App):
         self.badges_path = Path(badges_path)
         self.database = database
         self.read_only = read_only
+        self.standby = False  # known once the first query ran (ServerInfo)
         self.dirty = False
         self.badge_file, self.badge_file_error = _load(self.badges_path)
         self.reconnecting = False
@@ -142,13 +143,21 @@ class BadgeConsoleApp(App):
     # ---- connection lifecycle ------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="app-info")
     def fetch_server_info(self) -> None:
+        from ..core.catalog import server_version
+        from ..core.topology import is_standby
+
         try:
-            self.post_message(ServerInfo(self.db.server_version()))
+            version, standby = self.db.run(
+                "app", lambda conn: (server_version(conn), is_standby(conn)))
+            self.post_message(ServerInfo(version, standby))
         except ConnectionLost as exc:
             self.post_message(ConnectionLostMessage(str(exc)))
 
     def on_server_info(self, message: ServerInfo) -> None:
-        self.query_one(StatusHeader).server_version = message.server_version
+        self.standby = message.standby
+        header = self.query_one(StatusHeader)
+        header.server_version = message.server_version
+        header.standby = message.standby
 
     def on_connection_lost(self, message: ConnectionLostMessage) -> None:
         self.query_one(StatusHeader).lost = message.reason
@@ -176,6 +185,7 @@ class BadgeConsoleApp(App):
         header.lost = ""
         header.server_version = message.server_version
         self.notify("Reconnected to the database.")
+        self.fetch_server_info()  # a failover may have turned a standby into the primary
         for view_id in ("tables", "badges"):
             self.query_one(f"#{view_id}-view").reload()  # type: ignore[attr-defined]
 

@@ -24,6 +24,7 @@ class ConnectionRestored(Message):
 @dataclass
 class ServerInfo(Message):
     server_version: str
+    standby: bool = False  # a hot standby: the console reads, every write is refused
 
 
 @dataclass

@@ -23,7 +23,8 @@ from textual.worker import get_current_worker
 from ...core import browse
 from ...core.definitions import (REQUIRED, Badge, BadgeFile, check_definitions,
                                  load_badge_file, save_badge_file)
-from ...core.errors import BadgeConsoleError, DefinitionError, Problem
+from ...core.connection import first_line, redact
+from ...core.errors import BadgeConsoleError, DefinitionError, Problem, StandbyRefused
 from ...core.install import plan_install, set_paused
 from ..db import ConnectionLost
 from ..messages import BadgeFileState
@@ -244,6 +245,10 @@ class BadgesView(Horizontal):
         if getattr(self.app, "read_only", False):
             self.editor.say("Pause refused: the console runs with --read-only.", "bold red")
             return
+        if getattr(self.app, "standby", False):
+            database = self.app.database  # type: ignore[attr-defined]
+            self.editor.say(str(StandbyRefused("pause", database)), "bold red")
+            return
         pause = not (self.checked and code in self.checked.paused)
         self.editor.say(f"{'Pausing' if pause else 'Resuming'} {code}…", "italic")
         self._set_paused(code, pause)
@@ -255,6 +260,10 @@ class BadgesView(Horizontal):
                 "badges", lambda conn: set_paused(conn, code, pause))
         except (ConnectionLost, BadgeConsoleError) as exc:
             self.post_message(self.PauseDone(code, pause, str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001 - never leave "Pausing…" on screen
+            detail = redact(first_line(exc), self.app.db.dsn)  # type: ignore[attr-defined]
+            self.post_message(self.PauseDone(code, pause, f"Pause failed: {detail}."))
             return
         self.post_message(self.PauseDone(code, pause, ""))
 

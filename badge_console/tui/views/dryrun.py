@@ -32,7 +32,7 @@ from ...core.definitions import Badge, BadgeFile, load_badge_file
 from ...core.dryrun import DEFAULT_LOCK_TIMEOUT, DryRunResult, dry_run
 from ...core.sample_rows import (DEFAULT_LIMIT, MAX_LIMIT, Sample, parse_json_changes,
                                  parse_json_rows)
-from ...core.errors import BadgeConsoleError
+from ...core.errors import BadgeConsoleError, StandbyRefused
 from ..db import ConnectionLost, QueryCancelled
 from ..messages import ConnectionLost as ConnectionLostMessage
 from ..widgets.dryrun_results import DryRunResults
@@ -216,6 +216,9 @@ class DryRunView(Vertical):
         if mode == "fire" and self.read_only:
             return ("Fire mode is refused under --read-only: it creates the trigger and "
                     "writes the sample rows (rolled back). Use evaluate mode.")
+        if mode == "fire" and getattr(self.app, "standby", False):
+            database = self.app.database  # type: ignore[attr-defined]
+            return str(StandbyRefused("a fire-mode dry run", database))
         bf = getattr(self.app, "badge_file", None)
         choice = str(self.query_one("#dr-badge", Select).value)
         draft = None

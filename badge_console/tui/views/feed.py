@@ -28,7 +28,7 @@ from textual.message import Message
 from textual.widgets import Input, Sparkline, Static
 
 from ...core.connection import first_line, redact
-from ...core.feed import Award, AwardListener, FeedState
+from ...core.feed import Award, AwardListener, FeedState, PollSource
 from ..widgets.feed_log import AwardLog, header_line
 from ..widgets.feed_stats import AwardFilter, AwardInbox, AwardRate
 
@@ -159,11 +159,11 @@ class FeedView(Vertical):
     def _show_state(self) -> None:
         state, text = self.state, Text()
         style = STATE_STYLE.get(state.kind, "")
-        channel = (self.listener.channel if self.listener else None) or "the award channel"
         if state.kind == "caught_up":
+            polling = isinstance(self.listener and self.listener.source, PollSource)
             text.append("● connected", style=f"bold {style}")
             text.append(f"  caught up {state.count}", style=style)
-            text.append(f"  ·  listening on {channel}", style="dim")
+            text.append(f"  ·  {state.detail}", style="bold cyan" if polling else "dim")
         elif state.kind == "connected":
             text.append("● connected", style=f"bold {style}")
             text.append("  catching up…", style="dim")

@@ -27,7 +27,7 @@ from textual.worker import get_current_worker
 from ...core.backfill import Backfill, BackfillProgress, preview_backfill, run_backfill
 from ...core.connection import first_line, redact
 from ...core.definitions import BadgeFile, load_badge_file
-from ...core.errors import BadgeConsoleError, DefinitionError
+from ...core.errors import BadgeConsoleError, DefinitionError, StandbyRefused
 from ...core.install import Plan, install, plan_install, uninstall, uninstall_statements
 from ..db import ConnectionLost, QueryCancelled
 from ..messages import ConnectionLost as ConnectionLostMessage
@@ -385,6 +385,8 @@ class InstallView(Vertical):
         """True (and says why) when `what` may not run now."""
         if getattr(self.app, "read_only", False):
             text = f"Refused under --read-only: {what} would change the database."
+        elif getattr(self.app, "standby", False):
+            text = str(StandbyRefused(what, self.app.database))  # type: ignore[attr-defined]
         elif self.busy:
             text = f"Busy {self.busy}; wait for it" + (
                 " or press Esc to cancel." if self.busy == "running the backfill" else ".")

@@ -24,6 +24,7 @@ class StatusHeader(Vertical):
     badges_path: reactive[str] = reactive("")
     dirty: reactive[bool] = reactive(False)
     read_only: reactive[bool] = reactive(False)
+    standby: reactive[bool] = reactive(False)
     lost: reactive[str] = reactive("")
 
     def compose(self) -> ComposeResult:
@@ -37,6 +38,8 @@ class StatusHeader(Vertical):
         text.append(self.database, style="bold")
         text.append("  PostgreSQL ", style="dim")
         text.append(self.server_version)
+        if self.standby:
+            text.append("  standby (read-only)", style="bold magenta")
         text.append("  badges ", style="dim")
         text.append(self.badges_path)
         if self.dirty:
@@ -67,6 +70,9 @@ class StatusHeader(Vertical):
         self._refresh_line()
 
     def watch_read_only(self) -> None:
+        self._refresh_line()
+
+    def watch_standby(self) -> None:
         self._refresh_line()
 
     def watch_lost(self, reason: str) -> None:
