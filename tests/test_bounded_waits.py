@@ -128,12 +128,3 @@ def test_console_views_give_up_naming_the_table(demo, locked):
     assert (grid.value.table, grid.value.pid) == ("dummy_sketch", locked)
     assert (check.value.table, check.value.pid) == ("dummy_sketch", locked)
 
-
-def test_watch_gives_up_on_a_locked_award_table(demo):
-    install_file(demo, BADGES)
-    with psycopg.connect(demo) as holder:
-        holder.execute("LOCK badges_badge IN ACCESS EXCLUSIVE MODE")
-        proc = _cli("watch", "--dsn", demo)
-        pid = holder.info.backend_pid
-    assert proc.returncode == 1
-    assert f"table badges_badge is locked by another session (pid {pid})" in proc.stderr

@@ -30,7 +30,6 @@ from .connection import connect, first_line, redact
 from .definitions import DEFAULT_AWARD_TABLE, DEFAULT_CHANNEL
 from .errors import DatabaseUnreachable
 from .sqlgen import SCHEMA
-from .waits import READS, bounded
 
 CATCHUP_WINDOW = 10_000  # ids below the highest seen that a catch-up re-reads
 CATCHUP_PAGE = 5_000
@@ -239,10 +238,9 @@ class AwardListener:
             self._floor = 0
             return
         query, award = found
-        with bounded(conn, READS, [self.award_table], read_only=True):
-            top = conn.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(
-                award)).fetchone()[0]
-            rows = conn.execute(query, (top - CATCHUP_WINDOW, CATCHUP_WINDOW + 1)).fetchall()
+        top = conn.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(
+            award)).fetchone()[0]
+        rows = conn.execute(query, (top - CATCHUP_WINDOW, CATCHUP_WINDOW + 1)).fetchall()
         self._seen.update(r[0] for r in rows)
         self._floor, self._max_seen = top - CATCHUP_WINDOW, max(self._max_seen, top)
 
@@ -254,8 +252,7 @@ class AwardListener:
         query, _ = found
         lower, count = max(self._floor, self._max_seen - CATCHUP_WINDOW), 0
         while not self._stop.is_set():
-            with bounded(conn, READS, [self.award_table], read_only=True):
-                rows = conn.execute(query, (lower, CATCHUP_PAGE)).fetchall()
+            rows = conn.execute(query, (lower, CATCHUP_PAGE)).fetchall()
             for _, payload in rows:
                 if self._deliver(Award.from_payload(payload)):
                     count += 1
