@@ -15,8 +15,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .core.errors import (BadgeConsoleError, DefinitionError, LockTimeout, ReadOnlyRefused,
-                          UsageError)
+from .core.errors import (BadgeConsoleError, DatabaseUnreachable, DefinitionError, LockTimeout,
+                          ReadOnlyRefused, UsageError)
 
 PROG = "badge-console"
 
@@ -33,14 +33,22 @@ class Context:
 
 
 def open_context(args) -> Context:
-    """Resolve the target (SPEC 4 precedence) and describe it from a live connection."""
-    from .core.connection import connect, describe_server, resolve_dsn
+    """Resolve the target (SPEC 4 precedence) and describe it from a live connection.
+
+    The console opens on an unreachable server too (it shows the outage and reconnects),
+    named from the DSN until then; a command fails at once with exit code 3."""
+    from .core.connection import connect, describe_dsn, describe_server, resolve_dsn
 
     dsn = resolve_dsn(args.dsn)
     badges = Path(args.badges) if args.badges else Path("badge.json")
     if dsn is not None:
-        with connect(dsn, autocommit=True) as conn:
-            return Context(dsn, badges, str(describe_server(conn)), demo=False)
+        try:
+            with connect(dsn, autocommit=True) as conn:
+                return Context(dsn, badges, str(describe_server(conn)), demo=False)
+        except DatabaseUnreachable:
+            if args.command:
+                raise
+            return Context(dsn, badges, describe_dsn(dsn), demo=False)
     from .core import demo
 
     server = demo.start_embedded_server()
