@@ -128,3 +128,20 @@ def test_console_views_give_up_naming_the_table(demo, locked):
     assert (grid.value.table, grid.value.pid) == ("dummy_sketch", locked)
     assert (check.value.table, check.value.pid) == ("dummy_sketch", locked)
 
+
+
+def test_a_slow_page_stops_at_the_views_own_statement_timeout(demo):
+    from badge_console.core import browse
+    from badge_console.core.errors import StatementTimeout
+    from badge_console.tui.db import Database
+
+    db = Database(demo)
+    try:
+        info = db.run("tables", lambda conn: browse.describe(conn, "public", "auth_user"))
+        slow = browse.Browser(info, where=browse.check_filter("pg_sleep(1) IS NOT NULL"),
+                              timeout="100ms")
+        with pytest.raises(StatementTimeout) as stopped:
+            db.run("tables", slow.first)
+    finally:
+        db.close()
+    assert stopped.value.timeout == "100ms"
