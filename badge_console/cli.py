@@ -15,8 +15,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .core.errors import (BadgeConsoleError, DefinitionError, LockTimeout, ReadOnlyRefused,
-                          UsageError)
+from .cli_options import add_global_options, merge_global_options
+from .core.errors import (BadgeConsoleError, DatabaseUnreachable, DefinitionError, LockTimeout,
+                          ReadOnlyRefused, UsageError)
 
 PROG = "badge-console"
 
@@ -38,14 +39,22 @@ class Context:
 
 
 def open_context(args) -> Context:
-    """Resolve the target (SPEC 4 precedence) and describe it from a live connection."""
-    from .core.connection import connect, describe_server, resolve_dsn
+    """Resolve the target (SPEC 4 precedence) and describe it from a live connection.
+
+    The console opens on an unreachable server too (it shows the outage and reconnects),
+    named from the DSN until then; a command fails at once with exit code 3."""
+    from .core.connection import connect, describe_dsn, describe_server, resolve_dsn
 
     dsn = resolve_dsn(args.dsn)
     badges = Path(args.badges) if args.badges else Path("badge.json")
     if dsn is not None:
-        with connect(dsn, autocommit=True) as conn:
-            return Context(dsn, badges, str(describe_server(conn)), demo=False)
+        try:
+            with connect(dsn, autocommit=True) as conn:
+                return Context(dsn, badges, str(describe_server(conn)), demo=False)
+        except DatabaseUnreachable:
+            if args.command:
+                raise
+            return Context(dsn, badges, describe_dsn(dsn), demo=False)
     from .core import demo
 
     server = demo.start_embedded_server()
@@ -265,67 +274,13 @@ def _awards_command(name: str):
     return run
 
 
-GLOBALS = ("dsn", "badges", "read_only", "json")  # accepted before or after the command
-_AFTER = "after_"  # dest prefix of a global option given after the command
-
-
-def _global_options(parser: argparse.ArgumentParser, after: bool, badges: bool = True,
-                    json_out: bool = False) -> None:
-    """--dsn, --badges, --read-only (and --json) on the main parser or on a command's.
-
-    After the command they land in their own dests with SUPPRESS defaults, so a command's
-    parser never overwrites what was given before it; `_merge_globals` reconciles both."""
-    dest = (lambda name: _AFTER + name) if after else (lambda name: name)
-    default = argparse.SUPPRESS if after else None
-    parser.add_argument("--dsn", dest=dest("dsn"), default=default, metavar="DSN",
-                        help="libpq URI or key=value string, service= included (default: "
-                             "$DATABASE_URL, else libpq's PG* environment, else the "
-                             "embedded demo)")
-    parser.add_argument("--badges", dest=dest("badges"), default=default, metavar="PATH",
-                        help="badges file (default ./badge.json)" if badges
-                        else argparse.SUPPRESS)
-    parser.add_argument("--read-only", dest=dest("read_only"), action="store_true",
-                        default=argparse.SUPPRESS if after else False,
-                        help="refuse anything that would change the database or badge.json")
-    if json_out or not after:
-        parser.add_argument("--json", dest=dest("json"), action="store_true",
-                            default=argparse.SUPPRESS if after else False,
-                            help="one JSON document on stdout" if after else
-                            "one JSON document on stdout (commands that have it)")
-    if json_out:
-        parser.set_defaults(has_json=True)
-
-
 def _common(parser: argparse.ArgumentParser, badges: bool = True, json_out: bool = False):
     """A command's own copy of the global options (and --json when it has JSON output)."""
-    _global_options(parser, after=True, badges=badges, json_out=json_out)
-
-
-def _merge_globals(args: argparse.Namespace) -> argparse.Namespace:
-    """One value per global option, whichever side of the command it was given on.
-
-    Flags are on when given on either side; a value given on both sides must agree."""
-    for name in GLOBALS:
-        if not hasattr(args, _AFTER + name):
-            continue
-        after, before = getattr(args, _AFTER + name), getattr(args, name)
-        delattr(args, _AFTER + name)
-        if isinstance(after, bool):
-            setattr(args, name, before or after)
-        elif before is not None and before != after:
-            option = "--" + name.replace("_", "-")
-            raise UsageError(f"{option} is given before and after the command with different "
-                             "values; give it once.")
-        else:
-            setattr(args, name, after)
-    if args.json and not getattr(args, "has_json", False):
-        what = f"{args.command} has" if args.command else "the console has"
-        raise UsageError(f"--json: {what} no JSON output.")
-    return args
+    add_global_options(parser, after=True, badges=badges, json_out=json_out)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    return _merge_globals(build_parser().parse_args(argv))
+    return merge_global_options(build_parser().parse_args(argv))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -334,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "Without a command, opens the console. --dsn, --badges, "
                                "--read-only and --json may be given before or after the "
                                "command.")
-    _global_options(parser, after=False)
+    add_global_options(parser, after=False)
     parser.set_defaults(func=cmd_console)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -457,12 +412,12 @@ def _terminate(signum, frame):
 
 
 def main(argv: list[str] | None = None) -> int:
-    dsn, args = None, None
+    dsn, args, previous = None, None, None
     try:
         args = parse_args(argv)
         dsn = args.dsn or os.environ.get("DATABASE_URL")
         if args.command and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, _terminate)
+            previous = signal.signal(signal.SIGTERM, _terminate)
         return args.func(args)
     except LockTimeout as exc:
         _console(stderr=True).print(f"{PROG}: {_waited(exc, args)}", markup=False)
@@ -483,6 +438,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         _console(stderr=True).print(f"{PROG}: {known[0]}", markup=False)
         return known[1]
+    finally:
+        if previous is not None:  # main() run in-process (tests) leaves no handler behind
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -129,11 +129,19 @@ def test_console_views_give_up_naming_the_table(demo, locked):
     assert (check.value.table, check.value.pid) == ("dummy_sketch", locked)
 
 
-def test_watch_gives_up_on_a_locked_award_table(demo):
-    install_file(demo, BADGES)
-    with psycopg.connect(demo) as holder:
-        holder.execute("LOCK badges_badge IN ACCESS EXCLUSIVE MODE")
-        proc = _cli("watch", "--dsn", demo)
-        pid = holder.info.backend_pid
-    assert proc.returncode == 1
-    assert f"table badges_badge is locked by another session (pid {pid})" in proc.stderr
+
+def test_a_slow_page_stops_at_the_views_own_statement_timeout(demo):
+    from badge_console.core import browse
+    from badge_console.core.errors import StatementTimeout
+    from badge_console.tui.db import Database
+
+    db = Database(demo)
+    try:
+        info = db.run("tables", lambda conn: browse.describe(conn, "public", "auth_user"))
+        slow = browse.Browser(info, where=browse.check_filter("pg_sleep(1) IS NOT NULL"),
+                              timeout="100ms")
+        with pytest.raises(StatementTimeout) as stopped:
+            db.run("tables", slow.first)
+    finally:
+        db.close()
+    assert stopped.value.timeout == "100ms"

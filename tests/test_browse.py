@@ -12,6 +12,7 @@ import pytest
 from badge_console.core import browse
 from badge_console.core.browse import Browser, FilterError, Order, check_filter
 from badge_console.core.definitions import load_badge_file
+from badge_console.core.errors import StatementTimeout
 from badge_console.core.install import install
 from conftest import ROOT, make_demo
 
@@ -133,8 +134,9 @@ def test_filter_runs_read_only_and_database_errors_are_one_line(demo_conn):
 def test_slow_filter_stops_at_the_statement_timeout(demo_conn):
     browser = Browser(browse.describe(demo_conn, "public", "dummy_sketch"), timeout="200ms")
     browser.set_filter("pg_sleep(5) IS NOT NULL")
-    with pytest.raises(psycopg.errors.QueryCanceled):
+    with pytest.raises(StatementTimeout) as stopped:
         browser.first(demo_conn)
+    assert stopped.value.timeout == "200ms"
 
 
 def test_identifiers_are_quoted(dsn):

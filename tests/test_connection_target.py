@@ -120,3 +120,13 @@ def test_standby_is_named_as_such(cli, replica):
     out = cli("plan", "--dsn", primary.dsn(), "--badges", BADGES, "--json")[1]
     assert json.loads(out)["database"] == f"postgres@127.0.0.1:{primary.port}/postgres"
 
+
+
+def test_console_opens_on_an_unreachable_server_a_command_does_not(cli):
+    """The console shows the outage and reconnects; a command exits 3 at once."""
+    from badge_console.cli import open_context, parse_args
+
+    down = "postgresql://someone:pw@127.0.0.1:1/app"
+    assert open_context(parse_args(["--dsn", down])).database == "someone@127.0.0.1:1/app"
+    code, out, err = cli("plan", "--dsn", down, "--badges", BADGES)
+    assert code == 3 and "pw" not in out + err

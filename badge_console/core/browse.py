@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 
 from . import catalog
-from .errors import BadgeConsoleError
+from .errors import BadgeConsoleError, StatementTimeout
 from .sqlgen import TRIGGER_PREFIX
 from .waits import READS, Timeouts, bound, bounded
 
@@ -323,7 +323,7 @@ class Browser:
             try:
                 cur = conn.execute(query, params or None)
             except psycopg.errors.QueryCanceled:
-                raise
+                raise StatementTimeout(self.timeout) from None
             except psycopg.OperationalError:
                 raise
             except psycopg.Error as exc:

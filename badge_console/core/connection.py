@@ -79,10 +79,6 @@ class ServerTarget:
         role = " (standby, read-only)" if self.standby else ""
         return f"{self.user}@{self.host}:{self.port}/{self.database}{role}"
 
-    def as_dict(self) -> dict:
-        return {"user": self.user, "host": self.host, "port": self.port,
-                "database": self.database, "standby": self.standby}
-
 
 def describe_server(conn: psycopg.Connection) -> ServerTarget:
     """The target as the server reports it; no password is ever part of it."""

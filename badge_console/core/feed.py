@@ -36,7 +36,6 @@ from .connection import connect, first_line, redact
 from .definitions import DEFAULT_AWARD_TABLE, DEFAULT_CHANNEL
 from .errors import DatabaseUnreachable
 from .sqlgen import SCHEMA
-from .waits import READS, bounded
 
 CATCHUP_WINDOW = 10_000  # ids below the highest seen whose late commit is still looked for
 CATCHUP_PAGE = 5_000
@@ -355,11 +354,10 @@ class AwardListener:
             self._floor = 0
             return
         award = sql.Identifier(*ref.parts)
-        with bounded(conn, READS, [self.award_table], read_only=True):
-            top = conn.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(
-                award)).fetchone()[0]
-            rows = conn.execute(sql.SQL("SELECT id FROM {} WHERE id > %s").format(award),
-                                (top - CATCHUP_WINDOW,)).fetchall()
+        top = conn.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(
+            award)).fetchone()[0]
+        rows = conn.execute(sql.SQL("SELECT id FROM {} WHERE id > %s").format(award),
+                            (top - CATCHUP_WINDOW,)).fetchall()
         self._seen.update(r[0] for r in rows)
         self._floor, self._max_seen = top - CATCHUP_WINDOW, max(self._max_seen, top)
 
@@ -377,8 +375,7 @@ class AwardListener:
                 return 0
         gaps, top, count = self._gaps(), self._max_seen, 0
         while not self._stop.is_set():
-            with bounded(conn, READS, [self.award_table], read_only=True):
-                rows = conn.execute(self._query, (gaps, top, CATCHUP_PAGE)).fetchall()
+            rows = conn.execute(self._query, (gaps, top, CATCHUP_PAGE)).fetchall()
             for _, payload in rows:
                 if self.deliver(Award.from_payload(payload)):
                     count += 1

@@ -262,8 +262,6 @@ def _locked(conn: psycopg.Connection, lock_timeout: str) -> None:
 def _failure(exc: psycopg.Error, what: str, statement: str) -> OperationFailed:
     diag = exc.diag
     message = (diag.message_primary or str(exc).splitlines()[0]).rstrip(".")
-    if diag.sqlstate == "55P03":
-        message = "gave up waiting for a lock (the table is busy; retry or raise --lock-timeout)"
     first = statement.splitlines()[0][:120] if statement else ""
     where = f" while running: {first}" if first else ""
     return OperationFailed(f"{what} failed, nothing was changed: {message}{where}.")

@@ -55,7 +55,7 @@ def _award_table(conn, bf: BadgeFile, problems: list[Problem]) -> tuple[AwardTab
     return AwardTable(ref.schema, ref.name, "awarded_at" in cols), True
 
 
-def _explain(conn, query: sql.Composable, what: str) -> str | None:
+def _explain(conn, query: sql.Composable) -> str | None:
     """PostgreSQL's objection to a query, or None when it plans.
 
     A lock or statement timeout says nothing about the condition: it propagates to the
@@ -125,7 +125,7 @@ def resolve(conn: psycopg.Connection, bf: BadgeFile) -> Resolution:
             single = target.row_level(op)
             query = award_query(target, op, award, "x", src, src, single_row=single) \
                 if award_exists else winners_query(target, op, None, src, src, single)
-            objection = _explain(conn, query, f"badge {badge.code} on {table.display}")
+            objection = _explain(conn, query)
             if objection:
                 add("condition", "plan", f"PostgreSQL rejects it: {objection}")
                 break
