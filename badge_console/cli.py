@@ -79,7 +79,7 @@ def cmd_validate(args) -> int:
     if args.offline:
         ctx = Context("", Path(args.badges or "badge.json"), "no database", demo=False)
         bf = _load(ctx)
-        problems, against = check_definitions(bf), None
+        problems, against, broken = check_definitions(bf), None, []
     else:
         from .core.connection import connect
         from .core.resolve import validate_against_database
@@ -87,19 +87,27 @@ def cmd_validate(args) -> int:
         ctx = open_context(args)
         bf = _load(ctx)
         with connect(ctx.dsn) as conn:
-            problems = validate_against_database(conn, bf).problems
-        against = ctx.database
+            res = validate_against_database(conn, bf)
+        problems, broken, against = res.problems, res.broken, ctx.database
     if args.json:
         emit_json({"file": str(ctx.badges_path), "database": against, "valid": not problems,
                    "badges": len(bf.badges),
-                   "problems": [p.as_dict() | {"text": str(p)} for p in problems]})
-    elif problems:
+                   "problems": [p.as_dict() | {"text": str(p)} for p in problems],
+                   "broken": [p.as_dict() | {"text": str(p)} for p in broken]})
+    elif problems or broken:
         _print_problems(problems, ctx.badges_path)
+        _print_problems(broken, against)
     else:
         where = f" against {against}" if against else " (file only, --offline)"
         _console().print(f"{ctx.badges_path}: {len(bf.badges)} badge(s) valid{where}.",
                          markup=False)
-    return 1 if problems else 0
+    return 1 if problems or broken else 0
+
+
+def _pause_word(item) -> str:
+    if item.auto_paused:
+        return ", [red]auto-paused[/]"
+    return ", [red]paused[/]" if item.paused else ""
 
 
 def _plan_table(plan):
@@ -112,7 +120,8 @@ def _plan_table(plan):
     colours = {"create": "green", "replace": "yellow", "drop": "red", "unchanged": "dim"}
     for item in plan.items:
         action = f"[{colours.get(item.action, 'default')}]{item.action}[/]"
-        status = f"{item.status}, [red]paused[/]" if item.paused else item.status
+        status = ("[bold red]broken[/]" if item.status == "broken" else item.status) + \
+            _pause_word(item)
         table.add_row(item.code, item.name, status, action, item.detail)
     return table
 
@@ -137,7 +146,15 @@ def cmd_plan(args) -> int:
         out.print(_plan_table(plan))
         if plan.problems:
             _print_problems(plan.problems, ctx.badges_path)
+        from .core.sqlgen import MAX_ERRORS
+
         for item in plan.items:
+            if item.auto_paused:
+                auto = item.auto_paused
+                out.print(f"[red]auto-paused[/]: badge {item.code} paused itself at {auto['at']}"
+                          f" after {MAX_ERRORS:,} failing statements (last: SQLSTATE "
+                          f"{auto['sqlstate']}: {auto['message']}); fix it, then "
+                          f"`{PROG} resume {item.code}`", highlight=False, markup=True)
             for advice in item.advice:
                 out.print(f"[yellow]warning[/]: badge {item.code}: {advice}", highlight=False)
             for e in item.errors:
@@ -213,13 +230,46 @@ def cmd_pause(args, paused: bool = True) -> int:
     with connect(ctx.dsn) as conn:
         set_paused(conn, args.code, paused)
     what = f"badge {args.code}" if args.code else "all badges"
-    state = "paused: triggers award nothing until resumed" if paused else "resumed"
+    state = "paused: triggers award nothing until resumed" if paused else \
+        "resumed (re-armed: recorded errors cleared)"
     _console().print(f"{what.capitalize()} {state} on {ctx.database}.", markup=False)
     return 0
 
 
 def cmd_resume(args) -> int:
     return cmd_pause(args, paused=False)
+
+
+def cmd_errors(args) -> int:
+    from .core.connection import connect
+    from .core.error_log import clear_errors, read_errors, read_pauses
+
+    if args.clear:
+        refuse_if_read_only(args, "errors --clear")
+    ctx = open_context(args)
+    with connect(ctx.dsn) as conn:
+        if args.clear:
+            cleared = clear_errors(conn, args.code)
+        errors, pauses = read_errors(conn, args.code), read_pauses(conn)
+    if args.clear:
+        what = f"badge {args.code}" if args.code else "all badges"
+        _console().print(f"Cleared {cleared} recorded error(s) of {what} on {ctx.database}.",
+                         markup=False)
+        return 0
+    rows = [e | {"code": code, "auto_paused": bool(pauses.get(code) and pauses[code].auto)}
+            for code, groups in errors.items() for e in groups]
+    if args.json:
+        emit_json({"database": ctx.database, "badges": rows})
+        return 0
+    out = _console()
+    for row in rows:
+        state = " (auto-paused)" if row["auto_paused"] else ""
+        out.print(f"{row['code']}{state}: {row['count']} statement(s), {row['first_at']} .. "
+                  f"{row['last_at']}, SQLSTATE {row['sqlstate']}: {row['message']}",
+                  markup=False)
+    if not rows:
+        out.print(f"No run-time errors recorded on {ctx.database}.", markup=False)
+    return 0
 
 
 def cmd_console(args) -> int:
@@ -288,6 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p, badges=False)
         p.add_argument("code", nargs="?", help="badge code (default: all badges)")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("errors", help="run-time errors the triggers recorded")
+    _common(p, badges=False, json_out=True)
+    p.add_argument("code", nargs="?", help="badge code (default: all badges)")
+    p.add_argument("--clear", action="store_true", help="delete the recorded errors")
+    p.set_defaults(func=cmd_errors)
 
     p = sub.add_parser("dry-run", help="test a badge on sample rows; always rolled back")
     _common(p, json_out=True)

@@ -36,8 +36,11 @@ from .condition import ConditionInfo
 from .definitions import Badge
 
 SCHEMA = "badge_console"
-GENERATOR_VERSION = "4"  # 3: one-row path, generic plans, inline conditions; 4: STRICT fetch
+GENERATOR_VERSION = "5"  # 3: one-row path, generic plans, inline conditions; 4: STRICT fetch;
+# 5: pause before an inline condition, bounded error_log and auto-pause, no award for a gone user
 TRIGGER_PREFIX = "bc_"
+AWARD_GUARD = "BC_award_user_gone"  # sorts before RI_ConstraintTrigger_*: see award_guard_ddl
+MAX_ERRORS = 1000  # failing statements a badge records before it pauses itself
 NEW_TABLE = "badge_console_new"
 OLD_TABLE = "badge_console_old"
 OP_SUFFIX = {"insert": "ins", "update": "upd", "delete": "del"}
@@ -48,6 +51,10 @@ class AwardTable:
     schema: str
     name: str
     has_awarded_at: bool = True  # False for the table django-pg-badges made
+    # (schema, table, column) the award table's user_id references by foreign key, if any:
+    # an award for a user gone from there is skipped, never a foreign-key failure.
+    users: tuple[str, str, str] | None = None
+    users_deferred: bool = False  # that key is checked at commit (Django's)
 
     @property
     def ident(self) -> sql.Identifier:
@@ -117,7 +124,36 @@ def schema_ddl() -> list[sql.Composed]:
         " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, code text NOT NULL,"
         " sqlstate text NOT NULL, message text NOT NULL,"
         " at timestamptz NOT NULL DEFAULT now())",
+        # auto-pause: a badge pauses itself after MAX_ERRORS failing statements (auto),
+        # keeping the last error; the count is read from error_log, no counter row to lock.
+        "ALTER TABLE {s}.paused ADD COLUMN IF NOT EXISTS auto boolean NOT NULL DEFAULT false,"
+        " ADD COLUMN IF NOT EXISTS sqlstate text, ADD COLUMN IF NOT EXISTS message text",
+        "CREATE INDEX IF NOT EXISTS error_log_code ON {s}.error_log (code, id)",
     )]
+
+
+def award_guard_ddl(award: AwardTable) -> list[sql.Composed]:
+    """A deferred check on the award table that removes, at commit, an award whose user was
+    deleted later in the same transaction (Django's user.delete() deletes awards, then the
+    rows a delete badge watches, then the user), before the deferred foreign key is checked.
+
+    Its name sorts before PostgreSQL's RI_ConstraintTrigger_* so that it runs first."""
+    if award.users is None or not award.users_deferred:
+        return []
+    schema, table, column = award.users
+    fn = sql.Identifier(SCHEMA, "award_user_gone")
+    body = sql.SQL(
+        "BEGIN\n  IF NOT EXISTS (SELECT 1 FROM {users} WHERE {col} = NEW.user_id) THEN\n"
+        "    DELETE FROM {award} WHERE id = NEW.id;\n  END IF;\n  RETURN NULL;\nEND;\n").format(
+        users=sql.Identifier(schema, table), col=sql.Identifier(column), award=award.ident)
+    return [
+        sql.SQL("CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql"
+                " SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS {body}").format(
+            fn=fn, body=sql.SQL(_dollar_quote(body.as_string(None)))),
+        drop_trigger_ddl(award.schema, award.name, AWARD_GUARD),
+        sql.SQL("CREATE CONSTRAINT TRIGGER {name} AFTER INSERT ON {award}"
+                " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {fn}()").format(
+            name=sql.Identifier(AWARD_GUARD), award=award.ident, fn=fn)]
 
 
 def award_table_ddl(award: AwardTable, user_type: str) -> sql.Composed:
@@ -259,12 +295,21 @@ def _grant(target: Target, op: str, award: AwardTable, channel: str, winners: sq
     return sql.SQL(
         "WITH winners AS (\n  {winners}\n), granted AS (\n"
         "  INSERT INTO {award} (user_id, name, code)\n"
-        "  SELECT user_id, {name}, {code} FROM winners\n"
+        "  SELECT user_id, {name}, {code} FROM winners{alive}\n"
         "  ON CONFLICT DO NOTHING\n  RETURNING id, user_id, code, name{stamp}\n)\n"
         "SELECT count(pg_notify({channel}, {payload})){into} FROM granted").format(
         winners=winners, award=award.ident, name=sql.Literal(b.name), code=sql.Literal(b.code),
-        stamp=stamp, channel=sql.Literal(channel), payload=payload,
+        stamp=stamp, channel=sql.Literal(channel), payload=payload, alive=_user_exists(award),
         into=sql.SQL(" INTO {}").format(sql.Identifier(into)) if into else sql.SQL(""))
+
+
+def _user_exists(award: AwardTable) -> sql.Composable:
+    """Only users still in the table the award table's user_id references (cascading deletes)."""
+    if award.users is None:
+        return sql.SQL("")
+    schema, table, column = award.users
+    return sql.SQL(" WHERE EXISTS (SELECT 1 FROM {users} AS u WHERE u.{col} = winners.user_id)"
+                   ).format(users=sql.Identifier(schema, table), col=sql.Identifier(column))
 
 
 def _dollar_quote(body: str) -> str:
@@ -311,12 +356,21 @@ def paused_check(code: str) -> sql.Composed:
 
 
 def _log_error(target: Target) -> sql.Composed:
-    """Record the error being handled, unless the badge is paused (then it records nothing)."""
+    """Record the error being handled; the MAX_ERRORS-th one pauses the badge (auto-pause).
+
+    A paused badge never gets here (the pause is checked before the condition runs). The
+    count is an index scan of this badge's error_log rows, so failing writers insert rows
+    of their own and never wait on one another."""
     return sql.SQL(
+        "WITH logged AS (SELECT count(*) AS n FROM (SELECT 1 FROM {s}.error_log"
+        " WHERE code = {code} LIMIT {max}) AS e), added AS ("
         "INSERT INTO {s}.error_log (code, sqlstate, message)"
-        " SELECT {code}, SQLSTATE, SQLERRM WHERE NOT {paused};").format(
+        " SELECT {code}, SQLSTATE, SQLERRM FROM logged WHERE n < {max})"
+        " INSERT INTO {s}.paused (code, auto, sqlstate, message)"
+        " SELECT {code}, true, SQLSTATE, SQLERRM FROM logged WHERE n >= {max} - 1"
+        " ON CONFLICT (code) DO NOTHING;").format(
         s=sql.Identifier(SCHEMA), code=sql.Literal(target.badge.code),
-        paused=paused_check(target.badge.code))
+        max=sql.Literal(MAX_ERRORS))
 
 
 def _skips_errors(target: Target) -> bool:
@@ -345,16 +399,29 @@ def _one_row_check(target: Target, op: str, award: AwardTable, channel: str) -> 
                    into="n_awarded")
     check = sql.SQL("NOT {paused} AND {user} IS NOT NULL\n     AND NOT EXISTS ({held})").format(
         paused=paused_check(b.code), user=user, held=held_probe(award, user, b.code))
-    if target.inline:
+    if target.inline:  # the pause was checked first (_pause_first)
+        check = sql.SQL("{user} IS NOT NULL\n     AND NOT EXISTS ({held})").format(
+            user=user, held=held_probe(award, user, b.code))
         return sql.SQL("  IF {cond} THEN\n  IF {check} THEN\n{grant};\n  END IF;\n  END IF").format(
             cond=target.condition, check=check, grant=grant)
     return sql.SQL("  IF {check}\n     AND ({cond}) THEN\n{grant};\n  END IF").format(
         check=check, cond=target.condition, grant=grant)
 
 
+def _pause_first(target: Target) -> sql.Composable:
+    """An inline condition runs before any query, so a paused badge must return before it:
+    a paused badge never raises, records or evaluates anything. A query-form condition
+    has the pause as the first term of its one query and needs nothing more."""
+    if not target.inline:
+        return sql.SQL("")
+    return sql.SQL("  IF {} THEN\n    RETURN NULL;\n  END IF;\n").format(
+        paused_check(target.badge.code))
+
+
 def _one_row(target: Target, op: str, award: AwardTable, channel: str) -> sql.Composed:
     """A row trigger's body (tables without transition tables): the one-row check, guarded."""
-    return _guarded(target, _one_row_check(target, op, award, channel))
+    return sql.SQL("{}{}").format(_pause_first(target),
+                                  _guarded(target, _one_row_check(target, op, award, channel)))
 
 
 def _statement(target: Target, op: str, award: AwardTable, channel: str) -> sql.Composed:
@@ -376,7 +443,7 @@ def _statement(target: Target, op: str, award: AwardTable, channel: str) -> sql.
     query = award_query(target, op, award, channel, sql.Identifier(NEW_TABLE),
                         sql.Identifier(OLD_TABLE), into="n_awarded")
     return sql.SQL(
-        "  BEGIN\n    SELECT * INTO STRICT {row} FROM {changed};\n{pair}"
+        "{first}  BEGIN\n    SELECT * INTO STRICT {row} FROM {changed};\n{pair}"
         "    n_changed := 1;\n{one_row};\n"
         "  EXCEPTION\n    WHEN no_data_found OR too_many_rows THEN\n"
         "      IF n_changed = 1 THEN  -- raised by the condition, not by the fetch\n"
@@ -386,7 +453,7 @@ def _statement(target: Target, op: str, award: AwardTable, channel: str) -> sql.
         "  IF {paused}\n     OR NOT EXISTS (SELECT 1 FROM {changed} AS changed\n"
         "                    WHERE {user} IS NOT NULL AND {lacks}) THEN\n"
         "    RETURN NULL;\n  END IF;\n{guarded}").format(
-        row=_record(op), changed=changed, pair=pair,
+        first=_pause_first(target), row=_record(op), changed=changed, pair=pair,
         one_row=_one_row_check(target, op, award, channel), failed=failed, others=others,
         paused=paused_check(b.code), user=user, lacks=_lacks(award, user, b.code),
         guarded=_guarded(target, query))

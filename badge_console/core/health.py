@@ -1,0 +1,57 @@
+"""Health of what is installed: each installed badge re-checked against today's schema.
+
+The application keeps migrating after install (a column dropped, a table renamed, a
+user id widened to bigint). An installed trigger is judged by the definition it was
+installed from (badge_console.installed.definition), not by the file: the file may
+already be fixed while the trigger on the table still fails on every write.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from .definitions import Badge, BadgeFile
+from .errors import Problem
+from .installed import InstalledBadge, read_installed, read_setting
+from .resolve import Resolution, resolve
+
+FIX = ("fix the badge and install to replace its trigger, or set enabled to false (or remove "
+       "it) and install to remove it")
+
+
+def _broken(code: str, index: int | None, reason: str) -> Problem:
+    return Problem(index, code, None, "broken",
+                   f"broken: its installed trigger no longer resolves: {reason}; {FIX}")
+
+
+def installed_health(conn: psycopg.Connection, bf: BadgeFile, res: Resolution,
+                     installed: dict[str, InstalledBadge] | None = None) -> dict[str, Problem]:
+    """Installed badges that no longer resolve, by code, each with the reason and the fix.
+
+    A badge installed from exactly the file's definition, on the same award table, shares
+    the file's resolution (`res`); only the others are resolved again, as installed."""
+    installed = read_installed(conn) if installed is None else installed
+    award = read_setting(conn, "award_table") or res.award.display
+    index = {b.code: i for i, b in enumerate(bf.badges) if isinstance(b.code, str)}
+    file_problems: dict[int, Problem] = {}
+    for p in res.problems:
+        if p.index is not None:
+            file_problems.setdefault(p.index, p)
+    found: dict[str, Problem] = {}
+    again: list[Badge] = []
+    for code, inst in installed.items():
+        i = index.get(code)
+        same = i is not None and award == res.award.display and \
+            bf.badges[i].definition() == Badge.from_dict(inst.definition).definition()
+        if same and bf.badges[i].is_enabled:
+            if i in file_problems:
+                found[code] = _broken(code, i, file_problems[i].message)
+        else:
+            again.append(Badge.from_dict(inst.definition).copy(enabled=True))
+    if again:
+        checked = resolve(conn, BadgeFile(badges=again, award_table=award))
+        for p in checked.problems:
+            code = again[p.index].code if p.index is not None else None
+            if code is not None and code not in found:
+                found[code] = _broken(code, index.get(code), p.message)
+    return found
