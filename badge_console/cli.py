@@ -230,8 +230,7 @@ def cmd_pause(args, paused: bool = True) -> int:
     with connect(ctx.dsn) as conn:
         set_paused(conn, args.code, paused)
     what = f"badge {args.code}" if args.code else "all badges"
-    state = "paused: triggers award nothing until resumed" if paused else \
-        "resumed (re-armed: recorded errors cleared)"
+    state = "paused: triggers award nothing until resumed" if paused else "resumed"
     _console().print(f"{what.capitalize()} {state} on {ctx.database}.", markup=False)
     return 0
 

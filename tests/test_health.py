@@ -54,6 +54,17 @@ def test_dropped_column_shows_broken_and_disabling_repairs(demo, cli, badge_file
     assert cli("validate", "--dsn", demo, "--badges", path)[0] == 0
 
 
+def test_dropped_column_under_on_error_raise_pause_lets_writes_through(demo, cli):
+    install_badges(demo, [demo_badge("star", on_error="raise"),
+                          demo_badge("spring_cleaning", on_error="raise")])
+    run(demo, "INSERT INTO dummy_sketch (user_id, title) VALUES (1, 'a'), (2, 'b')")
+    run(demo, "ALTER TABLE dummy_sketch DROP COLUMN hit_views")
+    assert cli("pause", "--dsn", demo)[0] == 0
+    run(demo, "UPDATE dummy_sketch SET title = 'c' WHERE id = 1",
+        "DELETE FROM dummy_sketch WHERE id = 2")
+    assert awards(demo) == []
+
+
 def test_badge_removed_from_file_is_uninstalled_though_it_no_longer_resolves(demo):
     install_badges(demo, DEMO_BADGES)
     run(demo, "ALTER TABLE dummy_sketch DROP COLUMN hit_views")

@@ -123,3 +123,29 @@ def test_cascading_delete_is_never_broken_by_a_delete_badge(demo):
     run(demo, "DELETE FROM auth_user WHERE id = 2")
     assert count(demo, "SELECT count(*) FROM auth_user WHERE id = 2") == 0
     assert awards(demo) == []
+
+
+def test_failing_writers_never_wait_on_one_another(demo):
+    """No counter row: a failing write in an open transaction does not hold up another."""
+    install_badges(demo, [demo_badge("star", condition=FAILING)])
+    sketches(demo)
+    with psycopg.connect(demo) as first, psycopg.connect(demo) as second:
+        first.execute("UPDATE dummy_sketch SET hit_views = 1 WHERE id = 1")  # left open
+        second.execute("SET lock_timeout = '1s'")
+        second.execute("UPDATE dummy_sketch SET hit_views = 1 WHERE id = 2")
+        second.commit()
+        first.commit()
+    assert count(demo, "SELECT count(*) FROM badge_console.error_log") == 2
+
+
+def test_installing_the_fixed_badge_clears_its_errors_and_auto_pause(demo, cli, badge_file):
+    install_badges(demo, [demo_badge("star", condition=FAILING)])
+    sketches(demo)
+    one_row_updates(demo, 1000)
+    path = badge_file({"badges": [demo_badge("star")]})
+    assert cli("install", "--dsn", demo, "--badges", path, "--yes")[0] == 0
+    code, out, _ = cli("plan", "--dsn", demo, "--badges", path, "--json")
+    star = json.loads(out)["badges"][0]
+    assert (star["status"], star["errors"], star["paused"]) == ("installed", [], False)
+    run(demo, "UPDATE dummy_sketch SET hit_views = 1000 WHERE id = 1")
+    assert awards(demo) == [(2, "star")]

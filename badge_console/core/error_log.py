@@ -80,8 +80,9 @@ def clear_errors(conn: psycopg.Connection, code: str | None = None) -> int:
 def set_paused(conn: psycopg.Connection, code: str | None, paused: bool) -> None:
     """Kill switch read by every trigger: no DDL on application tables. code None = all.
 
-    Resuming re-arms: the badge's recorded errors are cleared, so its next failures count
-    towards a new auto-pause. Resuming all lifts '*' and every automatic pause."""
+    Resuming a badge that paused itself re-arms it: its recorded errors are cleared, so its
+    next failures count towards a new auto-pause (an operator's pause keeps them).
+    Resuming all lifts '*' and every automatic pause."""
     _require(conn)
     key = code or "*"
     with conn.transaction():
@@ -89,9 +90,9 @@ def set_paused(conn: psycopg.Connection, code: str | None, paused: bool) -> None
             conn.execute(sql.SQL("INSERT INTO {} (code) VALUES (%s) ON CONFLICT DO NOTHING")
                          .format(_table("paused")), (key,))
             return
-        auto = read_pauses(conn)
-        codes = [key] + ([c for c, p in auto.items() if p.auto] if code is None else [])
+        pauses = read_pauses(conn)
+        auto = [c for c, p in pauses.items() if p.auto and (code is None or c == code)]
         conn.execute(sql.SQL("DELETE FROM {} WHERE code = ANY(%s)").format(_table("paused")),
-                     (codes,))
+                     ([key, *auto],))
         conn.execute(sql.SQL("DELETE FROM {} WHERE code = ANY(%s)").format(_table("error_log")),
-                     (codes,))
+                     (auto,))

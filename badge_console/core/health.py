@@ -12,7 +12,7 @@ import psycopg
 
 from .definitions import Badge, BadgeFile
 from .errors import Problem
-from .installed import InstalledBadge, read_installed, read_setting
+from .installed import InstalledBadge, live_badges, read_installed, read_setting
 from .resolve import Resolution, resolve
 
 FIX = ("fix the badge and install to replace its trigger, or set enabled to false (or remove "
@@ -24,24 +24,26 @@ def _broken(code: str, index: int | None, reason: str) -> Problem:
                    f"broken: its installed trigger no longer resolves: {reason}; {FIX}")
 
 
-def installed_health(conn: psycopg.Connection, bf: BadgeFile, res: Resolution,
+def installed_health(conn: psycopg.Connection, bf: BadgeFile, res: Resolution | None,
                      installed: dict[str, InstalledBadge] | None = None) -> dict[str, Problem]:
     """Installed badges that no longer resolve, by code, each with the reason and the fix.
 
     A badge installed from exactly the file's definition, on the same award table, shares
     the file's resolution (`res`); only the others are resolved again, as installed."""
     installed = read_installed(conn) if installed is None else installed
-    award = read_setting(conn, "award_table") or res.award.display
+    if not installed:
+        return {}
+    award = read_setting(conn, "award_table") or (res.award.display if res else "badges_badge")
     index = {b.code: i for i, b in enumerate(bf.badges) if isinstance(b.code, str)}
     file_problems: dict[int, Problem] = {}
-    for p in res.problems:
+    for p in res.problems if res else []:
         if p.index is not None:
             file_problems.setdefault(p.index, p)
     found: dict[str, Problem] = {}
     again: list[Badge] = []
     for code, inst in installed.items():
         i = index.get(code)
-        same = i is not None and award == res.award.display and \
+        same = res is not None and i is not None and award == res.award.display and \
             bf.badges[i].definition() == Badge.from_dict(inst.definition).definition()
         if same and bf.badges[i].is_enabled:
             if i in file_problems:
@@ -55,3 +57,12 @@ def installed_health(conn: psycopg.Connection, bf: BadgeFile, res: Resolution,
             if code is not None and code not in found:
                 found[code] = _broken(code, index.get(code), p.message)
     return found
+
+
+def broken_triggers(conn: psycopg.Connection) -> dict[tuple[str, str, str], str]:
+    """(schema, table, trigger) of every installed trigger whose badge is broken, with why:
+    for views that show triggers without a badges file at hand (the Tables tree)."""
+    broken = installed_health(conn, BadgeFile(badges=[]), None)
+    live = live_badges(conn) if broken else {}
+    return {trigger: problem.message for code, problem in broken.items()
+            if code in live for trigger in live[code].triggers}

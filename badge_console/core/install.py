@@ -177,8 +177,8 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
     for code in sorted((set(installed) | set(live)) - in_file):
         sick = health.get(code)
         items.append(PlanItem(code, installed[code].name if code in installed else code,
-                              "broken" if sick else "orphaned", "drop",
-                              "installed but no longer in badge.json",
+                              "orphaned", "drop", "installed but no longer in badge.json" + (
+                                  f" and {sick.message}" if sick else ""),
                               _render(conn, drop_badge(code, live.get(code)))))
     for t in legacy:
         if (t.schema, t.table, t.name) not in claimed:
