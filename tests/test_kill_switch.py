@@ -149,3 +149,18 @@ def test_installing_the_fixed_badge_clears_its_errors_and_auto_pause(demo, cli, 
     assert (star["status"], star["errors"], star["paused"]) == ("installed", [], False)
     run(demo, "UPDATE dummy_sketch SET hit_views = 1000 WHERE id = 1")
     assert awards(demo) == [(2, "star")]
+
+
+def test_pause_stops_a_row_trigger_too(demo, cli):
+    """A partition gets a row trigger (no transition tables there): paused, it raises nothing."""
+    run(demo, "CREATE TABLE parted (id int, user_id int, v int) PARTITION BY RANGE (id)",
+        "CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (1000)")
+    for condition in ("(NEW.v / 0) > 1", "(NEW.v / 0) > count(*) FROM parted"):
+        install_badges(demo, [{"name": "P", "code": "p", "condition": condition,
+                               "trigger_condition": "insert", "trigger_table": "parted_1",
+                               "user_field": "user_id", "on_error": "raise"}])
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            run(demo, "INSERT INTO parted_1 VALUES (1, 1, 1)")
+        assert cli("pause", "p", "--dsn", demo)[0] == 0
+        run(demo, "INSERT INTO parted_1 VALUES (1, 1, 1)")
+        assert cli("resume", "p", "--dsn", demo)[0] == 0
