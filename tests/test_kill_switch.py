@@ -10,7 +10,8 @@ import json
 import psycopg
 import pytest
 
-from helpers import DEMO_BADGES, awards, demo_badge, install_badges, run
+from badge_console.core.install import uninstall
+from helpers import awards, demo_badge, install_badges, run
 
 FAILING = "(NEW.hit_views / (NEW.hit_views - NEW.hit_views)) > 0"  # division by zero
 
@@ -109,6 +110,9 @@ def test_django_user_delete_is_never_broken_by_a_delete_badge(demo):
     assert count(demo, "SELECT count(*) FROM auth_user WHERE id = 2") == 0
     run(demo, "DELETE FROM dummy_sketch WHERE user_id = 3")  # a plain delete still awards
     assert awards(demo) == [(3, "spring_cleaning")]
+    with psycopg.connect(demo) as conn:
+        uninstall(conn)
+    assert count(demo, "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal") == 0
 
 
 def test_cascading_delete_is_never_broken_by_a_delete_badge(demo):
