@@ -89,6 +89,9 @@ def cmd_validate(args) -> int:
         with connect(ctx.dsn) as conn:
             res = validate_against_database(conn, bf)
         problems, broken, against = res.problems, res.broken, ctx.database
+        for p in res.ignored:  # a disabled badge: install drops it, nothing blocks
+            _console(stderr=True).print(f"{ctx.badges_path}: warning: {p} (badge disabled)",
+                                        markup=False)
     if args.json:
         emit_json({"file": str(ctx.badges_path), "database": against, "valid": not problems,
                    "badges": len(bf.badges),
