@@ -35,6 +35,8 @@ def test_dropped_column_shows_broken_and_disabling_repairs(demo, cli, badge_file
     items = badges_by_code(out)
     assert items["star"]["status"] == "broken"
     assert "hit_views" in items["star"]["detail"] and "enabled" in items["star"]["detail"]
+    # the migration that broke it, as the event trigger recorded it (superuser here)
+    assert "after `ALTER TABLE dummy_sketch DROP COLUMN hit_views` at" in items["star"]["detail"]
     assert items["spring_cleaning"]["status"] == "broken"
     assert items["collector"]["status"] == "installed"
     code, out, _ = cli("plan", "--dsn", demo, "--badges", path)
@@ -97,6 +99,9 @@ def test_renamed_table_is_repaired_by_install(demo, cli, badge_file):
     assert code == 0
     code, out, _ = cli("plan", "--dsn", demo, "--badges", path, "--json")
     assert {b["status"] for b in json.loads(out)["badges"]} == {"installed"}
+    assert cli("uninstall", "--dsn", demo, "--yes")[0] == 0
+    with psycopg.connect(demo) as conn:  # the migration recorder goes with schema badge_console
+        assert conn.execute("SELECT count(*) FROM pg_event_trigger").fetchone()[0] == 0
 
 
 def test_user_id_wider_than_the_award_table_is_refused(demo, cli):

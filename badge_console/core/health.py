@@ -8,11 +8,14 @@ already be fixed while the trigger on the table still fails on every write.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import psycopg
 
 from .definitions import Badge, BadgeFile
 from .errors import Problem
-from .installed import InstalledBadge, live_badges, read_installed, read_setting
+from .installed import (InstalledBadge, LiveBadge, last_migration, live_badges,
+                        read_installed, read_setting)
 from .resolve import Resolution, resolve
 
 FIX = ("fix the badge and install to replace its trigger, or set enabled to false (or remove "
@@ -56,6 +59,17 @@ def installed_health(conn: psycopg.Connection, bf: BadgeFile, res: Resolution | 
             code = again[p.index].code if p.index is not None else None
             if code is not None and code not in found:
                 found[code] = _broken(code, index.get(code), p.message)
+    return _with_migrations(conn, found) if found else found
+
+
+def _with_migrations(conn: psycopg.Connection, found: dict[str, Problem]) -> dict[str, Problem]:
+    """Each broken badge's reason with the last recorded migration of its trigger's table."""
+    live = live_badges(conn)
+    for code, problem in found.items():
+        seen = last_migration(conn, {(s, t) for s, t, _ in live.get(code, LiveBadge()).triggers})
+        if seen:
+            found[code] = replace(problem, message=problem.message.replace(
+                "; " + FIX, f" (after `{' '.join(seen[1].split())[:200]}` at {seen[0]}); {FIX}"))
     return found
 
 

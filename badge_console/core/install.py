@@ -19,11 +19,12 @@ from .definitions import CODE_RE, BadgeFile
 from .errors import DefinitionError, OperationFailed
 from .error_log import read_errors, read_paused, read_pauses, set_paused  # noqa: F401
 from .health import installed_health
-from .installed import drop_badge, live_badges, read_installed
+from .installed import drop_badge, live_badges, read_installed, recorder_wanted
 from .resolve import Resolution, resolve
 from .sqlgen import (SCHEMA, Target, award_guard_ddl, award_table_ddl,
                      create_trigger_ddl, drop_function_ddl, drop_trigger_ddl, fingerprint,
-                     function_name, schema_ddl, trigger_function_ddl, trigger_name)
+                     function_name, migration_recorder_ddl, schema_ddl, trigger_function_ddl,
+                     trigger_name)
 
 LOCK_KEY = 0x6261646765  # "badge": one advisory lock for every install/uninstall
 DEFAULT_LOCK_TIMEOUT = "5s"
@@ -190,6 +191,8 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
     if not res.award_exists:
         setup.append(award_table_ddl(res.award, res.user_type))
     setup += award_guard_ddl(res.award)
+    if recorder_wanted(conn):
+        setup += migration_recorder_ddl()
     setup += [sql.SQL(
         "INSERT INTO {t} (key, value) VALUES ({k}, {v})"
         " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value").format(

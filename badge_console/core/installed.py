@@ -15,7 +15,7 @@ from psycopg import sql
 
 from . import catalog
 from .definitions import CODE_RE, OPERATIONS
-from .sqlgen import SCHEMA, drop_function_ddl, drop_trigger_ddl
+from .sqlgen import MIGRATION_RECORDER, SCHEMA, drop_function_ddl, drop_trigger_ddl
 
 
 @dataclass
@@ -91,3 +91,23 @@ def drop_badge(code: str, live: LiveBadge | None) -> list[sql.Composed]:
         stmts.append(sql.SQL("DELETE FROM {} WHERE code = {}{}").format(
             sql.Identifier(SCHEMA, table), sql.Literal(code), sql.SQL(extra)))
     return stmts
+
+
+def recorder_wanted(conn: psycopg.Connection) -> bool:
+    """Whether install should create the migration recorder: it is missing, and we are
+    superuser (only a superuser may create an event trigger; without, we go without it)."""
+    return conn.execute(
+        "SELECT rolsuper AND NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = %s)"
+        " FROM pg_roles WHERE rolname = current_user", (MIGRATION_RECORDER,)).fetchone()[0]
+
+
+def last_migration(conn: psycopg.Connection, tables) -> tuple[str, str] | None:
+    """(when, statement) of the latest recorded ALTER TABLE of any of these (schema, table)."""
+    if not tables or not catalog.relation_exists(conn, SCHEMA, "migrations"):
+        return None
+    schemas, names = zip(*sorted(tables))
+    row = conn.execute(sql.SQL(  # object_identity quotes as format's %I does
+        "SELECT at, statement FROM {} WHERE object IN (SELECT format('%%I.%%I', s, t)"
+        " FROM unnest(%s::text[], %s::text[]) AS x(s, t)) ORDER BY id DESC LIMIT 1").format(
+        sql.Identifier(SCHEMA, "migrations")), (list(schemas), list(names))).fetchone()
+    return (row[0].isoformat(timespec="seconds"), row[1]) if row else None

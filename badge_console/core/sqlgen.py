@@ -131,7 +131,40 @@ def schema_ddl() -> list[sql.Composed]:
         "ALTER TABLE {s}.paused ADD COLUMN IF NOT EXISTS auto boolean NOT NULL DEFAULT false,"
         " ADD COLUMN IF NOT EXISTS sqlstate text, ADD COLUMN IF NOT EXISTS message text",
         "CREATE INDEX IF NOT EXISTS error_log_code ON {s}.error_log (code, id)",
+        # ALTER TABLE statements on tables carrying our triggers (migration_recorder_ddl)
+        "CREATE TABLE IF NOT EXISTS {s}.migrations ("
+        " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+        " at timestamptz NOT NULL DEFAULT now(), object text NOT NULL, statement text NOT NULL)",
     )]
+
+
+MIGRATION_RECORDER = "badge_console_migrations"  # the event trigger's name
+KEPT_MIGRATIONS = 1000
+
+
+def migration_recorder_ddl() -> list[sql.Composed]:
+    """An event trigger (superuser only) recording each ALTER TABLE of a table that carries
+    one of our triggers, so that a badge broken by a migration says which statement broke it
+    and when. Any error inside it is swallowed: it never fails the application's migration."""
+    s = sql.Identifier(SCHEMA)
+    body = sql.SQL(
+        "BEGIN\n  INSERT INTO {s}.migrations (object, statement)\n"
+        "  SELECT DISTINCT c.object_identity, left(current_query(), 2000)\n"
+        "  FROM pg_event_trigger_ddl_commands() AS c\n"
+        "  WHERE c.classid = 'pg_class'::regclass AND EXISTS (\n"
+        "    SELECT 1 FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid\n"
+        "    WHERE t.tgrelid = c.objid AND p.pronamespace = {ns}::regnamespace);\n"
+        "  DELETE FROM {s}.migrations WHERE id <= (SELECT max(id) - {kept} FROM {s}.migrations);\n"
+        "EXCEPTION WHEN OTHERS THEN\n  NULL;  -- never break the application's migration\n"
+        "END;\n").format(s=s, ns=sql.Literal(SCHEMA), kept=sql.Literal(KEPT_MIGRATIONS))
+    fn = sql.Identifier(SCHEMA, "record_migration")
+    return [
+        sql.SQL("CREATE OR REPLACE FUNCTION {fn}() RETURNS event_trigger LANGUAGE plpgsql"
+                " SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS {body}").format(
+            fn=fn, body=sql.SQL(_dollar_quote(body.as_string(None)))),
+        sql.SQL("CREATE EVENT TRIGGER {name} ON ddl_command_end WHEN TAG IN ('ALTER TABLE')"
+                " EXECUTE FUNCTION {fn}()").format(name=sql.Identifier(MIGRATION_RECORDER),
+                                                   fn=fn)]
 
 
 def award_guard_ddl(award: AwardTable) -> list[sql.Composed]:
