@@ -127,6 +127,11 @@ def test_two_badges_sharing_a_name_on_the_django_table_are_refused(demo, cli, ba
     code, _, err = cli("validate", "--dsn", demo, "--badges", path)
     assert code == 1 and "star" in err and "collector" in err and "(user_id, name)" in err
     assert cli("install", "--dsn", demo, "--badges", path, "--yes")[0] == 1
+    # once installed with distinct names, renaming one in the file breaks nothing installed
+    install_badges(demo, [demo_badge("star"), demo_badge("collector")])
+    code, out, _ = cli("plan", "--dsn", demo, "--badges", path, "--json")
+    assert {b["code"]: b["status"] for b in json.loads(out)["badges"]} == {
+        "star": "installed", "collector": "invalid"}
 
 
 def test_control_characters_in_a_condition_are_refused(cli, badge_file):

@@ -18,13 +18,14 @@ from .installed import (InstalledBadge, LiveBadge, last_migration, live_badges,
                         read_installed, read_setting)
 from .resolve import Resolution, resolve
 
-FIX = ("fix the badge and install to replace its trigger, or set enabled to false (or remove "
-       "it) and install to remove it")
+FIX = "fix the badge, or set enabled false (or remove it), then install"
+# Found in the file as a whole, not in one badge's definition against the schema.
+NOT_THE_DEFINITION = ("shared-award",)
 
 
 def _broken(code: str, index: int | None, reason: str) -> Problem:
     return Problem(index, code, None, "broken",
-                   f"broken: its installed trigger no longer resolves: {reason}; {FIX}")
+                   f"broken: installed trigger no longer resolves: {reason}; {FIX}")
 
 
 def installed_health(conn: psycopg.Connection, bf: BadgeFile, res: Resolution | None,
@@ -40,7 +41,7 @@ def installed_health(conn: psycopg.Connection, bf: BadgeFile, res: Resolution | 
     index = {b.code: i for i, b in enumerate(bf.badges) if isinstance(b.code, str)}
     file_problems: dict[int, Problem] = {}
     for p in res.problems if res else []:
-        if p.index is not None:
+        if p.index is not None and p.kind not in NOT_THE_DEFINITION:
             file_problems.setdefault(p.index, p)
     found: dict[str, Problem] = {}
     again: list[Badge] = []

@@ -18,7 +18,7 @@ from .advice import index_advice
 from .definitions import CODE_RE, BadgeFile
 from .errors import DefinitionError, OperationFailed
 from .error_log import read_errors, read_paused, read_pauses, set_paused  # noqa: F401
-from .health import installed_health
+from .health import FIX, installed_health
 from .installed import drop_badge, live_badges, read_installed, recorder_wanted
 from .resolve import Resolution, resolve
 from .sqlgen import (SCHEMA, Target, award_guard_ddl, award_table_ddl,
@@ -109,8 +109,7 @@ def _legacy_drops(badge, legacy) -> tuple[list, list[sql.Composed]]:
 def _status(inst, sick, fp: str, present: bool) -> tuple[str, str]:
     """Status and detail of an enabled, valid badge that install replaces."""
     if sick:
-        return "broken", f"{sick.message.removeprefix('broken: ').split('; ')[0]}; " \
-                         "install replaces it"
+        return "broken", sick.message.removesuffix(FIX) + "install replaces it"
     if inst is None:
         return "missing", "replaces trigger(s) left without bookkeeping"
     if inst.fingerprint != fp:
