@@ -253,6 +253,9 @@ def cmd_errors(args) -> int:
         if args.clear:
             cleared = clear_errors(conn, args.code)
         errors, pauses = read_errors(conn, args.code), read_pauses(conn)
+    if args.clear and args.json:
+        emit_json({"database": ctx.database, "code": args.code, "cleared": cleared})
+        return 0
     if args.clear:
         what = f"badge {args.code}" if args.code else "all badges"
         _console().print(f"Cleared {cleared} recorded error(s) of {what} on {ctx.database}.",

@@ -80,8 +80,8 @@ def test_failing_badge_pauses_itself_after_1000_statements(demo, cli, badge_file
     assert one_row_updates(demo, 3) == 0
     assert count(demo, "SELECT count(*) FROM badge_console.error_log") == 3
     assert count(demo, "SELECT count(*) FROM badge_console.paused") == 0
-    code, out, _ = cli("errors", "--clear", "--dsn", demo)
-    assert code == 0 and "3" in out
+    code, out, _ = cli("errors", "--clear", "--json", "--dsn", demo)
+    assert code == 0 and json.loads(out)["cleared"] == 3
     assert count(demo, "SELECT count(*) FROM badge_console.error_log") == 0
 
 
