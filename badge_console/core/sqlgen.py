@@ -7,14 +7,14 @@ re-printed it (see condition.py).
 
 Trigger design (one per badge and operation): AFTER ... FOR EACH STATEMENT with
 transition tables, and two paths chosen by how many rows the statement changed.
-The pause comes first: the fetch of the changed rows finds none while the badge is
-paused, so a paused badge evaluates, records and raises nothing (the kill switch).
+The pause comes before any condition runs, so a paused badge evaluates, records and
+raises nothing (the kill switch).
 One row (the application's usual write): the row is fetched into NEW/OLD (SELECT INTO
 STRICT, whose error says "none" or "several") and judged as a row trigger would: a
 plain-expression condition first, evaluated by PL/pgSQL without a query; then, or else,
-one query whose terms run left to right: the user does not hold the badge (an index
-probe), the condition. Several rows: outside any subtransaction the function
-returns when every changed user already holds the badge; else the
+one query whose terms run left to right: not paused, the user does not hold the badge
+(an index probe), the condition. Several rows: outside any subtransaction the function
+returns when the badge is paused or every changed user already holds it; else the
 changed rows are projected to the columns the condition reads and de-duplicated, holders
 are skipped (a fenced index probe, see _lacks), and the condition runs once per
 remaining combination. Either way the evaluation sits in one
@@ -445,17 +445,22 @@ def _one_row_check(target: Target, op: str, award: AwardTable, channel: str,
         check=check, cond=target.condition, grant=grant)
 
 
-def _one_row(target: Target, op: str, award: AwardTable, channel: str) -> sql.Composed:
-    """A row trigger's body (tables without transition tables): the one-row check, guarded.
-
-    An inline condition runs before any query, so a paused badge returns before it (a
-    paused badge never raises, records or evaluates anything); a query-form condition has
-    the pause as the first term of its one query."""
-    check = _guarded(target, _one_row_check(target, op, award, channel, target.inline))
+def _pause_first(target: Target) -> sql.Composable:
+    """An inline condition runs before any query, so a paused badge returns before it: a
+    paused badge never raises, records or evaluates anything. A query-form condition has
+    the pause as the first term of its one query and needs nothing more. (Folding the
+    pause into the fetch of the row instead raises no_data_found while paused, and
+    raising in PL/pgSQL costs more than this query: bench/trigger_overhead.py --paused.)"""
     if not target.inline:
-        return check
-    return sql.SQL("  IF {} THEN\n    RETURN NULL;\n  END IF;\n{}").format(
-        paused_check(target.badge.code), check)
+        return sql.SQL("")
+    return sql.SQL("  IF {} THEN\n    RETURN NULL;\n  END IF;\n").format(
+        paused_check(target.badge.code))
+
+
+def _one_row(target: Target, op: str, award: AwardTable, channel: str) -> sql.Composed:
+    """A row trigger's body (tables without transition tables): the one-row check, guarded."""
+    return sql.SQL("{}{}").format(_pause_first(target), _guarded(
+        target, _one_row_check(target, op, award, channel, target.inline)))
 
 
 def _statement(target: Target, op: str, award: AwardTable, channel: str) -> sql.Composed:
@@ -463,11 +468,10 @@ def _statement(target: Target, op: str, award: AwardTable, channel: str) -> sql.
 
     SELECT INTO STRICT fetches the one row and tells by its error when there are none or
     several (cheaper than a cursor over the transition table); its block is also the one
-    subtransaction of the one-row path. The pause is part of that fetch: while the badge is
-    paused it finds no row, so nothing after it runs (no condition, no error recorded or
-    raised) and pausing costs no query of its own. Set-based: exits without a
-    subtransaction when every changed row's user already holds the badge; else the
-    projected, de-duplicated award_query."""
+    subtransaction of the one-row path. The pause comes before any condition runs
+    (_pause_first). Set-based: exits without a subtransaction when paused or when every
+    changed row's user already holds the badge; else the projected, de-duplicated
+    award_query."""
     b = target.badge
     changed = sql.Identifier(OLD_TABLE if op == "delete" else NEW_TABLE)
     pair = sql.SQL("    SELECT * INTO OLD FROM {};\n").format(sql.Identifier(OLD_TABLE)) \
@@ -479,19 +483,21 @@ def _statement(target: Target, op: str, award: AwardTable, channel: str) -> sql.
     query = award_query(target, op, award, channel, sql.Identifier(NEW_TABLE),
                         sql.Identifier(OLD_TABLE), into="n_awarded")
     return sql.SQL(
-        "  BEGIN\n    SELECT * INTO STRICT {row} FROM {changed} WHERE NOT {paused};\n{pair}"
+        "{first}  BEGIN\n    SELECT * INTO STRICT {row} FROM {changed};\n{pair}"
         "    n_changed := 1;\n{one_row};\n"
         "  EXCEPTION\n    WHEN no_data_found OR too_many_rows THEN\n"
         "      IF n_changed = 1 THEN  -- raised by the condition, not by the fetch\n"
         "        {failed}\n      ELSIF SQLSTATE = 'P0003' THEN  -- too_many_rows\n"
         "        n_changed := 2;\n      END IF;{others}\n  END;\n"
         "  IF n_changed < 2 THEN\n    RETURN NULL;\n  END IF;\n"
-        "  IF NOT EXISTS (SELECT 1 FROM {changed} AS changed\n"
+        "  IF {recheck}NOT EXISTS (SELECT 1 FROM {changed} AS changed\n"
         "                    WHERE {user} IS NOT NULL AND {lacks}) THEN\n"
         "    RETURN NULL;\n  END IF;\n{guarded}").format(
-        row=_record(op), changed=changed, pair=pair,
-        one_row=_one_row_check(target, op, award, channel, True), failed=failed, others=others,
-        paused=paused_check(b.code), user=user, lacks=_lacks(award, user, b.code),
+        first=_pause_first(target), row=_record(op), changed=changed, pair=pair,
+        recheck=sql.SQL("") if target.inline else sql.SQL("{}\n     OR ").format(
+            paused_check(b.code)),
+        one_row=_one_row_check(target, op, award, channel, target.inline), failed=failed,
+        others=others, user=user, lacks=_lacks(award, user, b.code),
         guarded=_guarded(target, query))
 
 
