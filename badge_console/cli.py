@@ -111,7 +111,7 @@ def cmd_validate(args) -> int:
     if args.offline:
         ctx = Context("", Path(args.badges or "badge.json"), "no database", demo=False)
         bf = _load(ctx)
-        problems, against = check_definitions(bf), None
+        problems, against, broken = check_definitions(bf), None, []
     else:
         from .core.connection import connect
         from .core.resolve import validate_against_database
@@ -120,20 +120,31 @@ def cmd_validate(args) -> int:
         ctx = open_context(args)
         bf = _load(ctx)
         with connect(ctx.dsn) as conn:
-            problems = validate_against_database(conn, bf).problems
+            res = validate_against_database(conn, bf)
             ctx.standby = is_standby(conn)
-        against = ctx.where()
+        problems, broken, against = res.problems, res.broken, ctx.where()
+        for p in res.ignored:  # a disabled badge: install drops it, nothing blocks
+            _console(stderr=True).print(f"{ctx.badges_path}: warning: {p} (badge disabled)",
+                                        markup=False)
     if args.json:
         emit_json({"file": str(ctx.badges_path), "database": against, "valid": not problems,
                    "badges": len(bf.badges),
-                   "problems": [p.as_dict() | {"text": str(p)} for p in problems]})
-    elif problems:
+                   "problems": [p.as_dict() | {"text": str(p)} for p in problems],
+                   "broken": [p.as_dict() | {"text": str(p)} for p in broken]})
+    elif problems or broken:
         _print_problems(problems, ctx.badges_path)
+        _print_problems(broken, against)
     else:
         where = f" against {against}" if against else " (file only, --offline)"
         _console().print(f"{ctx.badges_path}: {len(bf.badges)} badge(s) valid{where}.",
                          markup=False)
-    return 1 if problems else 0
+    return 1 if problems or broken else 0
+
+
+def _pause_word(item) -> str:
+    if item.auto_paused:
+        return ", [red]auto-paused[/]"
+    return ", [red]paused[/]" if item.paused else ""
 
 
 def _plan_table(plan):
@@ -146,7 +157,8 @@ def _plan_table(plan):
     colours = {"create": "green", "replace": "yellow", "drop": "red", "unchanged": "dim"}
     for item in plan.items:
         action = f"[{colours.get(item.action, 'default')}]{item.action}[/]"
-        status = f"{item.status}, [red]paused[/]" if item.paused else item.status
+        status = ("[bold red]broken[/]" if item.status == "broken" else item.status) + \
+            _pause_word(item)
         table.add_row(item.code, item.name, status, action, item.detail)
     return table
 
@@ -176,7 +188,15 @@ def cmd_plan(args) -> int:
         out.print(_plan_table(plan))
         if plan.problems:
             _print_problems(plan.problems, ctx.badges_path)
+        from .core.sqlgen import MAX_ERRORS
+
         for item in plan.items:
+            if item.auto_paused:
+                auto = item.auto_paused
+                out.print(f"[red]auto-paused[/]: badge {item.code} paused itself at {auto['at']}"
+                          f" after {MAX_ERRORS:,} failing statements (last: SQLSTATE "
+                          f"{auto['sqlstate']}: {auto['message']}); fix it, then "
+                          f"`{PROG} resume {item.code}`", highlight=False, markup=True)
             for advice in item.advice:
                 out.print(f"[yellow]warning[/]: badge {item.code}: {advice}", highlight=False)
             for e in item.errors:
@@ -258,6 +278,39 @@ def cmd_resume(args) -> int:
     return cmd_pause(args, paused=False)
 
 
+def cmd_errors(args) -> int:
+    from .core.connection import connect
+    from .core.error_log import clear_errors, read_errors, read_pauses
+
+    ctx = open_for_write(args, "errors --clear") if args.clear else open_context(args)
+    with connect(ctx.dsn) as conn:
+        if args.clear:
+            cleared = clear_errors(conn, args.code)
+        errors, pauses = read_errors(conn, args.code), read_pauses(conn)
+    if args.clear and args.json:
+        emit_json({"database": ctx.database, "code": args.code, "cleared": cleared})
+        return 0
+    if args.clear:
+        what = f"badge {args.code}" if args.code else "all badges"
+        _console().print(f"Cleared {cleared} recorded error(s) of {what} on {ctx.database}.",
+                         markup=False)
+        return 0
+    rows = [e | {"code": code, "auto_paused": bool(pauses.get(code) and pauses[code].auto)}
+            for code, groups in errors.items() for e in groups]
+    if args.json:
+        emit_json({"database": ctx.database, "badges": rows})
+        return 0
+    out = _console()
+    for row in rows:
+        state = " (auto-paused)" if row["auto_paused"] else ""
+        out.print(f"{row['code']}{state}: {row['count']} statement(s), {row['first_at']} .. "
+                  f"{row['last_at']}, SQLSTATE {row['sqlstate']}: {row['message']}",
+                  markup=False)
+    if not rows:
+        out.print(f"No run-time errors recorded on {ctx.database}.", markup=False)
+    return 0
+
+
 def cmd_console(args) -> int:
     from .tui.app import run_console
 
@@ -324,6 +377,12 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p, badges=False)
         p.add_argument("code", nargs="?", help="badge code (default: all badges)")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("errors", help="run-time errors the triggers recorded")
+    _common(p, badges=False, json_out=True)
+    p.add_argument("code", nargs="?", help="badge code (default: all badges)")
+    p.add_argument("--clear", action="store_true", help="delete the recorded errors")
+    p.set_defaults(func=cmd_errors)
 
     p = sub.add_parser("dry-run", help="test a badge on sample rows; always rolled back")
     _common(p, json_out=True)

@@ -55,6 +55,7 @@ per row) or per statement (one-row writes pay the fetch).
     python bench/trigger_overhead.py --quick    # smaller sizes, a smoke run
     python bench/trigger_overhead.py --dsn postgresql://postgres@127.0.0.1/postgres
     python bench/trigger_overhead.py --profile  # + pg_stat_user_functions, EXPLAIN ANALYZE
+    python bench/trigger_overhead.py --paused   # (c) with every badge paused: the kill switch
 """
 
 from __future__ import annotations
@@ -364,6 +365,8 @@ def main(argv=None) -> int:
     ap.add_argument("--badges", default=str(ROOT / "badge.json"))
     ap.add_argument("--profile", action="store_true",
                     help="also print pg_stat_user_functions for (c) per workload")
+    ap.add_argument("--paused", action="store_true",
+                    help="pause every badge of (c) ('*'): what the kill switch costs a write")
     ap.add_argument("--only", nargs="+", choices=WORKLOADS, default=list(WORKLOADS),
                     help="run only these workloads")
     args = ap.parse_args(argv)
@@ -379,6 +382,9 @@ def main(argv=None) -> int:
         for cfg in CONFIGS:
             dbs[cfg] = databases.enter_context(scratch_database(admin_dsn, f"bc_bench_{cfg}"))
             fill_database(dbs[cfg], cfg, sizes, Path(args.badges))
+        if args.paused:
+            with psycopg.connect(dbs["ours"]) as c:
+                c.execute("INSERT INTO badge_console.paused (code) VALUES ('*')")
         conns = {cfg: psycopg.connect(dsn, autocommit=True) for cfg, dsn in dbs.items()}
         times: dict[tuple[str, str], list[float]] = {(w, c): [] for w in workloads for c in CONFIGS}
         cpu_times: dict[tuple[str, str], list] = {(w, c): [] for w in workloads for c in CONFIGS}
@@ -394,7 +400,8 @@ def main(argv=None) -> int:
                     times[(w, cfg)].append(spent[cfg])
                     cpu_times[(w, cfg)].append(used[cfg])
                 got = {cfg: awards(conns[cfg]) for cfg in order}
-                for cfg in ("ours", "ours_bare", "seed_safe"):
+                for cfg in ("ours_bare", "seed_safe") if args.paused else (
+                        "ours", "ours_bare", "seed_safe"):
                     if got[cfg] != got["seed"]:
                         only_b, only_c = got["seed"] - got[cfg], got[cfg] - got["seed"]
                         print(f"MISMATCH in {w}: only seed {sorted(only_b)[:5]}..., "

@@ -194,7 +194,7 @@ def test_our_triggers_left_without_bookkeeping_are_replaced_not_an_error(demo):
     """E.g. a restore that brought the triggers back but not badge_console.installed."""
     install_badges(demo, [demo_badge("star")])
     run(demo, "DELETE FROM badge_console.installed")
-    assert statuses(demo, [demo_badge("star")]) == {"star": ("missing", "create")}
+    assert statuses(demo, [demo_badge("star")]) == {"star": ("missing", "replace")}
     install_badges(demo, [demo_badge("star")])
     with psycopg.connect(demo) as conn:
         names = [r[0] for r in conn.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")]

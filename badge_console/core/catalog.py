@@ -91,10 +91,28 @@ def unique_keys(conn: psycopg.Connection, table: TableRef) -> list[tuple[str, ..
     return [tuple(r[0]) for r in rows]
 
 
+def referenced_column(conn: psycopg.Connection, table: TableRef, column: str):
+    """(schema, table, column, deferrable) a one-column foreign key on `column` references."""
+    return conn.execute(
+        "SELECT n.nspname, c.relname, a.attname, k.condeferrable FROM pg_constraint k"
+        " JOIN pg_attribute f ON f.attrelid = k.conrelid AND f.attnum = k.conkey[1]"
+        " JOIN pg_class c ON c.oid = k.confrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = k.confkey[1]"
+        " WHERE k.contype = 'f' AND k.conrelid = %s AND cardinality(k.conkey) = 1"
+        " AND f.attname = %s ORDER BY k.conname LIMIT 1", (table.oid, column)).fetchone()
+
+
 def relation_exists(conn: psycopg.Connection, schema: str, name: str) -> bool:
     """Whether schema.name is a table (or other relation): e.g. one of ours, before reading it."""
     return conn.execute("SELECT to_regclass(format('%%I.%%I', %s::text, %s::text))",
                         (schema, name)).fetchone()[0] is not None
+
+
+def column_exists(conn: psycopg.Connection, schema: str, table: str, column: str) -> bool:
+    return conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid ="
+        " to_regclass(format('%%I.%%I', %s::text, %s::text)) AND attname = %s"
+        " AND NOT attisdropped)", (schema, table, column)).fetchone()[0]
 
 
 def function_traits(conn: psycopg.Connection, names) -> tuple[set[str], set[str]]:

@@ -30,6 +30,9 @@ MAX_IDENTIFIER_BYTES = 63
 # A trigger condition runs on every write; megabytes of SQL there are a mistake, and
 # parsing them would stall the editor. Longer logic belongs in a SQL function.
 MAX_CONDITION_CHARS = 100_000
+# NUL cannot be stored in PostgreSQL text, and other control characters in SQL are a
+# paste accident or an attempt to hide something; tab, newline and carriage return stay.
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass
@@ -226,6 +229,13 @@ def _is_text(value: Any) -> bool:
     return isinstance(value, str) and value.strip() != ""
 
 
+def _quoted(value: Any) -> str:
+    """The offending value as the file has it, short enough for one line."""
+    text = json.dumps(value, ensure_ascii=False)
+    text = text[:60] + "..." if len(text) > 63 else text
+    return f"'{text[1:-1]}'" if isinstance(value, str) else text
+
+
 def _check_name_setting(key: str, value: Any) -> list[Problem]:
     if not _is_text(value):
         return [Problem(None, None, key, "type", "must be a non-empty string")]
@@ -253,16 +263,16 @@ def _check_badge(index: int, badge: Badge) -> list[Problem]:
         if key in badge.present and not _is_text(getattr(badge, key)):
             add(key, "type", "must be a non-empty string")
     if "code" in badge.present and code is None:
-        add("code", "code", "must be lowercase letters, digits or '_', start with a letter, "
-                            "at most 50 characters")
+        add("code", "code", f"{_quoted(badge.code)} must be lowercase letters, digits or '_', "
+                            "start with a letter, at most 50 characters")
     if "trigger_condition" in badge.present:
         value = badge.trigger_condition
         items = [value] if isinstance(value, str) else value if isinstance(value, list) else None
         bad = items is None or not items or any(
             not isinstance(i, str) or i.lower() not in OPERATIONS for i in items)
         if bad:
-            add("trigger_condition", "operation",
-                "must be 'insert', 'update' or 'delete', or a non-empty list of them")
+            add("trigger_condition", "operation", f"{_quoted(value)} must be 'insert', "
+                "'update' or 'delete', or a non-empty list of them")
     if _is_text(badge.condition) and len(badge.condition) > MAX_CONDITION_CHARS:
         add("condition", "too-long", f"longer than {MAX_CONDITION_CHARS:,} characters; move "
                                      "the logic into a SQL function and call it")
@@ -276,9 +286,16 @@ def _check_badge(index: int, badge: Badge) -> list[Problem]:
             and not isinstance(badge.description, str):
         add("description", "type", "must be a string")
     if "enabled" in badge.present and not isinstance(badge.enabled, bool):
-        add("enabled", "type", "must be true or false")
+        add("enabled", "type", f"{_quoted(badge.enabled)} must be true or false")
     if "on_error" in badge.present and badge.on_error not in ON_ERROR:
-        add("on_error", "on-error", "must be 'skip' or 'raise'")
+        add("on_error", "on-error", f"{_quoted(badge.on_error)} must be 'skip' or 'raise'")
+    for key in ("name", "condition", "trigger_table", "user_field", "description"):
+        value = getattr(badge, key)
+        found = CONTROL_RE.search(value) if isinstance(value, str) else None
+        if found:
+            add(key, "control-character",
+                f"holds control character U+{ord(found.group()):04X} at offset {found.start()};"
+                " remove it")
     return problems
 
 

@@ -75,6 +75,8 @@ class Problem:
 
     def where(self) -> str:
         if self.index is None:
+            if self.code is not None and self.key is None:
+                return f"installed badge {self.code}"  # no longer in the file
             return "file" if self.key is None else f"setting '{self.key}'"
         badge = f"badge #{self.index}" + (f" ({self.code})" if self.code else "")
         return badge if self.key is None else f"{badge}, key '{self.key}'"

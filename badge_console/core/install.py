@@ -17,12 +17,16 @@ from . import catalog
 from .advice import index_advice
 from .definitions import CODE_RE, BadgeFile
 from .errors import DefinitionError, OperationFailed
+from .error_log import read_errors, read_paused, read_pauses, set_paused  # noqa: F401
+from .health import FIX, installed_health
+from .installed import drop_badge, live_badges, read_installed, recorder_wanted
 from .resolve import Resolution, resolve
-from .sqlgen import (SCHEMA, Target, award_table_ddl,
+from .sqlgen import (SCHEMA, Target, award_guard_ddl, award_table_ddl,
                      create_trigger_ddl, drop_function_ddl, drop_trigger_ddl, fingerprint,
-                     function_name, schema_ddl, trigger_function_ddl, trigger_name)
-from .waits import READS, Timeouts, bounded, tables_of
+                     function_name, migration_recorder_ddl, schema_ddl, trigger_function_ddl,
+                     trigger_name)
 from .topology import require_primary
+from .waits import READS, Timeouts, bounded, tables_of
 
 LOCK_KEY = 0x6261646765  # "badge": one advisory lock for every install/uninstall
 DEFAULT_LOCK_TIMEOUT = "5s"
@@ -31,24 +35,17 @@ DDL_TIMEOUT = "120s"  # statement_timeout of install/uninstall: above INSTALL_LO
 
 
 @dataclass
-class InstalledBadge:
-    code: str
-    name: str
-    fingerprint: str
-    triggers: list[dict]  # {schema, table, trigger, function}
-
-
-@dataclass
 class PlanItem:
     code: str
     name: str
-    status: str  # installed/outdated/missing/disabled-in-db/orphaned/disabled/invalid/legacy
+    status: str  # installed/outdated/missing/disabled-in-db/orphaned/disabled/invalid/legacy/broken
     action: str  # create, replace, unchanged, drop, skip, keep, none
     detail: str = ""
     statements: list[str] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)  # run-time errors the trigger recorded
     advice: list[str] = field(default_factory=list)  # e.g. an index the condition needs
     paused: bool = False  # the kill switch is on for this badge (or for all)
+    auto_paused: dict | None = None  # paused itself after too many errors: the last one
 
 
 @dataclass
@@ -58,6 +55,7 @@ class Plan:
     items: list[PlanItem]
     setup: list[str]
     problems: list = field(default_factory=list)
+    broken: list = field(default_factory=list)  # installed badges that no longer resolve
 
     @property
     def changes(self) -> list[PlanItem]:
@@ -67,6 +65,7 @@ class Plan:
         return {"award_table": self.award_table, "channel": self.channel,
                 "valid": not self.problems,
                 "problems": [p.as_dict() | {"text": str(p)} for p in self.problems],
+                "broken": [p.as_dict() | {"text": str(p)} for p in self.broken],
                 "setup": self.setup, "badges": [asdict(i) for i in self.items]}
 
     def sql_text(self) -> str:
@@ -74,49 +73,8 @@ class Plan:
         return ";\n\n".join(parts) + (";\n" if parts else "")
 
 
-def read_installed(conn: psycopg.Connection) -> dict[str, InstalledBadge]:
-    if not catalog.relation_exists(conn, SCHEMA, "installed"):
-        return {}
-    rows = conn.execute(sql.SQL("SELECT code, name, fingerprint, triggers FROM {}").format(
-        sql.Identifier(SCHEMA, "installed"))).fetchall()
-    return {r[0]: InstalledBadge(r[0], r[1], r[2], r[3]) for r in rows}
-
-
-def read_errors(conn: psycopg.Connection) -> dict[str, list[dict]]:
-    """Run-time errors recorded by on_error=skip triggers, grouped per badge."""
-    if not catalog.relation_exists(conn, SCHEMA, "error_log"):
-        return {}
-    rows = conn.execute(sql.SQL(
-        "SELECT code, sqlstate, message, count(*), min(at), max(at) FROM {}"
-        " GROUP BY code, sqlstate, message ORDER BY max(at) DESC").format(
-        sql.Identifier(SCHEMA, "error_log"))).fetchall()
-    grouped: dict[str, list[dict]] = {}
-    for code, sqlstate, message, count, first, last in rows:
-        grouped.setdefault(code, []).append({
-            "sqlstate": sqlstate, "message": message, "count": count,
-            "first_at": first.isoformat(), "last_at": last.isoformat()})
-    return grouped
-
-
-def read_paused(conn: psycopg.Connection) -> set[str]:
-    """Codes whose awarding is paused; '*' means all of them."""
-    if not catalog.relation_exists(conn, SCHEMA, "paused"):
-        return set()
-    return {r[0] for r in conn.execute(sql.SQL("SELECT code FROM {}").format(
-        sql.Identifier(SCHEMA, "paused")))}
-
-
 def _render(conn, statements) -> list[str]:
     return [s.as_string(conn) for s in statements]
-
-
-def _drop_installed(inst: InstalledBadge) -> list[sql.Composed]:
-    stmts = [drop_trigger_ddl(t["schema"], t["table"], t["trigger"]) for t in inst.triggers]
-    stmts += [drop_function_ddl(SCHEMA, f) for f in dict.fromkeys(
-        t["function"] for t in inst.triggers)]
-    stmts.append(sql.SQL("DELETE FROM {} WHERE code = {}").format(
-        sql.Identifier(SCHEMA, "installed"), sql.Literal(inst.code)))
-    return stmts
 
 
 def _create(target: Target, res: Resolution, channel: str) -> list[sql.Composed]:
@@ -144,18 +102,43 @@ def legacy_trigger_names(badge) -> set[str]:
     return names | {n.lower() for n in names} | {n.replace(" ", "_").lower() for n in names}
 
 
+def _legacy_drops(badge, legacy) -> tuple[list, list[sql.Composed]]:
+    """django-pg-badges triggers this badge replaces, and the statements dropping them."""
+    drops = [t for t in legacy if t.name in legacy_trigger_names(badge)]
+    stmts = [drop_trigger_ddl(t.schema, t.table, t.name) for t in drops]
+    return drops, stmts + [drop_function_ddl(t.function_schema, t.function) for t in drops]
+
+
+def _status(inst, sick, fp: str, present: bool, switched_off: list[str]) -> tuple[str, str]:
+    """Status and detail of an enabled, valid badge that install replaces."""
+    if sick:
+        return "broken", sick.message.removesuffix(FIX) + "install replaces it"
+    if inst is None:
+        return "missing", "replaces trigger(s) left without bookkeeping"
+    if inst.fingerprint != fp:
+        return "outdated", "definition changed"
+    if present and switched_off:  # ALTER TABLE ... DISABLE TRIGGER: there, never fires
+        return "disabled-in-db", (f"trigger {', '.join(switched_off)} disabled in the "
+                                  "database; install re-creates it enabled")
+    return "missing", "trigger was dropped outside badge-console"
+
+
 def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolution]:
-    """Compare badge.json with what is installed; statements for every change."""
+    """Compare badge.json with what is really installed; statements for every change.
+
+    Drops are planned from the catalog (installed.live_badges), so any installed state,
+    renamed tables and badges that no longer resolve included, moves to the file's."""
     res = resolve(conn, bf)
     channel = bf.channel if isinstance(bf.channel, str) else "badge_awarded"
-    installed = read_installed(conn)
+    installed, live = read_installed(conn), live_badges(conn)
+    health = installed_health(conn, bf, res, installed)
+    res.broken = list(health.values())
     triggers = catalog.table_triggers(conn)
-    live = {(t.schema, t.table, t.name): t.enabled for t in triggers}
     legacy = [t for t in triggers
               if t.name.startswith("badge_") and t.function.startswith("badge_")
               and t.function_schema != SCHEMA]
     targets = {t.badge.code: t for t in res.targets}
-    broken = {p.index for p in res.problems if p.index is not None}
+    invalid = {p.index for p in res.problems if p.index is not None}
     items: list[PlanItem] = []
     claimed: set = set()
 
@@ -163,64 +146,48 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
         code = badge.code if isinstance(badge.code, str) and CODE_RE.fullmatch(badge.code) \
             else f"#{index}"
         name = badge.name if isinstance(badge.name, str) else ""
-        inst = installed.get(code)
-        if index in broken or code not in targets:
+        inst, sick = installed.get(code), health.get(code)
+        ours = drop_badge(code, live.get(code)) if inst or code in live else []
+        drops, legacy_drop = _legacy_drops(badge, legacy)
+        claimed |= {(t.schema, t.table, t.name) for t in drops}
+        if not badge.is_enabled:
+            stmts = ours + legacy_drop
+            items.append(PlanItem(code, name, "disabled", "drop" if stmts else "skip",
+                                  "disabled in badge.json", _render(conn, stmts)))
+            continue
+        if index in invalid or code not in targets:
             first = next((p for p in res.problems if p.index == index), None)
-            items.append(PlanItem(code, name, "invalid", "none", str(first) if first else ""))
+            status, detail = ("broken", sick.message) if sick else (
+                "invalid", str(first) if first else "")
+            items.append(PlanItem(code, name, status, "none", detail))
             continue
         target = targets[code]
-        drops = [t for t in legacy if t.name in legacy_trigger_names(badge)]
-        claimed |= {(t.schema, t.table, t.name) for t in drops}
-        legacy_drop = [drop_trigger_ddl(t.schema, t.table, t.name) for t in drops]
-        legacy_drop += [drop_function_ddl(t.function_schema, t.function) for t in drops]
-        if not badge.is_enabled:
-            if inst:
-                items.append(PlanItem(code, name, "disabled", "drop", "disabled in badge.json",
-                                      _render(conn, _drop_installed(inst) + legacy_drop)))
-            else:
-                items.append(PlanItem(code, name, "disabled", "skip", "disabled in badge.json"))
-            continue
         fp = fingerprint(badge, res.award, channel)
-        present = inst and all((t["schema"], t["table"], t["trigger"]) in live
-                               for t in inst.triggers)
-        switched_off = [t["trigger"] for t in (inst.triggers if inst else [])
-                        if live.get((t["schema"], t["table"], t["trigger"])) is False]
-        if inst is None:
+        expected = {(target.table.schema, target.table.name, trigger_name(code, op))
+                    for op in badge.operations}
+        here = live.get(code)
+        present = here is not None and here.triggers == expected
+        switched_off = sorted(t[2] for t in here.switched_off) if here else []
+        if inst is None and not ours:
             status, action = ("legacy", "replace") if drops else ("missing", "create")
             detail = "replaces django-pg-badges trigger(s) " + ", ".join(
                 t.name for t in drops) if drops else "not installed"
-            # Our trigger names with no bookkeeping row (e.g. the schema badge_console was
-            # dropped or restored without it): ours by name, so replaced, not an error.
-            strays = [key for key in ((target.table.schema, target.table.name,
-                                       trigger_name(badge.code, op)) for op in badge.operations)
-                      if key in live]
-            if strays:
-                detail += "; replaces trigger(s) left without bookkeeping: " + ", ".join(
-                    name for _, _, name in strays)
-            stmts = legacy_drop + [drop_trigger_ddl(*key) for key in strays] + _create(
-                target, res, channel)
-        elif inst.fingerprint == fp and present and not drops and not switched_off:
+        elif (inst and inst.fingerprint == fp and present and not drops and not sick
+              and not switched_off):
             items.append(PlanItem(code, name, "installed", "unchanged"))
             continue
         else:
-            status, action = "outdated", "replace"
-            detail = "definition changed" if inst.fingerprint != fp else \
-                "trigger was dropped outside badge-console"
-            if inst.fingerprint == fp and not present:
-                status = "missing"
-            elif inst.fingerprint == fp and switched_off:
-                status = "disabled-in-db"  # ALTER TABLE ... DISABLE TRIGGER: there, never fires
-                detail = (f"trigger {', '.join(switched_off)} disabled in the database; "
-                          "install re-creates it enabled")
-            stmts = _drop_installed(inst) + legacy_drop + _create(target, res, channel)
+            (status, detail), action = _status(inst, sick, fp, present, switched_off), "replace"
+        stmts = ours + legacy_drop + _create(target, res, channel)
         items.append(PlanItem(code, name, status, action, detail, _render(conn, stmts)))
 
     in_file = {b.code for b in bf.badges}
-    for code, inst in installed.items():
-        if code not in in_file:
-            items.append(PlanItem(code, inst.name, "orphaned", "drop",
-                                  "installed but no longer in badge.json",
-                                  _render(conn, _drop_installed(inst))))
+    for code in sorted((set(installed) | set(live)) - in_file):
+        sick = health.get(code)
+        items.append(PlanItem(code, installed[code].name if code in installed else code,
+                              "orphaned", "drop", "installed but no longer in badge.json" + (
+                                  f" and {sick.message}" if sick else ""),
+                              _render(conn, drop_badge(code, live.get(code)))))
     for t in legacy:
         if (t.schema, t.table, t.name) not in claimed:
             items.append(PlanItem(t.name, t.name, "legacy", "keep",
@@ -230,18 +197,25 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
     setup = schema_ddl()
     if not res.award_exists:
         setup.append(award_table_ddl(res.award, res.user_type))
+    setup += award_guard_ddl(res.award)
+    if recorder_wanted(conn):
+        setup += migration_recorder_ddl()
     setup += [sql.SQL(
         "INSERT INTO {t} (key, value) VALUES ({k}, {v})"
         " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value").format(
         t=sql.Identifier(SCHEMA, "settings"), k=sql.Literal(k), v=sql.Literal(v))
         for k, v in (("award_table", res.award.display), ("channel", channel))]
-    errors, paused = read_errors(conn), read_paused(conn)
+    errors, pauses = read_errors(conn), read_pauses(conn)
     for item in items:
         item.errors = errors.get(item.code, [])
-        item.paused = bool(paused & {item.code, "*"}) and item.status != "legacy"
+        if item.status != "legacy":
+            item.paused = bool(set(pauses) & {item.code, "*"})
+            auto = pauses.get(item.code)
+            item.auto_paused = asdict(auto) if auto and auto.auto else None
         if item.code in targets and item.action not in ("skip", "drop"):
             item.advice = index_advice(conn, targets[item.code])
-    plan = Plan(res.award.display, channel, items, _render(conn, setup), res.problems)
+    plan = Plan(res.award.display, channel, items, _render(conn, setup), res.problems,
+                res.broken)
     return plan, res
 
 
@@ -318,19 +292,3 @@ def uninstall(conn: psycopg.Connection, lock_timeout: str = DEFAULT_LOCK_TIMEOUT
     except psycopg.Error as exc:
         raise _failure(exc, "Uninstall", "") from None
     return sum(1 for s in stmts if s.startswith("DROP TRIGGER"))
-
-
-def set_paused(conn: psycopg.Connection, code: str | None, paused: bool) -> None:
-    """Kill switch read by every trigger: no DDL on application tables. code None = all."""
-    key = code or "*"
-    require_primary(conn, "pause" if paused else "resume")
-    if not catalog.relation_exists(conn, SCHEMA, "paused"):
-        raise OperationFailed("Nothing is installed in this database; install badges first.")
-    with bounded(conn, READS, [f"{SCHEMA}.paused"], mode="RowExclusiveLock"):
-        if paused:
-            conn.execute(sql.SQL("INSERT INTO {} (code) VALUES (%s) ON CONFLICT DO NOTHING")
-                         .format(sql.Identifier(SCHEMA, "paused")), (key,))
-        else:
-            conn.execute(sql.SQL("DELETE FROM {} WHERE code = %s").format(
-                sql.Identifier(SCHEMA, "paused")), (key,))
-

@@ -28,20 +28,27 @@ class Resolution:
     targets: list[Target] = field(default_factory=list)  # valid, enabled or not
     problems: list[Problem] = field(default_factory=list)
     search_path: list[str] = field(default_factory=list)
+    # Database problems of disabled badges: shown, never blocking (install drops them).
+    ignored: list[Problem] = field(default_factory=list)
+    # Installed badges that no longer resolve against today's schema (health.py).
+    broken: list[Problem] = field(default_factory=list)
+    award_user_type: str | None = None  # format_type of the award table's user_id
+    award_unique_name: bool = False  # unique on (user_id, name): one award per name
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def _award_table(conn, bf: BadgeFile, problems: list[Problem]) -> tuple[AwardTable, bool]:
+def _award_table(conn, bf: BadgeFile, problems: list[Problem]) -> tuple[AwardTable, bool, dict]:
     name = bf.award_table if isinstance(bf.award_table, str) else "badges_badge"
     ref = catalog.resolve_table(conn, name)
     if ref is None:
         schema, _, table = name.rpartition(".") if "." in name else ("", "", name)
         schema = schema or conn.execute("SELECT current_schema()").fetchone()[0]
-        return AwardTable(schema, table, True), False
-    cols = {c.name for c in catalog.columns(conn, ref)}
+        return AwardTable(schema, table, True), False, {}
+    columns = {c.name: c for c in catalog.columns(conn, ref)}
+    cols = set(columns)
     missing = [c for c in ("id", "user_id", "name", "code") if c not in cols]
     if missing:
         problems.append(Problem(None, None, "award_table", "award-table",
@@ -52,7 +59,47 @@ def _award_table(conn, bf: BadgeFile, problems: list[Problem]) -> tuple[AwardTab
         problems.append(Problem(None, None, "award_table", "award-table",
                                 f"table {ref.display} has no unique key on (user_id, code) or "
                                 "(user_id, name); add one so a user earns a badge once"))
-    return AwardTable(ref.schema, ref.name, "awarded_at" in cols), True
+    fk = catalog.referenced_column(conn, ref, "user_id") if "user_id" in cols else None
+    facts = {"user_type": columns["user_id"] if "user_id" in cols else None,
+             "unique_name": any(set(k) == {"user_id", "name"} for k in keys)}
+    return AwardTable(ref.schema, ref.name, "awarded_at" in cols,
+                      users=tuple(fk[:3]) if fk else None, users_deferred=bool(fk and fk[3])
+                      ), True, facts
+
+
+INTEGERS = {"smallint": 1, "integer": 2, "bigint": 3}
+
+
+def _user_type_problem(conn, award: AwardTable, award_col, table, user_col) -> str | None:
+    """Why the award table's user_id cannot hold this badge's user ids, with the fix."""
+    have, need = award_col.type, user_col.type
+    if have == need:
+        return None
+    if have in INTEGERS and need in INTEGERS:
+        if INTEGERS[need] <= INTEGERS[have]:
+            return None
+    elif conn.execute("SELECT EXISTS (SELECT 1 FROM pg_cast WHERE castsource = %s"
+                      " AND casttarget = %s AND castcontext IN ('a', 'i'))",
+                      (user_col.type_oid, award_col.type_oid)).fetchone()[0]:
+        return None
+    return (f"award table user_id is {have}, {table.display}.{user_col.name} is {need}: "
+            f"ALTER TABLE {award.display} ALTER COLUMN user_id TYPE {need}, or point "
+            f"user_field at a column of type {have}")
+
+
+def _shared_names(bf: BadgeFile, problems: list[Problem], award: AwardTable) -> None:
+    """On an award table unique on (user_id, name), two badges of one name share one award."""
+    seen: dict[str, tuple[int, str]] = {}
+    for index, badge in enumerate(bf.badges):
+        if not (badge.is_enabled and isinstance(badge.name, str) and isinstance(badge.code, str)):
+            continue
+        first = seen.setdefault(badge.name, (index, badge.code))
+        if first[0] != index:
+            problems.append(Problem(
+                index, badge.code if CODE_RE.fullmatch(badge.code) else None, "name",
+                "shared-award", f"same name '{badge.name}' as badge #{first[0]} ({first[1]}): "
+                f"{award.display} is unique on (user_id, name), so only one of {first[1]} "
+                f"and {badge.code} could ever be awarded; give each badge its own name"))
 
 
 def _explain(conn, query: sql.Composable) -> str | None:
@@ -79,18 +126,23 @@ def _explain(conn, query: sql.Composable) -> str | None:
 def resolve(conn: psycopg.Connection, bf: BadgeFile) -> Resolution:
     """File checks, then database checks for every badge the file check passed."""
     problems = check_definitions(bf)
-    award, award_exists = _award_table(conn, bf, problems)
+    award, award_exists, facts = _award_table(conn, bf, problems)
     res = Resolution(award=award, award_exists=award_exists, user_type="bigint",
-                     problems=problems, search_path=catalog.search_path(conn))
+                     problems=problems, search_path=catalog.search_path(conn),
+                     award_user_type=facts["user_type"].type if facts.get("user_type") else None,
+                     award_unique_name=facts.get("unique_name", False))
+    if res.award_unique_name:
+        _shared_names(bf, problems, award)
     broken = {p.index for p in problems if p.index is not None}
     user_type = None
     for index, badge in enumerate(bf.badges):
         if index in broken:
             continue
         code = badge.code if CODE_RE.fullmatch(badge.code) else None
+        found = problems if badge.is_enabled else res.ignored
 
         def add(key, kind, message):
-            problems.append(Problem(index, code, key, kind, message))
+            found.append(Problem(index, code, key, kind, message))
 
         table = catalog.resolve_table(conn, badge.trigger_table)
         if table is None:
@@ -110,6 +162,12 @@ def resolve(conn: psycopg.Connection, bf: BadgeFile) -> Resolution:
                 f"columns are {', '.join(cols)}")
             continue
         user_type = user_type or cols[badge.user_field].type
+        if facts.get("user_type"):
+            wrong = _user_type_problem(conn, award, facts["user_type"], table,
+                                       cols[badge.user_field])
+            if wrong:
+                add("user_field", "user-type", wrong)
+                continue
         info = check_condition(badge.condition, badge.operations)
         unknown = sorted((info.new_columns | info.old_columns) - set(cols))
         if unknown:
@@ -138,7 +196,10 @@ def resolve(conn: psycopg.Connection, bf: BadgeFile) -> Resolution:
 def validate_against_database(conn: psycopg.Connection, bf: BadgeFile,
                               timeouts: Timeouts = READS) -> Resolution:
     """resolve() in a READ ONLY transaction with lock and statement timeouts, rolled back."""
+    from .health import installed_health  # health resolves installed definitions with resolve()
+
     with bounded(conn, timeouts, tables_of(bf), read_only=True):
         res = resolve(conn, bf)
+        res.broken = list(installed_health(conn, bf, res).values())
         raise psycopg.Rollback()
     return res

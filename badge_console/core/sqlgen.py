@@ -7,6 +7,8 @@ re-printed it (see condition.py).
 
 Trigger design (one per badge and operation): AFTER ... FOR EACH STATEMENT with
 transition tables, and two paths chosen by how many rows the statement changed.
+The pause comes before any condition runs, so a paused badge evaluates, records and
+raises nothing (the kill switch).
 One row (the application's usual write): the row is fetched into NEW/OLD (SELECT INTO
 STRICT, whose error says "none" or "several") and judged as a row trigger would: a
 plain-expression condition first, evaluated by PL/pgSQL without a query; then, or else,
@@ -36,8 +38,11 @@ from .condition import ConditionInfo
 from .definitions import Badge
 
 SCHEMA = "badge_console"
-GENERATOR_VERSION = "4"  # 3: one-row path, generic plans, inline conditions; 4: STRICT fetch
+GENERATOR_VERSION = "5"  # 3: one-row path, generic plans, inline conditions; 4: STRICT fetch;
+# 5: pause before an inline condition, bounded error_log and auto-pause, no award for a gone user
 TRIGGER_PREFIX = "bc_"
+AWARD_GUARD = "BC_award_user_gone"  # sorts before RI_ConstraintTrigger_*: see award_guard_ddl
+MAX_ERRORS = 1000  # failing statements a badge records before it pauses itself
 NEW_TABLE = "badge_console_new"
 OLD_TABLE = "badge_console_old"
 OP_SUFFIX = {"insert": "ins", "update": "upd", "delete": "del"}
@@ -48,6 +53,10 @@ class AwardTable:
     schema: str
     name: str
     has_awarded_at: bool = True  # False for the table django-pg-badges made
+    # (schema, table, column) the award table's user_id references by foreign key, if any:
+    # an award for a user gone from there is skipped, never a foreign-key failure.
+    users: tuple[str, str, str] | None = None
+    users_deferred: bool = False  # that key is checked at commit (Django's)
 
     @property
     def ident(self) -> sql.Identifier:
@@ -117,7 +126,69 @@ def schema_ddl() -> list[sql.Composed]:
         " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, code text NOT NULL,"
         " sqlstate text NOT NULL, message text NOT NULL,"
         " at timestamptz NOT NULL DEFAULT now())",
+        # auto-pause: a badge pauses itself after MAX_ERRORS failing statements (auto),
+        # keeping the last error; the count is read from error_log, no counter row to lock.
+        "ALTER TABLE {s}.paused ADD COLUMN IF NOT EXISTS auto boolean NOT NULL DEFAULT false,"
+        " ADD COLUMN IF NOT EXISTS sqlstate text, ADD COLUMN IF NOT EXISTS message text",
+        "CREATE INDEX IF NOT EXISTS error_log_code ON {s}.error_log (code, id)",
+        # ALTER TABLE statements on tables carrying our triggers (migration_recorder_ddl)
+        "CREATE TABLE IF NOT EXISTS {s}.migrations ("
+        " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+        " at timestamptz NOT NULL DEFAULT now(), object text NOT NULL, statement text NOT NULL)",
     )]
+
+
+MIGRATION_RECORDER = "badge_console_migrations"  # the event trigger's name
+KEPT_MIGRATIONS = 1000
+
+
+def migration_recorder_ddl() -> list[sql.Composed]:
+    """An event trigger (superuser only) recording each ALTER TABLE of a table that carries
+    one of our triggers, so that a badge broken by a migration says which statement broke it
+    and when. Any error inside it is swallowed: it never fails the application's migration."""
+    s = sql.Identifier(SCHEMA)
+    body = sql.SQL(
+        "BEGIN\n  INSERT INTO {s}.migrations (object, statement)\n"
+        "  SELECT DISTINCT c.object_identity, left(current_query(), 2000)\n"
+        "  FROM pg_event_trigger_ddl_commands() AS c\n"
+        "  WHERE c.classid = 'pg_class'::regclass AND EXISTS (\n"
+        "    SELECT 1 FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid\n"
+        "    WHERE t.tgrelid = c.objid AND p.pronamespace = {ns}::regnamespace);\n"
+        "  DELETE FROM {s}.migrations WHERE id <= (SELECT max(id) - {kept} FROM {s}.migrations);\n"
+        "EXCEPTION WHEN OTHERS THEN\n  NULL;  -- never break the application's migration\n"
+        "END;\n").format(s=s, ns=sql.Literal(SCHEMA), kept=sql.Literal(KEPT_MIGRATIONS))
+    fn = sql.Identifier(SCHEMA, "record_migration")
+    return [
+        sql.SQL("CREATE OR REPLACE FUNCTION {fn}() RETURNS event_trigger LANGUAGE plpgsql"
+                " SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS {body}").format(
+            fn=fn, body=sql.SQL(_dollar_quote(body.as_string(None)))),
+        sql.SQL("CREATE EVENT TRIGGER {name} ON ddl_command_end WHEN TAG IN ('ALTER TABLE')"
+                " EXECUTE FUNCTION {fn}()").format(name=sql.Identifier(MIGRATION_RECORDER),
+                                                   fn=fn)]
+
+
+def award_guard_ddl(award: AwardTable) -> list[sql.Composed]:
+    """A deferred check on the award table that removes, at commit, an award whose user was
+    deleted later in the same transaction (Django's user.delete() deletes awards, then the
+    rows a delete badge watches, then the user), before the deferred foreign key is checked.
+
+    Its name sorts before PostgreSQL's RI_ConstraintTrigger_* so that it runs first."""
+    if award.users is None or not award.users_deferred:
+        return []
+    schema, table, column = award.users
+    fn = sql.Identifier(SCHEMA, "award_user_gone")
+    body = sql.SQL(
+        "BEGIN\n  IF NOT EXISTS (SELECT 1 FROM {users} WHERE {col} = NEW.user_id) THEN\n"
+        "    DELETE FROM {award} WHERE id = NEW.id;\n  END IF;\n  RETURN NULL;\nEND;\n").format(
+        users=sql.Identifier(schema, table), col=sql.Identifier(column), award=award.ident)
+    return [
+        sql.SQL("CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql"
+                " SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS {body}").format(
+            fn=fn, body=sql.SQL(_dollar_quote(body.as_string(None)))),
+        drop_trigger_ddl(award.schema, award.name, AWARD_GUARD),
+        sql.SQL("CREATE CONSTRAINT TRIGGER {name} AFTER INSERT ON {award}"
+                " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {fn}()").format(
+            name=sql.Identifier(AWARD_GUARD), award=award.ident, fn=fn)]
 
 
 def award_table_ddl(award: AwardTable, user_type: str) -> sql.Composed:
@@ -260,12 +331,21 @@ def _grant(target: Target, op: str, award: AwardTable, channel: str, winners: sq
     return sql.SQL(
         "WITH winners AS (\n  {winners}\n), granted AS (\n"
         "  INSERT INTO {award} (user_id, name, code)\n"
-        "  SELECT user_id, {name}, {code} FROM winners\n"
+        "  SELECT user_id, {name}, {code} FROM winners{alive}\n"
         "  ON CONFLICT DO NOTHING\n  RETURNING id, user_id, code, name{stamp}\n)\n"
         "SELECT count(pg_notify({channel}, {payload})){into} FROM granted").format(
         winners=winners, award=award.ident, name=sql.Literal(b.name), code=sql.Literal(b.code),
-        stamp=stamp, channel=sql.Literal(channel), payload=payload,
+        stamp=stamp, channel=sql.Literal(channel), payload=payload, alive=_user_exists(award),
         into=sql.SQL(" INTO {}").format(sql.Identifier(into)) if into else sql.SQL(""))
+
+
+def _user_exists(award: AwardTable) -> sql.Composable:
+    """Only users still in the table the award table's user_id references (cascading deletes)."""
+    if award.users is None:
+        return sql.SQL("")
+    schema, table, column = award.users
+    return sql.SQL(" WHERE EXISTS (SELECT 1 FROM {users} AS u WHERE u.{col} = winners.user_id)"
+                   ).format(users=sql.Identifier(schema, table), col=sql.Identifier(column))
 
 
 def _dollar_quote(body: str) -> str:
@@ -312,12 +392,21 @@ def paused_check(code: str) -> sql.Composed:
 
 
 def _log_error(target: Target) -> sql.Composed:
-    """Record the error being handled, unless the badge is paused (then it records nothing)."""
+    """Record the error being handled; the MAX_ERRORS-th one pauses the badge (auto-pause).
+
+    A paused badge never gets here (the pause is checked before the condition runs). The
+    count is an index scan of this badge's error_log rows, so failing writers insert rows
+    of their own and never wait on one another."""
     return sql.SQL(
+        "WITH logged AS (SELECT count(*) AS n FROM (SELECT 1 FROM {s}.error_log"
+        " WHERE code = {code} LIMIT {max}) AS e), added AS ("
         "INSERT INTO {s}.error_log (code, sqlstate, message)"
-        " SELECT {code}, SQLSTATE, SQLERRM WHERE NOT {paused};").format(
+        " SELECT {code}, SQLSTATE, SQLERRM FROM logged WHERE n < {max})"
+        " INSERT INTO {s}.paused (code, auto, sqlstate, message)"
+        " SELECT {code}, true, SQLSTATE, SQLERRM FROM logged WHERE n >= {max} - 1"
+        " ON CONFLICT (code) DO NOTHING;").format(
         s=sql.Identifier(SCHEMA), code=sql.Literal(target.badge.code),
-        paused=paused_check(target.badge.code))
+        max=sql.Literal(MAX_ERRORS))
 
 
 def _skips_errors(target: Target) -> bool:
@@ -332,20 +421,24 @@ def _guarded(target: Target, statements: sql.Composable) -> sql.Composed:
         q=statements, log=_log_error(target))
 
 
-def _one_row_check(target: Target, op: str, award: AwardTable, channel: str) -> sql.Composed:
+def _one_row_check(target: Target, op: str, award: AwardTable, channel: str,
+                   pause_checked: bool) -> sql.Composed:
     """The badge for one changed row held in the NEW/OLD records, as a row trigger would.
 
     A plain-expression condition goes first, evaluated by PL/pgSQL without a query: most
     writes stop there. Otherwise one query decides, its terms evaluated left to right: not
-    paused, a user, who does not hold the badge (an index probe, cheaper than most
-    conditions), the condition. This is the path of the application's usual one-row
-    write, where each further query costs about as much as the whole check."""
+    paused (unless `pause_checked` already), a user, who does not hold the badge (an index
+    probe, cheaper than most conditions), the condition. This is the path of the
+    application's usual one-row write, where each further query costs about as much as the
+    whole check. An inline condition is only reached once the pause was checked."""
     b = target.badge
     user = sql.SQL("{}.{}").format(_record(op), sql.Identifier(b.user_field))
     grant = _grant(target, op, award, channel, sql.SQL("SELECT {} AS user_id").format(user),
                    into="n_awarded")
-    check = sql.SQL("NOT {paused} AND {user} IS NOT NULL\n     AND NOT EXISTS ({held})").format(
-        paused=paused_check(b.code), user=user, held=held_probe(award, user, b.code))
+    check = sql.SQL("{user} IS NOT NULL\n     AND NOT EXISTS ({held})").format(
+        user=user, held=held_probe(award, user, b.code))
+    if not pause_checked:
+        check = sql.SQL("NOT {} AND {}").format(paused_check(b.code), check)
     if target.inline:
         return sql.SQL("  IF {cond} THEN\n  IF {check} THEN\n{grant};\n  END IF;\n  END IF").format(
             cond=target.condition, check=check, grant=grant)
@@ -353,9 +446,22 @@ def _one_row_check(target: Target, op: str, award: AwardTable, channel: str) -> 
         check=check, cond=target.condition, grant=grant)
 
 
+def _pause_first(target: Target) -> sql.Composable:
+    """An inline condition runs before any query, so a paused badge returns before it: a
+    paused badge never raises, records or evaluates anything. A query-form condition has
+    the pause as the first term of its one query and needs nothing more. (Folding the
+    pause into the fetch of the row instead raises no_data_found while paused, and
+    raising in PL/pgSQL costs more than this query: bench/trigger_overhead.py --paused.)"""
+    if not target.inline:
+        return sql.SQL("")
+    return sql.SQL("  IF {} THEN\n    RETURN NULL;\n  END IF;\n").format(
+        paused_check(target.badge.code))
+
+
 def _one_row(target: Target, op: str, award: AwardTable, channel: str) -> sql.Composed:
     """A row trigger's body (tables without transition tables): the one-row check, guarded."""
-    return _guarded(target, _one_row_check(target, op, award, channel))
+    return sql.SQL("{}{}").format(_pause_first(target), _guarded(
+        target, _one_row_check(target, op, award, channel, target.inline)))
 
 
 def _statement(target: Target, op: str, award: AwardTable, channel: str) -> sql.Composed:
@@ -363,9 +469,10 @@ def _statement(target: Target, op: str, award: AwardTable, channel: str) -> sql.
 
     SELECT INTO STRICT fetches the one row and tells by its error when there are none or
     several (cheaper than a cursor over the transition table); its block is also the one
-    subtransaction of the one-row path. Set-based: exits without a subtransaction when
-    paused or when every changed row's user already holds the badge; else the projected,
-    de-duplicated award_query."""
+    subtransaction of the one-row path. The pause comes before any condition runs
+    (_pause_first). Set-based: exits without a subtransaction when paused or when every
+    changed row's user already holds the badge; else the projected, de-duplicated
+    award_query."""
     b = target.badge
     changed = sql.Identifier(OLD_TABLE if op == "delete" else NEW_TABLE)
     pair = sql.SQL("    SELECT * INTO OLD FROM {};\n").format(sql.Identifier(OLD_TABLE)) \
@@ -377,19 +484,21 @@ def _statement(target: Target, op: str, award: AwardTable, channel: str) -> sql.
     query = award_query(target, op, award, channel, sql.Identifier(NEW_TABLE),
                         sql.Identifier(OLD_TABLE), into="n_awarded")
     return sql.SQL(
-        "  BEGIN\n    SELECT * INTO STRICT {row} FROM {changed};\n{pair}"
+        "{first}  BEGIN\n    SELECT * INTO STRICT {row} FROM {changed};\n{pair}"
         "    n_changed := 1;\n{one_row};\n"
         "  EXCEPTION\n    WHEN no_data_found OR too_many_rows THEN\n"
         "      IF n_changed = 1 THEN  -- raised by the condition, not by the fetch\n"
         "        {failed}\n      ELSIF SQLSTATE = 'P0003' THEN  -- too_many_rows\n"
         "        n_changed := 2;\n      END IF;{others}\n  END;\n"
         "  IF n_changed < 2 THEN\n    RETURN NULL;\n  END IF;\n"
-        "  IF {paused}\n     OR NOT EXISTS (SELECT 1 FROM {changed} AS changed\n"
+        "  IF {recheck}NOT EXISTS (SELECT 1 FROM {changed} AS changed\n"
         "                    WHERE {user} IS NOT NULL AND {lacks}) THEN\n"
         "    RETURN NULL;\n  END IF;\n{guarded}").format(
-        row=_record(op), changed=changed, pair=pair,
-        one_row=_one_row_check(target, op, award, channel), failed=failed, others=others,
-        paused=paused_check(b.code), user=user, lacks=_lacks(award, user, b.code),
+        first=_pause_first(target), row=_record(op), changed=changed, pair=pair,
+        recheck=sql.SQL("") if target.inline else sql.SQL("{}\n     OR ").format(
+            paused_check(b.code)),
+        one_row=_one_row_check(target, op, award, channel, target.inline), failed=failed,
+        others=others, user=user, lacks=_lacks(award, user, b.code),
         guarded=_guarded(target, query))
 
 

@@ -35,7 +35,7 @@ from ..widgets.confirm import ConfirmScreen
 STATUS_STYLE = {"installed": "green", "outdated": "yellow", "missing": "yellow",
                 "disabled-in-db": "yellow",
                 "orphaned": "magenta", "disabled": "dim", "invalid": "red", "legacy": "yellow",
-                "valid": "green", "unchecked": "dim"}
+                "valid": "green", "unchecked": "dim", "broken": "bold red"}
 
 
 @dataclass
@@ -48,6 +48,8 @@ class Checked:
     database_note: str = ""
     paused: set[str] = field(default_factory=set)  # codes whose kill switch is on
     errors: dict[str, list[dict]] = field(default_factory=dict)  # run-time errors recorded
+    broken: dict[str, str] = field(default_factory=dict)  # installed, no longer resolves: why
+    auto_paused: dict[str, dict] = field(default_factory=dict)  # paused itself: last error
 
 
 def check_badges(db, bf: BadgeFile) -> Checked:
@@ -58,7 +60,9 @@ def check_badges(db, bf: BadgeFile) -> Checked:
         orphans = [(i.code, i.name) for i in plan.items if i.status == "orphaned"]
         return Checked(plan.problems, statuses, orphans, paused={
             i.code for i in plan.items if i.paused}, errors={
-            i.code: i.errors for i in plan.items if i.errors})
+            i.code: i.errors for i in plan.items if i.errors}, broken={
+            i.code: i.detail for i in plan.items if i.status == "broken"}, auto_paused={
+            i.code: i.auto_paused for i in plan.items if i.auto_paused})
 
     try:
         return db.run("badges", against_database)
@@ -141,6 +145,8 @@ class BadgesView(Horizontal):
         """(status word, first problem text) for the list."""
         if self.checked is None:
             return "unchecked", ""
+        if badge.code in self.checked.broken:
+            return "broken", self.checked.broken[badge.code]
         problems = [p for p in self.checked.problems if p.index == index]
         if problems:
             first = problems[0]
@@ -159,7 +165,8 @@ class BadgesView(Horizontal):
             status, _ = self._status(index, badge)
             label = Text(status, style=STATUS_STYLE.get(status, ""))
             if self.checked and badge.code in self.checked.paused:
-                label.append(" ⏸ paused", style="bold red")
+                auto = badge.code in self.checked.auto_paused
+                label.append(" ⏸ auto-paused" if auto else " ⏸ paused", style="bold red")
             table.add_row(str(badge.code or "?"), label, key=f"b{index}")
         for code, name in (self.checked.orphans if self.checked else []):
             table.add_row(code, Text("orphaned", style=STATUS_STYLE["orphaned"]),
@@ -184,7 +191,12 @@ class BadgesView(Horizontal):
             if problem:
                 detail.append(f": {problem}", style="red")
             code = bf.badges[self.current].code
-            if self.checked and code in self.checked.paused:
+            auto = self.checked.auto_paused.get(code) if self.checked else None
+            if auto:
+                detail.append(f"\nauto-paused at {auto['at'][:19]} after too many failing "
+                              f"statements (last: {auto['message']}); fix it, then resume (p)",
+                              style="bold red")
+            elif self.checked and code in self.checked.paused:
                 detail.append("\npaused: the trigger awards nothing until resumed (p)",
                               style="bold red")
             for e in (self.checked.errors.get(code, []) if self.checked else []):

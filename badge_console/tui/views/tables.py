@@ -11,7 +11,7 @@ for the database driver.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -53,6 +53,7 @@ class TablesView(Horizontal):
     class TreeLoaded(Message):
         entries: list[browse.TableEntry]
         search_path: list[str]
+        broken: dict = field(default_factory=dict)  # (schema, table, trigger) -> why
 
     @dataclass
     class PageLoaded(Message):
@@ -113,14 +114,16 @@ class TablesView(Horizontal):
     def load_tree(self) -> None:
         from ...core import browse
         from ...core.catalog import search_path
+        from ...core.health import broken_triggers
 
         try:
-            entries, path = self._db().run(
-                "tables", lambda conn: (browse.list_tables(conn), search_path(conn)))
+            entries, path, broken = self._db().run(
+                "tables", lambda conn: (browse.list_tables(conn), search_path(conn),
+                                        broken_triggers(conn)))
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message
             self._fail(exc)
             return
-        self.post_message(self.TreeLoaded(entries, path))
+        self.post_message(self.TreeLoaded(entries, path, broken))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="tables-page")
     def fetch(self, browser: browse.Browser, move: str, page: browse.Page | None,
@@ -166,7 +169,11 @@ class TablesView(Horizontal):
                 label.append(f" ⚡{len(entry.badge_triggers)}", style="yellow")
                 node = schemas[entry.schema].add(label, data=entry)  # type: ignore[attr-defined]
                 for trigger in entry.badge_triggers:
-                    node.add_leaf(Text(f"⚡ {trigger}", style="yellow"), data=entry)
+                    if (entry.schema, entry.name, trigger) in message.broken:
+                        leaf = Text(f"⚡ {trigger} broken", style="bold red")
+                    else:
+                        leaf = Text(f"⚡ {trigger}", style="yellow")
+                    node.add_leaf(leaf, data=entry)
             else:
                 schemas[entry.schema].add_leaf(label, data=entry)  # type: ignore[attr-defined]
         if not message.entries:

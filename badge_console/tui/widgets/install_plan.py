@@ -15,7 +15,7 @@ from ...core.install import Plan, PlanItem
 STATUS_STYLE = {"installed": "green", "outdated": "yellow", "missing": "yellow",
                 "disabled-in-db": "yellow",
                 "orphaned": "magenta", "disabled": "dim", "invalid": "bold red",
-                "legacy": "yellow"}
+                "legacy": "yellow", "broken": "bold red"}
 SHOWN_PROBLEMS = 4
 ACTION_STYLE = {"create": "green", "replace": "yellow", "drop": "red", "unchanged": "dim",
                 "skip": "dim", "keep": "dim", "none": "red"}
@@ -36,7 +36,11 @@ def describe_item(item: PlanItem) -> Text:
     text.append(" → ", style="dim")
     text.append(item.action, style=ACTION_STYLE.get(item.action, ""))
     if item.detail:
-        text.append(f": {item.detail}", style="red" if item.status == "invalid" else "")
+        text.append(f": {item.detail}", style="red" if item.status in ("invalid", "broken")
+                    else "")
+    if item.auto_paused:
+        text.append(f"\n⏸ auto-paused at {str(item.auto_paused['at'])[:19]}: "
+                    f"{item.auto_paused['message']}; resume re-arms it", style="bold red")
     if item.statements:
         text.append(f"  ({len(item.statements)} statement(s))", style="dim")
     for error in item.errors:
