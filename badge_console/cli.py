@@ -31,11 +31,7 @@ class Context:
     database: str  # display name read from the live connection, password-free
     demo: bool
     server: object = None  # keeps the embedded server alive while we run
-    standby: bool = False  # a hot standby, once a command's connection has asked
-
-    def where(self) -> str:
-        """The database, and that it is a standby when it is."""
-        return f"{self.database}, standby (read-only)" if self.standby else self.database
+    standby: bool = False  # pg_is_in_recovery() of the live connection (shown in `database`)
 
 
 def open_context(args) -> Context:
@@ -50,7 +46,8 @@ def open_context(args) -> Context:
     if dsn is not None:
         try:
             with connect(dsn, autocommit=True) as conn:
-                return Context(dsn, badges, str(describe_server(conn)), demo=False)
+                target = describe_server(conn)
+            return Context(dsn, badges, str(target), demo=False, standby=target.standby)
         except DatabaseUnreachable:
             if args.command:
                 raise
@@ -89,7 +86,7 @@ def open_for_write(args, what: str) -> Context:
     refuse_if_read_only(args, what)
     ctx = open_context(args)
     with connect(ctx.dsn) as conn:
-        require_primary(conn, what, ctx.database)
+        require_primary(conn, what)
     return ctx
 
 
@@ -115,14 +112,12 @@ def cmd_validate(args) -> int:
     else:
         from .core.connection import connect
         from .core.resolve import validate_against_database
-        from .core.topology import is_standby
-
+    
         ctx = open_context(args)
         bf = _load(ctx)
         with connect(ctx.dsn) as conn:
             res = validate_against_database(conn, bf)
-            ctx.standby = is_standby(conn)
-        problems, broken, against = res.problems, res.broken, ctx.where()
+        problems, broken, against = res.problems, res.broken, ctx.database
         for p in res.ignored:  # a disabled badge: install drops it, nothing blocks
             _console(stderr=True).print(f"{ctx.badges_path}: warning: {p} (badge disabled)",
                                         markup=False)
@@ -166,12 +161,10 @@ def _plan_table(plan):
 def _plan(ctx: Context, bf, lock_timeout: str | None = None):
     from .core.connection import connect
     from .core.install import plan_install
-    from .core.topology import is_standby
     from .core.waits import READS, Timeouts
 
     timeouts = Timeouts(lock_timeout, READS.statement) if lock_timeout else READS
     with connect(ctx.dsn) as conn:
-        ctx.standby = is_standby(conn)
         return plan_install(conn, bf, timeouts)
 
 
@@ -203,7 +196,7 @@ def cmd_plan(args) -> int:
                 out.print(f"[yellow]warning[/]: badge {item.code} skipped {e['count']} "
                           f"statement(s) on a run-time error (SQLSTATE {e['sqlstate']}, last "
                           f"{e['last_at']}): {e['message']}", highlight=False)
-        out.print(f"{len(plan.changes)} change(s) to apply on {ctx.where()}.", markup=False)
+        out.print(f"{len(plan.changes)} change(s) to apply on {ctx.database}.", markup=False)
         if args.sql:
             out.print(plan.sql_text(), markup=False)
     return 1 if plan.problems else 0

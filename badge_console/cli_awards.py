@@ -141,20 +141,18 @@ def backfill_summary(ctx: Context, result) -> str:
 def cmd_backfill(args) -> int:
     from .core.backfill import preview_backfill
     from .core.connection import connect
-    from .core.topology import is_standby
 
     ctx = open_context(args) if args.dry_run else open_for_write(args, "backfill")
     bf = _load(ctx)
     with connect(ctx.dsn) as conn:
         preview = preview_backfill(conn, bf)
-        ctx.standby = is_standby(conn)
     out = _console()
     if args.dry_run:
         if args.json:
             emit_json(preview.as_dict() | {"database": ctx.database, "standby": ctx.standby})
         else:
             _print_backfill(out, preview)
-            out.print(f"Dry run on {ctx.where()}: {preview.would_award} award(s) would be "
+            out.print(f"Dry run on {ctx.database}: {preview.would_award} award(s) would be "
                       "granted; nothing was written.", markup=False)
         return 0
     if not args.json:
@@ -210,7 +208,6 @@ def cmd_dry_run(args) -> int:
     from .core.connection import connect
     from .core.dryrun import dry_run
     from .core.sample_rows import Sample, parse_json_changes, parse_json_rows
-    from .core.topology import is_standby
 
     if args.mode == "fire" and args.read_only:
         raise ReadOnlyRefused(
@@ -232,7 +229,6 @@ def cmd_dry_run(args) -> int:
                          mode=args.mode, op=args.op, explain=args.explain,
                          lock_timeout=args.lock_timeout,
                          statement_timeout=args.statement_timeout)
-        ctx.standby = is_standby(conn)
     if args.json:
         emit_json(result.as_dict() | {"database": ctx.database, "standby": ctx.standby,
                                       "file": str(ctx.badges_path)})
@@ -250,5 +246,5 @@ def cmd_dry_run(args) -> int:
         out.print(f"EXPLAIN (one sample row):\n{result.explain}", markup=False)
     for note in result.notes:
         out.print(f"Note: {note}", style="dim", markup=False)
-    out.print(f"{result.summary} ({ctx.where()})", markup=False)
+    out.print(f"{result.summary} ({ctx.database})", markup=False)
     return 0

@@ -179,7 +179,7 @@ def test_read_commands_work_on_the_replica(rig, cli, argv):
     if "--json" in argv:
         assert json.loads(out)["standby"] is True
     else:
-        assert ", standby (read-only)" in out
+        assert "(standby, read-only)" in out
 
 
 def test_core_refuses_writes_on_a_standby_with_a_typed_error(rig):

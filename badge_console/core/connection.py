@@ -75,9 +75,12 @@ class ServerTarget:
     database: str
     standby: bool  # pg_is_in_recovery(): a hot standby, read-only
 
+    @property
+    def address(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}/{self.database}"
+
     def __str__(self) -> str:
-        role = " (standby, read-only)" if self.standby else ""
-        return f"{self.user}@{self.host}:{self.port}/{self.database}{role}"
+        return self.address + (" (standby, read-only)" if self.standby else "")
 
 
 def describe_server(conn: psycopg.Connection) -> ServerTarget:

@@ -15,7 +15,7 @@ import weakref
 
 import psycopg
 
-from .connection import connect
+from .connection import connect, describe_server
 from .errors import DatabaseUnreachable, StandbyRefused
 
 _standby: "weakref.WeakKeyDictionary[psycopg.Connection, bool]" = weakref.WeakKeyDictionary()
@@ -32,10 +32,8 @@ def is_standby(conn: psycopg.Connection) -> bool:
 
 
 def target_of(conn: psycopg.Connection) -> str:
-    """host:port/dbname of the live connection (never a password)."""
-    info = conn.info
-    host = "socket" if (info.host or "").startswith("/") else info.host
-    return f"{host}:{info.port}/{info.dbname}"
+    """user@host:port/dbname of the live connection, as the server reports it."""
+    return describe_server(conn).address
 
 
 def require_primary(conn: psycopg.Connection, operation: str, target: str | None = None) -> None:
