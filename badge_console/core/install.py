@@ -18,13 +18,13 @@ from .advice import index_advice
 from .definitions import CODE_RE, BadgeFile
 from .errors import DefinitionError, OperationFailed
 from .error_log import read_errors, read_paused, read_pauses, set_paused  # noqa: F401
+from .guards import award_guard_ddl, migration_recorder_ddl
 from .health import FIX, installed_health
 from .installed import drop_badge, live_badges, read_installed, recorder_wanted
 from .resolve import Resolution, resolve
-from .sqlgen import (SCHEMA, Target, award_guard_ddl, award_table_ddl,
+from .sqlgen import (SCHEMA, Target, award_table_ddl,
                      create_trigger_ddl, drop_function_ddl, drop_trigger_ddl, fingerprint,
-                     function_name, migration_recorder_ddl, schema_ddl, trigger_function_ddl,
-                     trigger_name)
+                     function_name, schema_ddl, trigger_function_ddl, trigger_name)
 from .topology import require_primary
 from .waits import READS, Timeouts, bounded, tables_of
 

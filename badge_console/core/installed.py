@@ -15,7 +15,8 @@ from psycopg import sql
 
 from . import catalog
 from .definitions import CODE_RE, OPERATIONS
-from .sqlgen import MIGRATION_RECORDER, SCHEMA, drop_function_ddl, drop_trigger_ddl
+from .guards import MIGRATION_RECORDER
+from .sqlgen import SCHEMA, drop_function_ddl, drop_trigger_ddl
 
 
 @dataclass

@@ -41,7 +41,6 @@ SCHEMA = "badge_console"
 GENERATOR_VERSION = "5"  # 3: one-row path, generic plans, inline conditions; 4: STRICT fetch;
 # 5: pause before an inline condition, bounded error_log and auto-pause, no award for a gone user
 TRIGGER_PREFIX = "bc_"
-AWARD_GUARD = "BC_award_user_gone"  # sorts before RI_ConstraintTrigger_*: see award_guard_ddl
 MAX_ERRORS = 1000  # failing statements a badge records before it pauses itself
 NEW_TABLE = "badge_console_new"
 OLD_TABLE = "badge_console_old"
@@ -131,64 +130,11 @@ def schema_ddl() -> list[sql.Composed]:
         "ALTER TABLE {s}.paused ADD COLUMN IF NOT EXISTS auto boolean NOT NULL DEFAULT false,"
         " ADD COLUMN IF NOT EXISTS sqlstate text, ADD COLUMN IF NOT EXISTS message text",
         "CREATE INDEX IF NOT EXISTS error_log_code ON {s}.error_log (code, id)",
-        # ALTER TABLE statements on tables carrying our triggers (migration_recorder_ddl)
+        # ALTER TABLE statements on tables carrying our triggers (guards.migration_recorder_ddl)
         "CREATE TABLE IF NOT EXISTS {s}.migrations ("
         " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
         " at timestamptz NOT NULL DEFAULT now(), object text NOT NULL, statement text NOT NULL)",
     )]
-
-
-MIGRATION_RECORDER = "badge_console_migrations"  # the event trigger's name
-KEPT_MIGRATIONS = 1000
-
-
-def migration_recorder_ddl() -> list[sql.Composed]:
-    """An event trigger (superuser only) recording each ALTER TABLE of a table that carries
-    one of our triggers, so that a badge broken by a migration says which statement broke it
-    and when. Any error inside it is swallowed: it never fails the application's migration."""
-    s = sql.Identifier(SCHEMA)
-    body = sql.SQL(
-        "BEGIN\n  INSERT INTO {s}.migrations (object, statement)\n"
-        "  SELECT DISTINCT c.object_identity, left(current_query(), 2000)\n"
-        "  FROM pg_event_trigger_ddl_commands() AS c\n"
-        "  WHERE c.classid = 'pg_class'::regclass AND EXISTS (\n"
-        "    SELECT 1 FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid\n"
-        "    WHERE t.tgrelid = c.objid AND p.pronamespace = {ns}::regnamespace);\n"
-        "  DELETE FROM {s}.migrations WHERE id <= (SELECT max(id) - {kept} FROM {s}.migrations);\n"
-        "EXCEPTION WHEN OTHERS THEN\n  NULL;  -- never break the application's migration\n"
-        "END;\n").format(s=s, ns=sql.Literal(SCHEMA), kept=sql.Literal(KEPT_MIGRATIONS))
-    fn = sql.Identifier(SCHEMA, "record_migration")
-    return [
-        sql.SQL("CREATE OR REPLACE FUNCTION {fn}() RETURNS event_trigger LANGUAGE plpgsql"
-                " SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS {body}").format(
-            fn=fn, body=sql.SQL(_dollar_quote(body.as_string(None)))),
-        sql.SQL("CREATE EVENT TRIGGER {name} ON ddl_command_end WHEN TAG IN ('ALTER TABLE')"
-                " EXECUTE FUNCTION {fn}()").format(name=sql.Identifier(MIGRATION_RECORDER),
-                                                   fn=fn)]
-
-
-def award_guard_ddl(award: AwardTable) -> list[sql.Composed]:
-    """A deferred check on the award table that removes, at commit, an award whose user was
-    deleted later in the same transaction (Django's user.delete() deletes awards, then the
-    rows a delete badge watches, then the user), before the deferred foreign key is checked.
-
-    Its name sorts before PostgreSQL's RI_ConstraintTrigger_* so that it runs first."""
-    if award.users is None or not award.users_deferred:
-        return []
-    schema, table, column = award.users
-    fn = sql.Identifier(SCHEMA, "award_user_gone")
-    body = sql.SQL(
-        "BEGIN\n  IF NOT EXISTS (SELECT 1 FROM {users} WHERE {col} = NEW.user_id) THEN\n"
-        "    DELETE FROM {award} WHERE id = NEW.id;\n  END IF;\n  RETURN NULL;\nEND;\n").format(
-        users=sql.Identifier(schema, table), col=sql.Identifier(column), award=award.ident)
-    return [
-        sql.SQL("CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql"
-                " SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS {body}").format(
-            fn=fn, body=sql.SQL(_dollar_quote(body.as_string(None)))),
-        drop_trigger_ddl(award.schema, award.name, AWARD_GUARD),
-        sql.SQL("CREATE CONSTRAINT TRIGGER {name} AFTER INSERT ON {award}"
-                " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {fn}()").format(
-            name=sql.Identifier(AWARD_GUARD), award=award.ident, fn=fn)]
 
 
 def award_table_ddl(award: AwardTable, user_type: str) -> sql.Composed:
@@ -348,7 +294,7 @@ def _user_exists(award: AwardTable) -> sql.Composable:
                    ).format(users=sql.Identifier(schema, table), col=sql.Identifier(column))
 
 
-def _dollar_quote(body: str) -> str:
+def dollar_quote(body: str) -> str:
     tag, n = "badge", 0
     while f"${tag}$" in body:
         n += 1
@@ -370,7 +316,7 @@ def trigger_function_ddl(target: Target, op: str, award: AwardTable, channel: st
         "CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger\n{settings}\nAS {body}").format(
         fn=sql.Identifier(SCHEMA, function_name(b.code, op)),
         settings=function_settings(search_path),
-        body=sql.SQL(_dollar_quote(sql.SQL(
+        body=sql.SQL(dollar_quote(sql.SQL(
             "#variable_conflict use_column\nDECLARE\n  n_awarded bigint;\n"
             "  n_changed int := 0;\nBEGIN\n{body}  RETURN NULL;\nEND;\n").format(
                 body=body).as_string(None))))
