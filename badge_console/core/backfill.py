@@ -28,7 +28,7 @@ from .definitions import DEFAULT_CHANNEL, BadgeFile
 from .errors import DefinitionError, OperationFailed
 from .install import read_paused
 from .resolve import Resolution, resolve
-from .sqlgen import Target, award_query, winners_query
+from .sqlgen import Target, award_query, rows_op, winners_query
 
 DEFAULT_BATCH = 1000
 SAMPLE = 10
@@ -85,15 +85,14 @@ class BackfillProgress:
 
 def _op_for(target: Target) -> tuple[str | None, str]:
     """The operation to evaluate, or None with the reason it cannot be backfilled."""
-    ops = target.badge.operations
-    op = "insert" if "insert" in ops else "update" if "update" in ops else None
-    if op is None:
+    op = rows_op(target)
+    if op is not None:
+        return op, ""
+    if set(target.badge.operations) == {"delete"}:
         return None, ("not applicable: a delete badge is earned when a row is deleted, "
                       "not by rows that exist")
-    if target.needs_old_and_new(op) and not target.primary_key:
-        return None, (f"not applicable: the condition compares OLD with NEW and "
-                      f"{target.table.display} has no primary key to pair them")
-    return op, ""
+    return None, (f"not applicable: the condition compares OLD with NEW and "
+                  f"{target.table.display} has no primary key to pair them")
 
 
 def _prepare(conn: psycopg.Connection, bf: BadgeFile

@@ -17,10 +17,12 @@ from . import catalog
 from .advice import index_advice
 from .definitions import CODE_RE, BadgeFile
 from .errors import DefinitionError, OperationFailed
+from .reconcile import has_pg_cron, last_pass, scheduled, unschedule_statements
 from .resolve import Resolution, resolve
 from .sqlgen import (SCHEMA, Target, award_table_ddl,
                      create_trigger_ddl, drop_function_ddl, drop_trigger_ddl, fingerprint,
                      function_name, schema_ddl, trigger_function_ddl, trigger_name)
+from .sqlgen_reconcile import badge_reconcile_ddl, drop_badge_reconcile_ddl, reconcile_procedure_ddl
 
 LOCK_KEY = 0x6261646765  # "badge": one advisory lock for every install/uninstall
 DEFAULT_LOCK_TIMEOUT = "5s"
@@ -46,6 +48,7 @@ class PlanItem:
     errors: list[dict] = field(default_factory=list)  # run-time errors the trigger recorded
     advice: list[str] = field(default_factory=list)  # e.g. an index the condition needs
     paused: bool = False  # the kill switch is on for this badge (or for all)
+    time_based: bool = False  # condition reads the clock: needs reconcile on a schedule
 
 
 @dataclass
@@ -55,6 +58,8 @@ class Plan:
     items: list[PlanItem]
     setup: list[str]
     problems: list = field(default_factory=list)
+    # reconcile: {"pg_cron": bool, "schedule": cron text or None, "last_run": dict or None}
+    reconcile: dict = field(default_factory=dict)
 
     @property
     def changes(self) -> list[PlanItem]:
@@ -64,7 +69,8 @@ class Plan:
         return {"award_table": self.award_table, "channel": self.channel,
                 "valid": not self.problems,
                 "problems": [p.as_dict() | {"text": str(p)} for p in self.problems],
-                "setup": self.setup, "badges": [asdict(i) for i in self.items]}
+                "setup": self.setup, "badges": [asdict(i) for i in self.items],
+                "reconcile": self.reconcile}
 
     def sql_text(self) -> str:
         parts = self.setup + [s for i in self.changes for s in i.statements]
@@ -111,6 +117,7 @@ def _drop_installed(inst: InstalledBadge) -> list[sql.Composed]:
     stmts = [drop_trigger_ddl(t["schema"], t["table"], t["trigger"]) for t in inst.triggers]
     stmts += [drop_function_ddl(SCHEMA, f) for f in dict.fromkeys(
         t["function"] for t in inst.triggers)]
+    stmts += drop_badge_reconcile_ddl(inst.code)
     stmts.append(sql.SQL("DELETE FROM {} WHERE code = {}").format(
         sql.Identifier(SCHEMA, "installed"), sql.Literal(inst.code)))
     return stmts
@@ -125,6 +132,7 @@ def _create(target: Target, res: Resolution, channel: str) -> list[sql.Composed]
         triggers.append({"schema": target.table.schema, "table": target.table.name,
                          "trigger": trigger_name(b.code, op),
                          "function": function_name(b.code, op)})
+    stmts += badge_reconcile_ddl(target, res.award, channel, res.search_path)
     stmts.append(sql.SQL(
         "INSERT INTO {t} (code, name, fingerprint, definition, trigger_table, triggers)"
         " VALUES ({code}, {name}, {fp}, {definition}, {table}, {triggers})").format(
@@ -218,7 +226,7 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
                                   f"django-pg-badges trigger on {t.schema}.{t.table} matches no "
                                   "badge in badge.json; left in place"))
 
-    setup = schema_ddl()
+    setup = schema_ddl() + [reconcile_procedure_ddl()]
     if not res.award_exists:
         setup.append(award_table_ddl(res.award, res.user_type))
     setup += [sql.SQL(
@@ -230,9 +238,13 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
     for item in items:
         item.errors = errors.get(item.code, [])
         item.paused = bool(paused & {item.code, "*"}) and item.status != "legacy"
+        item.time_based = item.code in targets and targets[item.code].info.time_based
         if item.code in targets and item.action not in ("skip", "drop"):
             item.advice = index_advice(conn, targets[item.code])
     plan = Plan(res.award.display, channel, items, _render(conn, setup), res.problems)
+    last = last_pass(conn)
+    plan.reconcile = {"pg_cron": has_pg_cron(conn), "schedule": scheduled(conn),
+                      "last_run": last.as_dict() if last else None}
     return plan, res
 
 
@@ -288,6 +300,7 @@ def install(conn: psycopg.Connection, bf: BadgeFile,
 def uninstall_statements(conn: psycopg.Connection) -> list[str]:
     stmts = [drop_trigger_ddl(t.schema, t.table, t.name) for t in catalog.table_triggers(conn)
              if t.function_schema == SCHEMA]
+    stmts += unschedule_statements(conn)  # the pg_cron job would call a dropped procedure
     if conn.execute("SELECT to_regnamespace(%s)", (SCHEMA,)).fetchone()[0] is not None:
         stmts.append(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(SCHEMA)))
     return _render(conn, stmts)

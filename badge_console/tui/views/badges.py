@@ -21,6 +21,7 @@ from textual.widgets import Button, DataTable, Static
 from textual.worker import get_current_worker
 
 from ...core import browse
+from ...core.condition import TIME_BASED_NOTE, is_time_based
 from ...core.definitions import (REQUIRED, Badge, BadgeFile, check_definitions,
                                  load_badge_file, save_badge_file)
 from ...core.errors import BadgeConsoleError, DefinitionError, Problem
@@ -158,6 +159,8 @@ class BadgesView(Horizontal):
             label = Text(status, style=STATUS_STYLE.get(status, ""))
             if self.checked and badge.code in self.checked.paused:
                 label.append(" ⏸ paused", style="bold red")
+            if is_time_based(badge):
+                label.append(", timed", style="cyan")
             table.add_row(str(badge.code or "?"), label, key=f"b{index}")
         for code, name in (self.checked.orphans if self.checked else []):
             table.add_row(code, Text("orphaned", style=STATUS_STYLE["orphaned"]),
@@ -185,6 +188,8 @@ class BadgesView(Horizontal):
             if self.checked and code in self.checked.paused:
                 detail.append("\npaused: the trigger awards nothing until resumed (p)",
                               style="bold red")
+            if is_time_based(bf.badges[self.current]):
+                detail.append(f"\n{TIME_BASED_NOTE} (install --schedule)", style="cyan")
             for e in (self.checked.errors.get(code, []) if self.checked else []):
                 detail.append(f"\nskipped {e['count']} statement(s) on a run-time error "
                               f"(SQLSTATE {e['sqlstate']}, last {e['last_at'][:19]}): "

@@ -1,0 +1,170 @@
+"""The generator's reconcile part: what awards what a trigger could not decide at once.
+
+`CALL badge_console.reconcile()` is one pass (pg_cron runs it; `badge-console reconcile`
+calls it). Per installed badge it runs that badge's functions, committing after each call
+so no lock is held for long:
+- `<code>__reconcile(after, batch)` judges one batch of the badge's queued rows (sqlgen's
+  trigger queued them when it could not have the (badge, user) lock within LOCK_WAIT). Rows
+  taken by another reconcile are skipped (SKIP LOCKED); rows whose user's lock a writer
+  still holds stay queued for the next pass (that writer may not have committed what the
+  condition must see). The condition runs in a later statement than the lock, on the
+  queued rows as NEW/OLD, through the same award query as the trigger's set-based path.
+- `<code>__recheck()`, for a time-based badge: the backfill query over the table (users
+  who hold the badge are skipped by the index probe), since the clock makes conditions
+  true while nobody writes.
+Awards are inserted ON CONFLICT DO NOTHING and notified like a trigger's, op "reconcile";
+a pass is idempotent and safe to run from several places at once.
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from .sqlgen import (SCHEMA, AwardTable, Target, award_query, dollar_quote, function_settings,
+                     lock_key, paused_check, recorded_errors, rows_op)
+
+DEFAULT_BATCH = 1000
+LAST_RUN_KEY = "reconcile_last_run"  # in badge_console.settings: the last pass, as JSON
+
+
+def queue_function_name(code: str) -> str:
+    return f"{code}__reconcile"
+
+
+def recheck_function_name(code: str) -> str:
+    return f"{code}__recheck"
+
+
+def _function(code: str, name: str, args: str, body: sql.Composable,
+              search_path: list[str]) -> sql.Composed:
+    """A SECURITY DEFINER function of this badge (settings as the triggers'), doing
+    nothing while the badge is paused (its queue waits for resume)."""
+    return sql.SQL("CREATE OR REPLACE FUNCTION {fn}({args})\n{settings}\nAS {body}").format(
+        fn=sql.Identifier(SCHEMA, name), args=sql.SQL(args),
+        settings=function_settings(search_path),
+        body=sql.SQL(dollar_quote(sql.SQL(
+            "#variable_conflict use_column\nDECLARE\n  n_awarded bigint;\n"
+            "  bc_rows_new jsonb;\n  bc_rows_old jsonb;\nBEGIN\n  awarded := 0;\n"
+            "  IF {paused} THEN\n    RETURN;\n  END IF;\n{body}END;\n").format(
+                paused=paused_check(code), body=body).as_string(None))))
+
+
+def _queue_body(target: Target, award: AwardTable, channel: str) -> sql.Composed:
+    b = target.badge
+    s, code = sql.Identifier(SCHEMA), sql.Literal(b.code)
+    table = sql.SQL("NULL::{}").format(sql.Identifier(*target.table.parts))
+    parts = [sql.SQL(
+        "  SELECT max(id) INTO last_id FROM (SELECT id FROM {s}.queue WHERE code = {code}"
+        " AND id > bc_after ORDER BY id LIMIT bc_batch) AS batch;\n"
+        "  IF last_id IS NULL THEN\n    RETURN;\n  END IF;\n").format(s=s, code=code)]
+    for op in b.operations:
+        query = award_query(
+            target, op, award, channel,
+            sql.SQL("jsonb_populate_recordset({}, bc_rows_new)").format(table),
+            sql.SQL("jsonb_populate_recordset({}, bc_rows_old)").format(table),
+            op_label="reconcile", into="n_awarded")
+        parts.append(recorded_errors(target, sql.SQL(
+            "    WITH picked AS MATERIALIZED (\n"
+            "      SELECT id, user_id FROM {s}.queue WHERE code = {code} AND op = {op}\n"
+            "        AND id > bc_after AND id <= last_id FOR UPDATE SKIP LOCKED\n"
+            "    ), free AS MATERIALIZED (\n"
+            "      SELECT id FROM picked WHERE pg_try_advisory_xact_lock({key}, hashtext(user_id))\n"
+            "    ), taken AS (\n"
+            "      DELETE FROM {s}.queue AS q USING free WHERE q.id = free.id\n"
+            "      RETURNING q.new_row, q.old_row\n"
+            "    )\n"
+            "    SELECT jsonb_agg(new_row) FILTER (WHERE new_row IS NOT NULL),\n"
+            "           jsonb_agg(old_row) FILTER (WHERE old_row IS NOT NULL)\n"
+            "      INTO bc_rows_new, bc_rows_old FROM taken;\n"
+            "    IF bc_rows_new IS NOT NULL OR bc_rows_old IS NOT NULL THEN\n"
+            "{query};\n"
+            "      awarded := awarded + n_awarded;\n"
+            "    END IF").format(  # an error rolls the DELETE back: the rows stay queued
+            s=s, code=code, op=sql.Literal(op), key=sql.Literal(lock_key(b.code)),
+            query=query)))
+    return sql.Composed(parts)
+
+
+def _recheck_body(target: Target, op: str, award: AwardTable, channel: str) -> sql.Composed:
+    src = sql.Identifier(*target.table.parts)
+    return recorded_errors(target, award_query(target, op, award, channel, src, src,
+                                               op_label="reconcile", into="awarded"))
+
+
+def badge_reconcile_ddl(target: Target, award: AwardTable, channel: str,
+                        search_path: list[str]) -> list[sql.Composed]:
+    """The badge's reconcile functions: the queue's for a condition that takes the lock,
+    the re-check for a time-based one (none for a plain, clock-free expression)."""
+    stmts = []
+    if target.locks:
+        stmts.append(_function(
+            target.badge.code, queue_function_name(target.badge.code),
+            "bc_after bigint, bc_batch int, OUT last_id bigint, OUT awarded bigint",
+            _queue_body(target, award, channel), search_path))
+    op = rows_op(target)
+    if target.info.time_based and op is not None:
+        stmts.append(_function(target.badge.code, recheck_function_name(target.badge.code),
+                               "OUT awarded bigint",
+                               _recheck_body(target, op, award, channel), search_path))
+    return stmts
+
+
+def drop_badge_reconcile_ddl(code: str) -> list[sql.Composed]:
+    return [sql.SQL("DROP FUNCTION IF EXISTS {}(bigint, int)").format(
+                sql.Identifier(SCHEMA, queue_function_name(code))),
+            sql.SQL("DROP FUNCTION IF EXISTS {}()").format(
+                sql.Identifier(SCHEMA, recheck_function_name(code)))]
+
+
+RECONCILE_PROCEDURE = """
+CREATE OR REPLACE PROCEDURE {s}.reconcile(batch int DEFAULT {batch}, INOUT result jsonb DEFAULT NULL)
+LANGUAGE plpgsql AS $reconcile$
+DECLARE
+  codes text[];
+  c text;
+  r record;
+  after bigint;
+  from_queue bigint := 0;
+  time_based bigint := 0;
+  started timestamptz := clock_timestamp();
+BEGIN
+  -- rows queued for a badge that is gone, or no longer needs the lock, have no judge left
+  DELETE FROM {s}.queue AS q
+    WHERE to_regprocedure(format('{s}.%I(bigint, integer)', q.code || '__reconcile')) IS NULL;
+  SELECT array_agg(code ORDER BY code) INTO codes FROM {s}.installed;
+  FOREACH c IN ARRAY coalesce(codes, '{{}}') LOOP
+    IF to_regprocedure(format('{s}.%I(bigint, integer)', c || '__reconcile')) IS NOT NULL THEN
+      after := 0;
+      LOOP
+        EXECUTE format('SELECT last_id, awarded FROM {s}.%I($1, $2)', c || '__reconcile')
+          INTO r USING after, batch;
+        COMMIT;
+        from_queue := from_queue + r.awarded;
+        EXIT WHEN r.last_id IS NULL;
+        after := r.last_id;
+      END LOOP;
+    END IF;
+    IF to_regprocedure(format('{s}.%I()', c || '__recheck')) IS NOT NULL THEN
+      EXECUTE format('SELECT awarded FROM {s}.%I()', c || '__recheck') INTO r;
+      COMMIT;
+      time_based := time_based + r.awarded;
+    END IF;
+  END LOOP;
+  result := jsonb_build_object(
+    'awarded_from_queue', from_queue, 'awarded_time_based', time_based,
+    'queued', (SELECT count(*) FROM {s}.queue),
+    'started_at', to_char(started AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+    'finished_at', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'));
+  INSERT INTO {s}.settings (key, value) VALUES ({key}, result::text)
+    ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;
+  COMMIT;
+END
+$reconcile$"""
+
+
+def reconcile_procedure_ddl() -> sql.Composed:
+    """The pass itself: a procedure (it commits between batches), run as its caller; the
+    per-badge functions it calls are SECURITY DEFINER like the triggers."""
+    return sql.SQL(RECONCILE_PROCEDURE).format(
+        s=sql.Identifier(SCHEMA), batch=sql.Literal(DEFAULT_BATCH),
+        key=sql.Literal(LAST_RUN_KEY))
