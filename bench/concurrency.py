@@ -82,6 +82,28 @@ def run_writers(dsn: str, work: list[list[int]]) -> float:
     return elapsed
 
 
+def blocked_latency(dsn: str, writes: int = 20) -> tuple[list[float], list[float]]:
+    """Milliseconds per one-row insert for a user whose (badge, user) lock a long
+    transaction holds, and for a free user, in (c): the wait bound as the application
+    sees it (sqlgen.LOCK_WAIT, then the row is queued)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        reset(conn, "W1", Sizes(users=2))
+        conn.execute("TRUNCATE badge_console.queue")
+    holder = psycopg.connect(dsn)
+    holder.execute("INSERT INTO dummy_sketch (user_id, title) VALUES (1, 'held')")
+    times: dict[int, list[float]] = {1: [], 2: []}
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for _ in range(writes):
+            for user in (1, 2):
+                began = time.perf_counter()
+                conn.execute("INSERT INTO dummy_sketch (user_id, title) VALUES (%s, 'w')",
+                             (user,))
+                times[user].append((time.perf_counter() - began) * 1000)
+    holder.rollback()
+    holder.close()
+    return times[1], times[2]
+
+
 def collectors(conn) -> int:
     return conn.execute("SELECT count(*) FROM badges_badge WHERE code = 'collector'").fetchone()[0]
 
@@ -128,6 +150,7 @@ def main(argv=None) -> int:
                                 print(f"LOST AWARDS in ours/{w}: {collectors(conn)} of {users}",
                                       file=sys.stderr)
                                 return 1
+        blocked, free = blocked_latency(dbs["ours"])
 
     inserts = users * PER_USER
     print(f"# concurrency — PostgreSQL {version}, {WRITERS} writers, {users} users x "
@@ -146,6 +169,9 @@ def main(argv=None) -> int:
                   f" {med['seed'] / med[cfg]:>7.2f} {commit:>18} {later:>13} {rows:>12}")
     print("x none / x seed: throughput relative to (a) / (b) in the same run (higher is "
           "better); ours held every award after one reconcile pass in every run")
+    print(f"(c) one-row insert while a long transaction holds that user's lock: median "
+          f"{statistics.median(blocked):.1f} ms, max {max(blocked):.1f} ms over {len(blocked)}"
+          f" (the row is queued); a free user's: median {statistics.median(free):.1f} ms")
     return 0
 
 

@@ -199,3 +199,66 @@ def test_a_queued_delete_is_judged_on_the_deleted_row(demo):
     assert awards(demo) == []
     assert _reconcile(demo).awarded_from_queue == 1
     assert awards(demo) == [(1, "clean_slate")]
+
+
+def test_the_row_trigger_fallback_locks_and_queues_too(demo):
+    """A table without a primary key and a condition comparing OLD with NEW gets a row
+    trigger; it takes the lock as the statement trigger does, and reconcile pairs each
+    queued row's OLD with its NEW."""
+    tally = {"name": "Two up", "code": "two_up", "trigger_condition": "update",
+             "trigger_table": "tally", "user_field": "user_id",
+             "condition": "NEW.n > OLD.n AND (SELECT count(*) FROM tally t"
+                          " WHERE t.user_id = NEW.user_id AND t.n > 0) >= 2"}
+    run(demo, "CREATE TABLE tally (user_id int, tag text, n int)",
+        "INSERT INTO tally VALUES (1, 'a', 0), (1, 'b', 0)")
+    install_badges(demo, [tally])
+    with psycopg.connect(demo) as conn:
+        assert conn.execute("SELECT action_orientation FROM information_schema.triggers"
+                            " WHERE trigger_name = 'bc_two_up_upd'").fetchone() == ("ROW",)
+    holder = psycopg.connect(demo)
+    holder.execute("UPDATE tally SET n = 1 WHERE tag = 'a'")
+    run(demo, "UPDATE tally SET n = 1 WHERE tag = 'b'")  # queued: the lock is held
+    holder.commit()
+    holder.close()
+    assert awards(demo) == []
+    assert _reconcile(demo).awarded_from_queue == 1
+    assert awards(demo) == [(1, "two_up")]
+
+
+def test_a_plain_expression_calling_an_application_function_takes_the_lock(demo):
+    """A function of the application's may read other rows as a sub-select does."""
+    run(demo, "CREATE FUNCTION sketches(u int) RETURNS bigint LANGUAGE sql STABLE"
+              " AS 'SELECT count(*) FROM dummy_sketch WHERE user_id = u'",
+        "INSERT INTO dummy_sketch (user_id, title) SELECT 1, 'x' FROM generate_series(1, 3)")
+    install_badges(demo, [demo_badge("collector", condition="sketches(NEW.user_id) >= 5")])
+    holder = psycopg.connect(demo)
+    holder.execute("INSERT INTO dummy_sketch (user_id, title) VALUES (1, 'x')")
+    run(demo, "INSERT INTO dummy_sketch (user_id, title) VALUES (1, 'x')")
+    holder.commit()
+    holder.close()
+    assert _queue(demo) == 1
+    _reconcile(demo)
+    assert awards(demo) == [(1, "collector")]
+
+
+@pytest.mark.parametrize("rows", [1, 2], ids=["one-row", "set-based"])
+def test_a_queued_update_pairs_old_with_new_in_reconcile(demo, rows):
+    climb = {"name": "Climber", "code": "climber", "trigger_condition": "update",
+             "trigger_table": "dummy_sketch", "user_field": "user_id",
+             "condition": "NEW.hit_views > OLD.hit_views AND (SELECT sum(hit_views)"
+                          " FROM dummy_sketch s WHERE s.user_id = NEW.user_id) >= 30"}
+    run(demo, "INSERT INTO dummy_sketch (user_id, title, hit_views)"
+              " VALUES (1, 'a', 0), (1, 'b', 0), (1, 'c', 0)")
+    install_badges(demo, [climb])
+    holder = psycopg.connect(demo)
+    holder.execute("UPDATE dummy_sketch SET hit_views = 10 WHERE title = 'a'")
+    run(demo, "UPDATE dummy_sketch SET hit_views = 10 WHERE title IN ('b', 'c')"
+        if rows == 2 else "UPDATE dummy_sketch SET hit_views = 20 WHERE title = 'b'")
+    holder.commit()
+    holder.close()
+    assert awards(demo) == []
+    with psycopg.connect(demo) as conn:
+        assert conn.execute("SELECT count(*) FROM badge_console.queue"
+                            " WHERE old_row IS NOT NULL AND new_row IS NOT NULL").fetchone()[0] == rows
+    assert _reconcile(demo).awarded_from_queue == 1
+    assert awards(demo) == [(1, "climber")]

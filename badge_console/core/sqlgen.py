@@ -21,6 +21,14 @@ subtransaction (on_error skip), and winners are inserted with ON CONFLICT DO NOT
 writers), each notified in the same transaction. Tables that cannot have transition
 tables get a row trigger running the one-row path. Measured in
 bench/trigger_overhead.py (figures in bench/README.md).
+
+Concurrent writers (SPEC section 7, "No award is lost"): a condition that reads other
+rows (Target.locks) is judged only under a transaction advisory lock per (badge, user),
+taken before the condition and held to commit, the condition running in a later statement
+so that READ COMMITTED shows it what the lock's previous holder committed. The lock is
+tried without waiting first (the usual case); else waited for at most LOCK_WAIT; else the
+changed row is queued in badge_console.queue in the same transaction and reconcile
+(sqlgen_reconcile) judges it later. bench/concurrency.py measures it.
 """
 
 from __future__ import annotations
@@ -76,6 +84,7 @@ class Target:
     # runs inline on every changed row before de-duplication, which is cheaper than a
     # sub-select per distinct combination and leaves only users to probe.
     inline: bool = False
+    calls_user_functions: bool = False  # a function of the application's: may read rows
 
     @property
     def locks(self) -> bool:
@@ -83,7 +92,7 @@ class Target:
         miss the other's uncommitted row, so the trigger takes the (badge, user) lock and
         evaluates after it (a later statement: a fresh READ COMMITTED snapshot). A plain
         expression of NEW/OLD needs no lock: the unique key settles concurrent awards."""
-        return not self.inline
+        return not self.inline or self.calls_user_functions
 
     @property
     def condition(self) -> sql.SQL:
@@ -410,7 +419,7 @@ def _one_row_check(target: Target, op: str, award: AwardTable, channel: str) -> 
                    into="n_awarded")
     check = sql.SQL("NOT {paused} AND {user} IS NOT NULL\n     AND NOT EXISTS ({held})").format(
         paused=paused_check(b.code), user=user, held=held_probe(award, user, b.code))
-    if target.inline:
+    if target.inline and not target.locks:
         return sql.SQL("  IF {cond} THEN\n  IF {check} THEN\n{grant};\n  END IF;\n  END IF").format(
             cond=target.condition, check=check, grant=grant)
     return sql.SQL("  IF {check}\n     AND {locked} THEN\n  IF ({cond}) THEN\n{grant};\n"

@@ -44,7 +44,7 @@ def _function(code: str, name: str, args: str, body: sql.Composable,
         settings=function_settings(search_path),
         body=sql.SQL(dollar_quote(sql.SQL(
             "#variable_conflict use_column\nDECLARE\n  n_awarded bigint;\n"
-            "  bc_rows_new jsonb;\n  bc_rows_old jsonb;\nBEGIN\n  awarded := 0;\n"
+            "  bc_rows_new jsonb;\n  bc_rows_old jsonb;\n  bc_i int;\nBEGIN\n  awarded := 0;\n"
             "  IF {paused} THEN\n    RETURN;\n  END IF;\n{body}END;\n").format(
                 paused=paused_check(code), body=body).as_string(None))))
 
@@ -58,11 +58,7 @@ def _queue_body(target: Target, award: AwardTable, channel: str) -> sql.Composed
         " AND id > bc_after ORDER BY id LIMIT bc_batch) AS batch;\n"
         "  IF last_id IS NULL THEN\n    RETURN;\n  END IF;\n").format(s=s, code=code)]
     for op in b.operations:
-        query = award_query(
-            target, op, award, channel,
-            sql.SQL("jsonb_populate_recordset({}, bc_rows_new)").format(table),
-            sql.SQL("jsonb_populate_recordset({}, bc_rows_old)").format(table),
-            op_label="reconcile", into="n_awarded")
+        query = _award_rows(target, op, award, channel, table)
         parts.append(recorded_errors(target, sql.SQL(
             "    WITH picked AS MATERIALIZED (\n"
             "      SELECT id, user_id FROM {s}.queue WHERE code = {code} AND op = {op}\n"
@@ -77,12 +73,33 @@ def _queue_body(target: Target, award: AwardTable, channel: str) -> sql.Composed
             "           jsonb_agg(old_row) FILTER (WHERE old_row IS NOT NULL)\n"
             "      INTO bc_rows_new, bc_rows_old FROM taken;\n"
             "    IF bc_rows_new IS NOT NULL OR bc_rows_old IS NOT NULL THEN\n"
-            "{query};\n"
-            "      awarded := awarded + n_awarded;\n"
+            "{query}"
             "    END IF").format(  # an error rolls the DELETE back: the rows stay queued
             s=s, code=code, op=sql.Literal(op), key=sql.Literal(lock_key(b.code)),
             query=query)))
     return sql.Composed(parts)
+
+
+def _award_rows(target: Target, op: str, award: AwardTable, channel: str,
+                table: sql.Composable) -> sql.Composed:
+    """The award query over the taken rows: set-based, with OLD paired to NEW on the
+    primary key; one row at a time where there is none to pair them (a row trigger's
+    table), each row's OLD and NEW having been queued together."""
+    if target.needs_old_and_new(op) and not target.primary_key:
+        query = award_query(
+            target, op, award, channel,
+            sql.SQL("jsonb_populate_record({}, bc_rows_new -> bc_i)").format(table),
+            sql.SQL("jsonb_populate_record({}, bc_rows_old -> bc_i)").format(table),
+            op_label="reconcile", into="n_awarded", single_row=True)
+        return sql.SQL(
+            "      FOR bc_i IN 0 .. jsonb_array_length(bc_rows_new) - 1 LOOP\n{query};\n"
+            "        awarded := awarded + n_awarded;\n      END LOOP;\n").format(query=query)
+    query = award_query(
+        target, op, award, channel,
+        sql.SQL("jsonb_populate_recordset({}, bc_rows_new)").format(table),
+        sql.SQL("jsonb_populate_recordset({}, bc_rows_old)").format(table),
+        op_label="reconcile", into="n_awarded")
+    return sql.SQL("{query};\n      awarded := awarded + n_awarded;\n").format(query=query)
 
 
 def _recheck_body(target: Target, op: str, award: AwardTable, channel: str) -> sql.Composed:
