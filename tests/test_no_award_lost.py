@@ -22,6 +22,14 @@ def _queue(dsn) -> int:
         return conn.execute("SELECT count(*) FROM badge_console.queue").fetchone()[0]
 
 
+def _while_held(dsn, held: str, write: str) -> None:
+    """`held` in a transaction left open (its trigger holds the lock), `write` committed
+    meanwhile by another connection, then `held` committed."""
+    with psycopg.connect(dsn) as holder:
+        holder.execute(held)
+        run(dsn, write)
+
+
 def _reconcile(dsn):
     with psycopg.connect(dsn, autocommit=True) as conn:
         return run_pass(conn)
@@ -77,13 +85,8 @@ def test_bulk_statements_from_concurrent_writers_lose_no_award(demo):
     install_badges(demo, [demo_badge("collector")])
     run(demo, "INSERT INTO dummy_sketch (user_id, title) SELECT u, 'x'"
               " FROM generate_series(1, 20) u, generate_series(1, 3)")
-    holder = psycopg.connect(demo)
-    holder.execute("INSERT INTO dummy_sketch (user_id, title) SELECT u, 'x'"
-                   " FROM generate_series(1, 20) u")
-    run(demo, "INSERT INTO dummy_sketch (user_id, title) SELECT u, 'x'"
-              " FROM generate_series(1, 20) u")  # waits 30 ms at most, then queues
-    holder.commit()
-    holder.close()
+    bulk = "INSERT INTO dummy_sketch (user_id, title) SELECT u, 'x' FROM generate_series(1, 20) u"
+    _while_held(demo, bulk, bulk)  # the second waits 30 ms at most, then queues
     assert awards(demo, "collector") == []  # each saw 4 sketches per user
     assert _reconcile(demo).awarded_from_queue == 20
     assert awards(demo, "collector") == [(u, "collector") for u in range(1, 21)]
@@ -191,11 +194,8 @@ def test_a_queued_delete_is_judged_on_the_deleted_row(demo):
             "condition": "NOT EXISTS (SELECT 1 FROM dummy_sketch s WHERE s.user_id = OLD.user_id)"}
     run(demo, "INSERT INTO dummy_sketch (user_id, title) VALUES (1, 'a'), (1, 'b')")
     install_badges(demo, [last])
-    holder = psycopg.connect(demo)
-    holder.execute("DELETE FROM dummy_sketch WHERE title = 'a'")
-    run(demo, "DELETE FROM dummy_sketch WHERE title = 'b'")  # queued: the lock is held
-    holder.commit()
-    holder.close()
+    _while_held(demo, "DELETE FROM dummy_sketch WHERE title = 'a'",
+                "DELETE FROM dummy_sketch WHERE title = 'b'")  # queued: the lock is held
     assert awards(demo) == []
     assert _reconcile(demo).awarded_from_queue == 1
     assert awards(demo) == [(1, "clean_slate")]
@@ -215,11 +215,8 @@ def test_the_row_trigger_fallback_locks_and_queues_too(demo):
     with psycopg.connect(demo) as conn:
         assert conn.execute("SELECT action_orientation FROM information_schema.triggers"
                             " WHERE trigger_name = 'bc_two_up_upd'").fetchone() == ("ROW",)
-    holder = psycopg.connect(demo)
-    holder.execute("UPDATE tally SET n = 1 WHERE tag = 'a'")
-    run(demo, "UPDATE tally SET n = 1 WHERE tag = 'b'")  # queued: the lock is held
-    holder.commit()
-    holder.close()
+    _while_held(demo, "UPDATE tally SET n = 1 WHERE tag = 'a'",
+                "UPDATE tally SET n = 1 WHERE tag = 'b'")  # queued: the lock is held
     assert awards(demo) == []
     assert _reconcile(demo).awarded_from_queue == 1
     assert awards(demo) == [(1, "two_up")]
@@ -231,11 +228,8 @@ def test_a_plain_expression_calling_an_application_function_takes_the_lock(demo)
               " AS 'SELECT count(*) FROM dummy_sketch WHERE user_id = u'",
         "INSERT INTO dummy_sketch (user_id, title) SELECT 1, 'x' FROM generate_series(1, 3)")
     install_badges(demo, [demo_badge("collector", condition="sketches(NEW.user_id) >= 5")])
-    holder = psycopg.connect(demo)
-    holder.execute("INSERT INTO dummy_sketch (user_id, title) VALUES (1, 'x')")
-    run(demo, "INSERT INTO dummy_sketch (user_id, title) VALUES (1, 'x')")
-    holder.commit()
-    holder.close()
+    one = "INSERT INTO dummy_sketch (user_id, title) VALUES (1, 'x')"
+    _while_held(demo, one, one)
     assert _queue(demo) == 1
     _reconcile(demo)
     assert awards(demo) == [(1, "collector")]
@@ -250,12 +244,9 @@ def test_a_queued_update_pairs_old_with_new_in_reconcile(demo, rows):
     run(demo, "INSERT INTO dummy_sketch (user_id, title, hit_views)"
               " VALUES (1, 'a', 0), (1, 'b', 0), (1, 'c', 0)")
     install_badges(demo, [climb])
-    holder = psycopg.connect(demo)
-    holder.execute("UPDATE dummy_sketch SET hit_views = 10 WHERE title = 'a'")
-    run(demo, "UPDATE dummy_sketch SET hit_views = 10 WHERE title IN ('b', 'c')"
-        if rows == 2 else "UPDATE dummy_sketch SET hit_views = 20 WHERE title = 'b'")
-    holder.commit()
-    holder.close()
+    _while_held(demo, "UPDATE dummy_sketch SET hit_views = 10 WHERE title = 'a'",
+                "UPDATE dummy_sketch SET hit_views = 10 WHERE title IN ('b', 'c')" if rows == 2
+                else "UPDATE dummy_sketch SET hit_views = 20 WHERE title = 'b'")
     assert awards(demo) == []
     with psycopg.connect(demo) as conn:
         assert conn.execute("SELECT count(*) FROM badge_console.queue"
