@@ -103,8 +103,9 @@ def has_pg_cron(conn: psycopg.Connection) -> bool:
 
 
 def scheduled(conn: psycopg.Connection) -> str | None:
-    """The pg_cron schedule of our job, or None (no pg_cron, or no job)."""
-    if not has_pg_cron(conn):
+    """The pg_cron schedule of our job, or None (no pg_cron, no job, or no right to see)."""
+    if not has_pg_cron(conn) or not conn.execute(
+            "SELECT has_table_privilege('cron.job', 'SELECT')").fetchone()[0]:
         return None
     row = conn.execute("SELECT schedule FROM cron.job WHERE jobname = %s",
                        (JOB_NAME,)).fetchone()
