@@ -253,3 +253,20 @@ def test_a_queued_update_pairs_old_with_new_in_reconcile(demo, rows):
                             " WHERE old_row IS NOT NULL AND new_row IS NOT NULL").fetchone()[0] == rows
     assert _reconcile(demo).awarded_from_queue == 1
     assert awards(demo) == [(1, "climber")]
+
+
+def test_reconcile_rechecks_a_time_based_badge_in_batches(demo):
+    """Batches of a few rows (block ranges of the table), each committed: every user who
+    crossed the mark is found, none twice."""
+    install_badges(demo, [demo_badge("pionner")])
+    run(demo, "ALTER TABLE auth_user DISABLE TRIGGER USER",
+        "UPDATE auth_user SET date_joined = now() - interval '2 years' WHERE id % 3 = 0",
+        "ALTER TABLE auth_user ENABLE TRIGGER USER")
+    with psycopg.connect(demo, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE auth_user")  # rows per page known: batches of ~10 rows
+        pages = conn.execute("SELECT relpages FROM pg_class WHERE relname = 'auth_user'"
+                             ).fetchone()[0]
+        assert pages > 1  # so that the pass takes several batches
+        assert run_pass(conn, batch=10).awarded_time_based == 33
+        assert run_pass(conn, batch=10).awarded_time_based == 0
+    assert awards(demo) == [(u, "pionner") for u in range(3, 100, 3)]

@@ -260,6 +260,17 @@ def rows_op(target: Target) -> str | None:
     return op
 
 
+ROWS_ALIAS = "bc_rows"
+
+
+def rows_where(table: sql.Composable, condition: sql.Composable) -> sql.Composed:
+    """The table's rows that meet `condition` (on alias bc_rows), as a from-item usable
+    both as `{src} AS new` and as `FROM {src}`: a join with a zero-column row exposes
+    exactly the table's columns and needs no alias (a subquery needs one before PG 16)."""
+    return sql.SQL("({t} AS {r} JOIN (SELECT) AS bc_all ON {cond})").format(
+        t=table, r=sql.Identifier(ROWS_ALIAS), cond=condition)
+
+
 def _user(target: Target, op: str) -> sql.Composed:
     return sql.SQL("{a}.{uf}").format(a=sql.Identifier(_alias(op)),
                                       uf=sql.Identifier(target.badge.user_field))

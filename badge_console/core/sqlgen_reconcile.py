@@ -9,9 +9,9 @@ so no lock is held for long:
   still holds stay queued for the next pass (that writer may not have committed what the
   condition must see). The condition runs in a later statement than the lock, on the
   queued rows as NEW/OLD, through the same award query as the trigger's set-based path.
-- `<code>__recheck()`, for a time-based badge: the backfill query over the table (users
-  who hold the badge are skipped by the index probe), since the clock makes conditions
-  true while nobody writes.
+- `<code>__recheck(from_page, batch)`, for a time-based badge: the backfill query over
+  one block range of the table (users who hold the badge are skipped by the index probe),
+  since the clock makes conditions true while nobody writes.
 Awards are inserted ON CONFLICT DO NOTHING and notified like a trigger's, op "reconcile";
 a pass is idempotent and safe to run from several places at once.
 """
@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from .sqlgen import (SCHEMA, AwardTable, Target, award_query, dollar_quote, function_settings,
-                     lock_key, paused_check, recorded_errors, rows_op)
+from .sqlgen import (ROWS_ALIAS, SCHEMA, AwardTable, Target, award_query, dollar_quote,
+                     function_settings, lock_key, paused_check, recorded_errors, rows_op,
+                     rows_where)
 
 DEFAULT_BATCH = 1000
 LAST_RUN_KEY = "reconcile_last_run"  # in badge_console.settings: the last pass, as JSON
@@ -44,7 +45,8 @@ def _function(code: str, name: str, args: str, body: sql.Composable,
         settings=function_settings(search_path),
         body=sql.SQL(dollar_quote(sql.SQL(
             "#variable_conflict use_column\nDECLARE\n  n_awarded bigint;\n"
-            "  bc_rows_new jsonb;\n  bc_rows_old jsonb;\n  bc_i int;\nBEGIN\n  awarded := 0;\n"
+            "  bc_rows_new jsonb;\n  bc_rows_old jsonb;\n  bc_i int;\n  bc_pages bigint;\n"
+            "  bc_per_page float8;\n  bc_upto bigint;\nBEGIN\n  awarded := 0;\n"
             "  IF {paused} THEN\n    RETURN;\n  END IF;\n{body}END;\n").format(
                 paused=paused_check(code), body=body).as_string(None))))
 
@@ -102,10 +104,33 @@ def _award_rows(target: Target, op: str, award: AwardTable, channel: str,
     return sql.SQL("{query};\n      awarded := awarded + n_awarded;\n").format(query=query)
 
 
+LAST_BLOCK = 4294967295  # past any table's last page: the last batch takes what was appended
+
+
 def _recheck_body(target: Target, op: str, award: AwardTable, channel: str) -> sql.Composed:
-    src = sql.Identifier(*target.table.parts)
-    return recorded_errors(target, award_query(target, op, award, channel, src, src,
-                                               op_label="reconcile", into="awarded"))
+    """One batch of the table: about bc_batch rows by block range of ctid (a TID range
+    scan), from page bc_from; next_page is where the next batch starts, NULL after the
+    last. A partitioned or foreign table is judged whole, in one batch."""
+    table = sql.Identifier(*target.table.parts)
+    if target.table.kind != "r":
+        return recorded_errors(target, award_query(target, op, award, channel, table, table,
+                                                   op_label="reconcile", into="awarded"))
+    tid = sql.Identifier(ROWS_ALIAS, "ctid")
+    src = rows_where(table, sql.SQL(
+        "{tid} >= format('(%s,0)', bc_from)::tid AND {tid} < format('(%s,0)', bc_upto)::tid"
+    ).format(tid=tid))
+    return sql.SQL(
+        "  SELECT pg_relation_size(c.oid) / current_setting('block_size')::bigint,\n"
+        "         CASE WHEN c.relpages > 0 AND c.reltuples > 0 THEN c.reltuples / c.relpages"
+        " ELSE 1 END\n"
+        "    INTO bc_pages, bc_per_page FROM pg_class AS c WHERE c.oid = {name}::regclass;\n"
+        "  bc_upto := bc_from + greatest(1, floor(bc_batch / bc_per_page))::bigint;\n"
+        "  next_page := bc_upto;\n"
+        "  IF bc_upto >= bc_pages THEN\n    next_page := NULL;\n    bc_upto := {last};\n"
+        "  END IF;\n{award}").format(
+        name=sql.Literal(table.as_string(None)), last=sql.Literal(LAST_BLOCK),
+        award=recorded_errors(target, award_query(target, op, award, channel, src, src,
+                                                  op_label="reconcile", into="awarded")))
 
 
 def badge_reconcile_ddl(target: Target, award: AwardTable, channel: str,
@@ -121,7 +146,8 @@ def badge_reconcile_ddl(target: Target, award: AwardTable, channel: str,
     op = rows_op(target)
     if target.info.time_based and op is not None:
         stmts.append(_function(target.badge.code, recheck_function_name(target.badge.code),
-                               "OUT awarded bigint",
+                               "bc_from bigint, bc_batch int, OUT next_page bigint,"
+                               " OUT awarded bigint",
                                _recheck_body(target, op, award, channel), search_path))
     return stmts
 
@@ -129,7 +155,7 @@ def badge_reconcile_ddl(target: Target, award: AwardTable, channel: str,
 def drop_badge_reconcile_ddl(code: str) -> list[sql.Composed]:
     return [sql.SQL("DROP FUNCTION IF EXISTS {}(bigint, int)").format(
                 sql.Identifier(SCHEMA, queue_function_name(code))),
-            sql.SQL("DROP FUNCTION IF EXISTS {}()").format(
+            sql.SQL("DROP FUNCTION IF EXISTS {}(bigint, int)").format(
                 sql.Identifier(SCHEMA, recheck_function_name(code)))]
 
 
@@ -161,10 +187,16 @@ BEGIN
         after := r.last_id;
       END LOOP;
     END IF;
-    IF to_regprocedure(format('{s}.%I()', c || '__recheck')) IS NOT NULL THEN
-      EXECUTE format('SELECT awarded FROM {s}.%I()', c || '__recheck') INTO r;
-      COMMIT;
-      time_based := time_based + r.awarded;
+    IF to_regprocedure(format('{s}.%I(bigint, integer)', c || '__recheck')) IS NOT NULL THEN
+      after := 0;
+      LOOP
+        EXECUTE format('SELECT next_page, awarded FROM {s}.%I($1, $2)', c || '__recheck')
+          INTO r USING after, batch;
+        COMMIT;
+        time_based := time_based + r.awarded;
+        EXIT WHEN r.next_page IS NULL;
+        after := r.next_page;
+      END LOOP;
     END IF;
   END LOOP;
   result := jsonb_build_object(
