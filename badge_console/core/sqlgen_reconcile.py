@@ -56,15 +56,15 @@ def _queue_body(target: Target, award: AwardTable, channel: str) -> sql.Composed
     s, code = sql.Identifier(SCHEMA), sql.Literal(b.code)
     table = sql.SQL("NULL::{}").format(sql.Identifier(*target.table.parts))
     parts = [sql.SQL(
-        "  SELECT max(id) INTO last_id FROM (SELECT id FROM {s}.queue WHERE code = {code}"
+        "  SELECT max(id) INTO resume_at FROM (SELECT id FROM {s}.queue WHERE code = {code}"
         " AND id > bc_after ORDER BY id LIMIT bc_batch) AS batch;\n"
-        "  IF last_id IS NULL THEN\n    RETURN;\n  END IF;\n").format(s=s, code=code)]
+        "  IF resume_at IS NULL THEN\n    RETURN;\n  END IF;\n").format(s=s, code=code)]
     for op in b.operations:
         query = _award_rows(target, op, award, channel, table)
         parts.append(recorded_errors(target, sql.SQL(
             "    WITH picked AS MATERIALIZED (\n"
             "      SELECT id, user_id FROM {s}.queue WHERE code = {code} AND op = {op}\n"
-            "        AND id > bc_after AND id <= last_id FOR UPDATE SKIP LOCKED\n"
+            "        AND id > bc_after AND id <= resume_at FOR UPDATE SKIP LOCKED\n"
             "    ), free AS MATERIALIZED (\n"
             "      SELECT id FROM picked WHERE pg_try_advisory_xact_lock({key}, hashtext(user_id))\n"
             "    ), taken AS (\n"
@@ -109,7 +109,7 @@ LAST_BLOCK = 4294967295  # past any table's last page: the last batch takes what
 
 def _recheck_body(target: Target, op: str, award: AwardTable, channel: str) -> sql.Composed:
     """One batch of the table: about bc_batch rows by block range of ctid (a TID range
-    scan), from page bc_from; next_page is where the next batch starts, NULL after the
+    scan), from page bc_from; resume_at is where the next batch starts, NULL after the
     last. A partitioned or foreign table is judged whole, in one batch."""
     table = sql.Identifier(*target.table.parts)
     if target.table.kind != "r":
@@ -125,8 +125,8 @@ def _recheck_body(target: Target, op: str, award: AwardTable, channel: str) -> s
         " ELSE 1 END\n"
         "    INTO bc_pages, bc_per_page FROM pg_class AS c WHERE c.oid = {name}::regclass;\n"
         "  bc_upto := bc_from + greatest(1, floor(bc_batch / bc_per_page))::bigint;\n"
-        "  next_page := bc_upto;\n"
-        "  IF bc_upto >= bc_pages THEN\n    next_page := NULL;\n    bc_upto := {last};\n"
+        "  resume_at := bc_upto;\n"
+        "  IF bc_upto >= bc_pages THEN\n    resume_at := NULL;\n    bc_upto := {last};\n"
         "  END IF;\n{award}").format(
         name=sql.Literal(table.as_string(None)), last=sql.Literal(LAST_BLOCK),
         award=recorded_errors(target, award_query(target, op, award, channel, src, src,
@@ -141,12 +141,12 @@ def badge_reconcile_ddl(target: Target, award: AwardTable, channel: str,
     if target.locks:
         stmts.append(_function(
             target.badge.code, queue_function_name(target.badge.code),
-            "bc_after bigint, bc_batch int, OUT last_id bigint, OUT awarded bigint",
+            "bc_after bigint, bc_batch int, OUT resume_at bigint, OUT awarded bigint",
             _queue_body(target, award, channel), search_path))
     op = rows_op(target)
     if target.info.time_based and op is not None:
         stmts.append(_function(target.badge.code, recheck_function_name(target.badge.code),
-                               "bc_from bigint, bc_batch int, OUT next_page bigint,"
+                               "bc_from bigint, bc_batch int, OUT resume_at bigint,"
                                " OUT awarded bigint",
                                _recheck_body(target, op, award, channel), search_path))
     return stmts
@@ -165,6 +165,7 @@ LANGUAGE plpgsql AS $reconcile$
 DECLARE
   codes text[];
   c text;
+  fn text;
   r record;
   after bigint;
   from_queue bigint := 0;
@@ -176,28 +177,22 @@ BEGIN
     WHERE to_regprocedure(format('{s}.%I(bigint, integer)', q.code || '__reconcile')) IS NULL;
   SELECT array_agg(code ORDER BY code) INTO codes FROM {s}.installed;
   FOREACH c IN ARRAY coalesce(codes, '{{}}') LOOP
-    IF to_regprocedure(format('{s}.%I(bigint, integer)', c || '__reconcile')) IS NOT NULL THEN
+    FOREACH fn IN ARRAY ARRAY[c || '__reconcile', c || '__recheck'] LOOP
+      CONTINUE WHEN to_regprocedure(format('{s}.%I(bigint, integer)', fn)) IS NULL;
       after := 0;
-      LOOP
-        EXECUTE format('SELECT last_id, awarded FROM {s}.%I($1, $2)', c || '__reconcile')
+      LOOP  -- one batch per call, committed
+        EXECUTE format('SELECT resume_at, awarded FROM {s}.%I($1, $2)', fn)
           INTO r USING after, batch;
         COMMIT;
-        from_queue := from_queue + r.awarded;
-        EXIT WHEN r.last_id IS NULL;
-        after := r.last_id;
+        IF fn = c || '__reconcile' THEN
+          from_queue := from_queue + r.awarded;
+        ELSE
+          time_based := time_based + r.awarded;
+        END IF;
+        EXIT WHEN r.resume_at IS NULL;
+        after := r.resume_at;
       END LOOP;
-    END IF;
-    IF to_regprocedure(format('{s}.%I(bigint, integer)', c || '__recheck')) IS NOT NULL THEN
-      after := 0;
-      LOOP
-        EXECUTE format('SELECT next_page, awarded FROM {s}.%I($1, $2)', c || '__recheck')
-          INTO r USING after, batch;
-        COMMIT;
-        time_based := time_based + r.awarded;
-        EXIT WHEN r.next_page IS NULL;
-        after := r.next_page;
-      END LOOP;
-    END IF;
+    END LOOP;
   END LOOP;
   result := jsonb_build_object(
     'awarded_from_queue', from_queue, 'awarded_time_based', time_based,
