@@ -42,7 +42,8 @@ def test_reconcile_prints_a_line_per_pass_and_json(demo, cli, badge_file):
 def test_reconcile_without_an_install_is_one_sentence(dsn, cli):
     code, out, err = cli("reconcile", "--dsn", dsn)
     assert code == 1 and out == ""
-    assert err.strip().endswith("run install first.") and "Traceback" not in err
+    assert "has no badge_console.reconcile(); run install first" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_reconcile_is_refused_under_read_only(demo, cli):

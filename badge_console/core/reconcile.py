@@ -32,7 +32,8 @@ class NotInstalled(OperationFailed):
 
     def __init__(self, database: str):
         self.database = database
-        super().__init__(f"Nothing is installed in {database}; run install first.")
+        super().__init__(f"Database {database} has no badge_console.reconcile(); run install "
+                         "first (again, after upgrading badge-console).")
 
 
 @dataclass
