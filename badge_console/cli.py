@@ -352,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every", type=float, metavar="SECONDS",
                    help="run a pass every SECONDS until Ctrl-C, a line per pass")
     p.add_argument("--batch-size", type=int, default=1000, metavar="ROWS",
-                   help="queued rows per transaction (default 1000)")
+                   help="rows per transaction, queued or re-checked (default 1000)")
     p.set_defaults(func=_awards_command("cmd_reconcile"))
 
     p = sub.add_parser("demo-traffic", help="realistic writes on the embedded demo database")

@@ -12,7 +12,7 @@ import sys
 import psycopg
 import pytest
 
-from clusters import Cluster
+from clusters import Cluster, require_server_bin
 from helpers import ROOT, awards, demo_badge, install_badges
 
 PIONNER_AND_COLLECTOR = {"badges": [demo_badge("pionner"), demo_badge("collector")]}
@@ -105,6 +105,9 @@ def test_a_bad_schedule_interval_is_a_usage_error_before_anything_changes(demo, 
 
 @pytest.fixture(scope="module")
 def cron_cluster():
+    bin_dir = require_server_bin()
+    if not (bin_dir.parent / "lib" / "pg_cron.so").exists():
+        pytest.skip("pg_cron is not installed (apt-get install postgresql-15-cron)")
     cluster = Cluster.start({"shared_preload_libraries": "pg_cron",
                              "cron.database_name": "'bc_cron'"})
     try:
