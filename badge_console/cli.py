@@ -103,6 +103,7 @@ def _print_problems(problems, path) -> None:
 
 
 def cmd_validate(args) -> int:
+    from .core.condition import TIME_BASED_NOTE, is_time_based
     from .core.definitions import check_definitions
 
     if args.offline:
@@ -121,17 +122,22 @@ def cmd_validate(args) -> int:
         for p in res.ignored:  # a disabled badge: install drops it, nothing blocks
             _console(stderr=True).print(f"{ctx.badges_path}: warning: {p} (badge disabled)",
                                         markup=False)
+    timed = [b.code for b in bf.badges if is_time_based(b)]
     if args.json:
         emit_json({"file": str(ctx.badges_path), "database": against, "valid": not problems,
-                   "badges": len(bf.badges),
+                   "badges": len(bf.badges), "time_based": timed,
                    "problems": [p.as_dict() | {"text": str(p)} for p in problems],
                    "broken": [p.as_dict() | {"text": str(p)} for p in broken]})
-    elif problems or broken:
+        return 1 if problems or broken else 0
+    if problems or broken:
         _print_problems(problems, ctx.badges_path)
         _print_problems(broken, against)
     else:
         where = f" against {against}" if against else " (file only, --offline)"
         _console().print(f"{ctx.badges_path}: {len(bf.badges)} badge(s) valid{where}.",
+                         markup=False)
+    for code in timed:
+        _console().print(f"note: badge {code} is {TIME_BASED_NOTE} (install --schedule 5m).",
                          markup=False)
     return 1 if problems or broken else 0
 
@@ -154,6 +160,7 @@ def _plan_table(plan):
         action = f"[{colours.get(item.action, 'default')}]{item.action}[/]"
         status = ("[bold red]broken[/]" if item.status == "broken" else item.status) + \
             _pause_word(item)
+        status += ", [cyan]time-based[/]" if item.time_based else ""
         table.add_row(item.code, item.name, status, action, item.detail)
     return table
 
@@ -169,6 +176,8 @@ def _plan(ctx: Context, bf, lock_timeout: str | None = None):
 
 
 def cmd_plan(args) -> int:
+    from .core.condition import TIME_BASED_NOTE
+
     ctx = open_context(args)
     bf = _load(ctx)
     plan = _plan(ctx, bf)
@@ -190,6 +199,9 @@ def cmd_plan(args) -> int:
                           f" after {MAX_ERRORS:,} failing statements (last: SQLSTATE "
                           f"{auto['sqlstate']}: {auto['message']}); fix it, then "
                           f"`{PROG} resume {item.code}`", highlight=False, markup=True)
+            if item.time_based:
+                out.print(f"[cyan]note[/]: badge {item.code} is {TIME_BASED_NOTE} "
+                          "(install --schedule 5m).", highlight=False)
             for advice in item.advice:
                 out.print(f"[yellow]warning[/]: badge {item.code}: {advice}", highlight=False)
             for e in item.errors:
@@ -217,6 +229,10 @@ def cmd_install(args) -> int:
     from .core.connection import connect
     from .core.install import install
 
+    if args.schedule:  # a bad interval is a usage error before anything changes
+        from .core.reconcile import parse_interval
+
+        parse_interval(args.schedule)
     ctx = open_for_write(args, "install")
     bf = _load(ctx)
     out = _console()
@@ -232,6 +248,10 @@ def cmd_install(args) -> int:
               for a in ("create", "replace", "drop")}
     out.print(f"Installed on {ctx.database}: {counts['create']} created, "
               f"{counts['replace']} replaced, {counts['drop']} dropped.", markup=False)
+    if args.schedule:
+        from .cli_awards import schedule_reconcile
+
+        schedule_reconcile(ctx, args.schedule)
     if args.backfill:
         from .cli_awards import backfill_summary, run_backfill
 
@@ -356,6 +376,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "after this long (default 5s)")
     p.add_argument("--backfill", action="store_true",
                    help="then award users who already qualify")
+    p.add_argument("--schedule", metavar="INTERVAL",
+                   help="run reconcile every INTERVAL (e.g. 5m): a pg_cron job where the "
+                        "extension is installed, else the crontab line is printed")
     p.set_defaults(func=cmd_install)
 
     p = sub.add_parser("uninstall", help="remove our triggers and schema; awards stay")
@@ -413,6 +436,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=1000, metavar="ROWS",
                    help="rows per transaction (default 1000)")
     p.set_defaults(func=_awards_command("cmd_backfill"))
+
+    p = sub.add_parser("reconcile", help="award what the triggers could not decide at once "
+                                         "(queued rows, time-based badges)")
+    _common(p, badges=False, json_out=True)
+    p.add_argument("--every", type=float, metavar="SECONDS",
+                   help="run a pass every SECONDS until Ctrl-C, a line per pass")
+    p.add_argument("--batch-size", type=int, default=1000, metavar="ROWS",
+                   help="rows per transaction, queued or re-checked (default 1000)")
+    p.set_defaults(func=_awards_command("cmd_reconcile"))
 
     p = sub.add_parser("demo-traffic", help="realistic writes on the embedded demo database")
     _common(p, badges=False)

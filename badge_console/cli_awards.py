@@ -248,3 +248,55 @@ def cmd_dry_run(args) -> int:
         out.print(f"Note: {note}", style="dim", markup=False)
     out.print(f"{result.summary} ({ctx.database})", markup=False)
     return 0
+
+
+def _pass_line(ctx: Context, result) -> str:
+    left = f"; {result.queued} row(s) left queued (a writer holds their lock; next pass)" \
+        if result.queued else ""
+    return (f"{result.finished_at[:19].replace('T', ' ')}  reconcile on {ctx.database}: "
+            f"{result.awarded} award(s) ({result.awarded_from_queue} from the queue, "
+            f"{result.awarded_time_based} time-based){left}.")
+
+
+def cmd_reconcile(args) -> int:
+    from .core.connection import connect
+    from .core.reconcile import run_pass
+
+    ctx = open_for_write(args, "reconcile")
+    out = _console()
+    stop, restore = _stop_on_ctrl_c()
+    try:
+        with connect(ctx.dsn, autocommit=True) as conn:
+            while True:
+                result = run_pass(conn, batch=args.batch_size)
+                if args.json:
+                    emit_json(result.as_dict() | {"database": ctx.database})
+                else:
+                    out.print(_pass_line(ctx, result), markup=False)
+                if args.every is None or stop.wait(max(args.every, 0.1)):
+                    return 0  # one pass, or Ctrl-C during the wait
+    finally:
+        restore()
+
+
+def schedule_reconcile(ctx: Context, interval: str) -> None:
+    """install --schedule: a pg_cron job where the extension is installed, else the crontab
+    line to add (printed, nothing registered)."""
+    from .core.connection import connect
+    from .core.reconcile import (JOB_NAME, cron_expression, crontab_line, has_pg_cron,
+                                 parse_interval, schedule)
+
+    seconds = parse_interval(interval)
+    cron = cron_expression(seconds)
+    rounded = "" if seconds % 60 == 0 and seconds >= 60 else \
+        f" (cron's finest step is a minute; {interval} rounded)"
+    out = _console()
+    with connect(ctx.dsn) as conn:
+        if has_pg_cron(conn):
+            schedule(conn, cron)
+            out.print(f"Scheduled reconcile with pg_cron on {ctx.database}: job {JOB_NAME}, "
+                      f"'{cron}'{rounded}.", markup=False)
+            return
+    out.print(f"pg_cron is not installed in {ctx.database}; add this line to the crontab of "
+              f"a user whose ~/.pgpass holds the password (crontab -e){rounded}:", markup=False)
+    out.print(crontab_line(ctx.dsn, cron), markup=False)

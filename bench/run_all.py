@@ -25,6 +25,8 @@ SCRIPTS = [  # (file, what it measures, accepts --quick)
     ("startup.py", "Start-up time of the CLI and the TUI", False),
     ("feed_latency.py", "Live feed latency", True),
     ("browse.py", "Browsing large tables", True),
+    ("concurrency.py", "Sixteen concurrent writers, awards at commit and by reconcile "
+                       "(issue 14)", True),
 ]
 INTRO = """# Benchmarks
 

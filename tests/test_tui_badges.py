@@ -45,7 +45,7 @@ async def test_list_shows_install_statuses(make_app, console_db):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await _badges(pilot, app)
-        assert _statuses(app) == {"pionner": "installed", "collector": "disabled-in-db",
+        assert _statuses(app) == {"pionner": "installed, timed", "collector": "disabled-in-db",
                                   "star": "disabled-in-db", "spring_cleaning": "disabled-in-db"}
 
 

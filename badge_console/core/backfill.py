@@ -28,14 +28,13 @@ from .definitions import DEFAULT_CHANNEL, BadgeFile
 from .errors import DefinitionError, OperationFailed
 from .install import read_paused
 from .resolve import Resolution, resolve
-from .sqlgen import Target, award_query, winners_query
-from .waits import READS, Timeouts, bound, bounded, tables_of
+from .sqlgen import ROWS_ALIAS, Target, award_query, rows_op, rows_where, winners_query
 from .topology import require_primary
+from .waits import READS, Timeouts, bound, bounded, tables_of
 
 DEFAULT_BATCH = 1000
 SAMPLE = 10
 BATCH_TIMEOUTS = Timeouts(lock="5s", statement="120s")  # one batch of rows
-ROWS_ALIAS = "bc_rows"
 
 
 @dataclass
@@ -87,15 +86,14 @@ class BackfillProgress:
 
 def _op_for(target: Target) -> tuple[str | None, str]:
     """The operation to evaluate, or None with the reason it cannot be backfilled."""
-    ops = target.badge.operations
-    op = "insert" if "insert" in ops else "update" if "update" in ops else None
-    if op is None:
+    op = rows_op(target)
+    if op is not None:
+        return op, ""
+    if set(target.badge.operations) == {"delete"}:
         return None, ("not applicable: a delete badge is earned when a row is deleted, "
                       "not by rows that exist")
-    if target.needs_old_and_new(op) and not target.primary_key:
-        return None, (f"not applicable: the condition compares OLD with NEW and "
-                      f"{target.table.display} has no primary key to pair them")
-    return op, ""
+    return None, (f"not applicable: the condition compares OLD with NEW and "
+                  f"{target.table.display} has no primary key to pair them")
 
 
 def _prepare(conn: psycopg.Connection, bf: BadgeFile
@@ -152,10 +150,8 @@ def _cancel_check(cancel) -> Callable[[], bool]:
 class _Batches:
     """Ranges of a table: by primary key, else by ctid block, else the whole table.
 
-    Each batch is a from-item usable both as `{src} AS new` and as `FROM {src}`: a join of
-    the table with a zero-column row, `(t AS bc_rows JOIN (SELECT) AS bc_all ON range)`,
-    which exposes exactly the table's columns and needs no alias (a plain subquery needs
-    one before PostgreSQL 16).
+    Each batch is a from-item usable both as `{src} AS new` and as `FROM {src}`
+    (sqlgen.rows_where).
     """
 
     def __init__(self, conn: psycopg.Connection, target: Target, size: int):
@@ -176,8 +172,7 @@ class _Batches:
         self.pages_per_batch = max(1, self.size // per_page)
 
     def _source(self, condition: sql.Composable) -> sql.Composed:
-        return sql.SQL("({t} AS {r} JOIN (SELECT) AS bc_all ON {cond})").format(
-            t=self.table, r=sql.Identifier(ROWS_ALIAS), cond=condition)
+        return rows_where(self.table, condition)
 
     def _key(self) -> sql.Composed:
         return sql.SQL("({})").format(sql.SQL(", ").join(

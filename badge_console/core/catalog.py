@@ -115,15 +115,18 @@ def column_exists(conn: psycopg.Connection, schema: str, table: str, column: str
         " AND NOT attisdropped)", (schema, table, column)).fetchone()[0]
 
 
-def function_traits(conn: psycopg.Connection, names) -> tuple[set[str], set[str]]:
-    """Of these function names: those with a volatile definition in the database, and
-    those with an aggregate, window or set-returning one (none may stand in a WHERE)."""
+def function_traits(conn: psycopg.Connection, names) -> tuple[set[str], set[str], set[str]]:
+    """Of these function names: those with a volatile definition in the database, those
+    with an aggregate, window or set-returning one (none may stand in a WHERE), and those
+    defined outside pg_catalog (user-written: they may read other rows)."""
     if not names:
-        return set(), set()
+        return set(), set(), set()
     rows = conn.execute(
-        "SELECT proname, bool_or(provolatile = 'v'), bool_or(prokind IN ('a', 'w') OR proretset)"
+        "SELECT proname, bool_or(provolatile = 'v'), bool_or(prokind IN ('a', 'w') OR proretset),"
+        " bool_or(pronamespace <> 'pg_catalog'::regnamespace)"
         " FROM pg_proc WHERE proname = ANY(%s) GROUP BY proname", (sorted(names),)).fetchall()
-    return {n for n, volatile, _ in rows if volatile}, {n for n, _, whole in rows if whole}
+    return ({n for n, volatile, _, _ in rows if volatile},
+            {n for n, _, whole, _ in rows if whole}, {n for n, _, _, own in rows if own})
 
 
 def search_path(conn: psycopg.Connection) -> list[str]:

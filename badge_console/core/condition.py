@@ -18,6 +18,11 @@ from pglast.parser import ParseError
 from pglast.stream import RawStream
 
 PREFIX = "SELECT "
+CLOCK_FUNCTIONS = frozenset({"now", "clock_timestamp", "statement_timestamp",
+                             "transaction_timestamp", "timeofday"})
+# SQLValueFunction ops 0-8: current_date, current_time[(n)], current_timestamp[(n)],
+# localtime[(n)], localtimestamp[(n)]; the ops after them are current_user and the like.
+LAST_CLOCK_SVFOP = 8
 
 
 @dataclass
@@ -30,6 +35,9 @@ class ConditionInfo:
     whole_new: bool = False  # NEW used as a whole row: cannot project columns
     whole_old: bool = False
     functions: frozenset = frozenset()  # called function names, for the volatility check
+    # Reads the clock (now(), current_date, one-argument age(), ...): the condition can
+    # become true while nobody writes, so only a scheduled reconcile awards it in time.
+    time_based: bool = False
 
     @property
     def uses_new(self) -> bool:
@@ -105,6 +113,7 @@ def _analyse(condition: str, operations: tuple[str, ...]) -> ConditionInfo:
 
     new_cols, old_cols, funcs, unqualified = set(), set(), set(), []
     for node, scoped in _walk(stmt):
+        info.time_based = info.time_based or _reads_clock(node)
         if isinstance(node, ast.FuncCall):
             funcs.add(node.funcname[-1].sval.lower())
         if not isinstance(node, ast.ColumnRef):
@@ -142,6 +151,15 @@ def _analyse(condition: str, operations: tuple[str, ...]) -> ConditionInfo:
     return info
 
 
+def _reads_clock(node) -> bool:
+    if isinstance(node, ast.SQLValueFunction):
+        return int(node.op) <= LAST_CLOCK_SVFOP
+    if isinstance(node, ast.FuncCall):
+        name = node.funcname[-1].sval.lower()
+        return name in CLOCK_FUNCTIONS or (name == "age" and len(node.args or ()) == 1)
+    return False
+
+
 def _bare(stmt: ast.SelectStmt) -> bool:
     """A SELECT of one expression and nothing else, with no sub-select inside: it can be
     evaluated inline, per row, instead of as a sub-select (see sqlgen.Target.inline)."""
@@ -155,3 +173,12 @@ def _bare(stmt: ast.SelectStmt) -> bool:
 def check_condition(condition: str, operations: tuple[str, ...] = ()) -> ConditionInfo:
     """Analyse a condition; results are cached because editors re-check on every keystroke."""
     return _analyse(condition, tuple(operations))
+
+
+def is_time_based(badge) -> bool:
+    """The badge's condition reads the clock (False while it is not a string at all)."""
+    return isinstance(badge.condition, str) and check_condition(badge.condition).time_based
+
+
+TIME_BASED_NOTE = ("time-based: its condition reads the clock, so it can become true with "
+                   "no write; only reconcile, run on a schedule, awards it in time")

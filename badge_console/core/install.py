@@ -21,10 +21,12 @@ from .error_log import read_errors, read_paused, read_pauses, set_paused  # noqa
 from .guards import award_guard_ddl, migration_recorder_ddl
 from .health import FIX, installed_health
 from .installed import drop_badge, live_badges, read_installed, recorder_wanted
+from .reconcile import has_pg_cron, last_pass, scheduled, unschedule_statements
 from .resolve import Resolution, resolve
 from .sqlgen import (SCHEMA, Target, award_table_ddl,
                      create_trigger_ddl, drop_function_ddl, drop_trigger_ddl, fingerprint,
                      function_name, schema_ddl, trigger_function_ddl, trigger_name)
+from .sqlgen_reconcile import badge_reconcile_ddl, drop_badge_reconcile_ddl, reconcile_procedure_ddl
 from .topology import require_primary
 from .waits import READS, Timeouts, bounded, tables_of
 
@@ -46,6 +48,7 @@ class PlanItem:
     advice: list[str] = field(default_factory=list)  # e.g. an index the condition needs
     paused: bool = False  # the kill switch is on for this badge (or for all)
     auto_paused: dict | None = None  # paused itself after too many errors: the last one
+    time_based: bool = False  # condition reads the clock: needs reconcile on a schedule
 
 
 @dataclass
@@ -56,6 +59,8 @@ class Plan:
     setup: list[str]
     problems: list = field(default_factory=list)
     broken: list = field(default_factory=list)  # installed badges that no longer resolve
+    # reconcile: {"pg_cron": bool, "schedule": cron text or None, "last_run": dict or None}
+    reconcile: dict = field(default_factory=dict)
 
     @property
     def changes(self) -> list[PlanItem]:
@@ -66,7 +71,8 @@ class Plan:
                 "valid": not self.problems,
                 "problems": [p.as_dict() | {"text": str(p)} for p in self.problems],
                 "broken": [p.as_dict() | {"text": str(p)} for p in self.broken],
-                "setup": self.setup, "badges": [asdict(i) for i in self.items]}
+                "setup": self.setup, "badges": [asdict(i) for i in self.items],
+                "reconcile": self.reconcile}
 
     def sql_text(self) -> str:
         parts = self.setup + [s for i in self.changes for s in i.statements]
@@ -86,6 +92,7 @@ def _create(target: Target, res: Resolution, channel: str) -> list[sql.Composed]
         triggers.append({"schema": target.table.schema, "table": target.table.name,
                          "trigger": trigger_name(b.code, op),
                          "function": function_name(b.code, op)})
+    stmts += badge_reconcile_ddl(target, res.award, channel, res.search_path)
     stmts.append(sql.SQL(
         "INSERT INTO {t} (code, name, fingerprint, definition, trigger_table, triggers)"
         " VALUES ({code}, {name}, {fp}, {definition}, {table}, {triggers})").format(
@@ -194,7 +201,7 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
                                   f"django-pg-badges trigger on {t.schema}.{t.table} matches no "
                                   "badge in badge.json; left in place"))
 
-    setup = schema_ddl()
+    setup = schema_ddl() + [reconcile_procedure_ddl()]
     if not res.award_exists:
         setup.append(award_table_ddl(res.award, res.user_type))
     setup += award_guard_ddl(res.award)
@@ -212,10 +219,14 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
             item.paused = bool(set(pauses) & {item.code, "*"})
             auto = pauses.get(item.code)
             item.auto_paused = asdict(auto) if auto and auto.auto else None
+        item.time_based = item.code in targets and targets[item.code].info.time_based
         if item.code in targets and item.action not in ("skip", "drop"):
             item.advice = index_advice(conn, targets[item.code])
     plan = Plan(res.award.display, channel, items, _render(conn, setup), res.problems,
                 res.broken)
+    last = last_pass(conn)
+    plan.reconcile = {"pg_cron": has_pg_cron(conn), "schedule": scheduled(conn),
+                      "last_run": last.as_dict() if last else None}
     return plan, res
 
 
@@ -272,6 +283,7 @@ def install(conn: psycopg.Connection, bf: BadgeFile,
 def uninstall_statements(conn: psycopg.Connection) -> list[str]:
     stmts = [drop_trigger_ddl(t.schema, t.table, t.name) for t in catalog.table_triggers(conn)
              if t.function_schema == SCHEMA]
+    stmts += unschedule_statements(conn)  # the pg_cron job would call a dropped procedure
     if conn.execute("SELECT to_regnamespace(%s)", (SCHEMA,)).fetchone()[0] is not None:
         stmts.append(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(SCHEMA)))
     return _render(conn, stmts)

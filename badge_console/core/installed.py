@@ -17,6 +17,7 @@ from . import catalog
 from .definitions import CODE_RE, OPERATIONS
 from .guards import MIGRATION_RECORDER
 from .sqlgen import SCHEMA, drop_function_ddl, drop_trigger_ddl
+from .sqlgen_reconcile import drop_badge_reconcile_ddl
 
 
 @dataclass
@@ -91,6 +92,7 @@ def drop_badge(code: str, live: LiveBadge | None) -> list[sql.Composed]:
     live = live or LiveBadge()
     stmts = [drop_trigger_ddl(*t) for t in sorted(live.triggers)]
     stmts += [drop_function_ddl(SCHEMA, f) for f in sorted(live.functions)]
+    stmts += drop_badge_reconcile_ddl(code)
     for table, extra in (("installed", ""), ("error_log", ""), ("paused", " AND auto")):
         stmts.append(sql.SQL("DELETE FROM {} WHERE code = {}{}").format(
             sql.Identifier(SCHEMA, table), sql.Literal(code), sql.SQL(extra)))

@@ -174,9 +174,10 @@ def resolve(conn: psycopg.Connection, bf: BadgeFile) -> Resolution:
             add("condition", "unknown-column",
                 f"uses {', '.join(unknown)}, not column(s) of {table.display}")
             continue
-        volatile, not_scalar = catalog.function_traits(conn, info.functions)
+        volatile, not_scalar, user_written = catalog.function_traits(conn, info.functions)
         target = Target(badge, info, table, tuple(catalog.primary_key(conn, table)),
-                        bool(volatile), info.expression_sql is not None and not not_scalar)
+                        bool(volatile), info.expression_sql is not None and not not_scalar,
+                        calls_user_functions=bool(user_written))
         objection = None
         for op in badge.operations:
             src = sql.Identifier(*table.parts)

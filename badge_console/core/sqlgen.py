@@ -23,6 +23,14 @@ subtransaction (on_error skip), and winners are inserted with ON CONFLICT DO NOT
 writers), each notified in the same transaction. Tables that cannot have transition
 tables get a row trigger running the one-row path. Measured in
 bench/trigger_overhead.py (figures in bench/README.md).
+
+Concurrent writers (SPEC section 7, "No award is lost"): a condition that reads other
+rows (Target.locks) is judged only under a transaction advisory lock per (badge, user),
+taken before the condition and held to commit, the condition running in a later statement
+so that READ COMMITTED shows it what the lock's previous holder committed. The lock is
+tried without waiting first (the usual case); else waited for at most LOCK_WAIT; else the
+changed row is queued in badge_console.queue in the same transaction and reconcile
+(sqlgen_reconcile) judges it later. bench/concurrency.py measures it.
 """
 
 from __future__ import annotations
@@ -38,13 +46,18 @@ from .condition import ConditionInfo
 from .definitions import Badge
 
 SCHEMA = "badge_console"
-GENERATOR_VERSION = "5"  # 3: one-row path, generic plans, inline conditions; 4: STRICT fetch;
-# 5: pause before an inline condition, bounded error_log and auto-pause, no award for a gone user
+GENERATOR_VERSION = "6"  # 3: one-row path, generic plans, inline conditions; 4: STRICT fetch;
+# 5: per (badge, user) lock before a condition that reads other rows, queue, reconcile;
+# 6: pause before an inline condition, bounded error_log and auto-pause, no award for a gone user
 TRIGGER_PREFIX = "bc_"
 MAX_ERRORS = 1000  # failing statements a badge records before it pauses itself
 NEW_TABLE = "badge_console_new"
 OLD_TABLE = "badge_console_old"
 OP_SUFFIX = {"insert": "ins", "update": "upd", "delete": "del"}
+# The longest a trigger waits for another transaction writing for the same badge and user
+# (it holds their lock until it commits); after that the (badge, user) is queued for
+# reconcile instead. Far below deadlock_timeout (1s), so a lock cycle ends as a timeout.
+LOCK_WAIT = "30 ms"
 
 
 @dataclass(frozen=True)
@@ -79,6 +92,15 @@ class Target:
     # runs inline on every changed row before de-duplication, which is cheaper than a
     # sub-select per distinct combination and leaves only users to probe.
     inline: bool = False
+    calls_user_functions: bool = False  # a function of the application's: may read rows
+
+    @property
+    def locks(self) -> bool:
+        """The condition reads other rows: two transactions writing for one user would each
+        miss the other's uncommitted row, so the trigger takes the (badge, user) lock and
+        evaluates after it (a later statement: a fresh READ COMMITTED snapshot). A plain
+        expression of NEW/OLD needs no lock: the unique key settles concurrent awards."""
+        return not self.inline or self.calls_user_functions
 
     @property
     def condition(self) -> sql.SQL:
@@ -99,6 +121,16 @@ def trigger_name(code: str, op: str) -> str:
 
 def function_name(code: str, op: str) -> str:
     return f"{code}__{op}"
+
+
+def lock_key(code: str) -> int:
+    """The badge's half of its advisory lock key (pg_advisory_xact_lock(int, int))."""
+    return int.from_bytes(hashlib.sha256(code.encode()).digest()[:4], "big", signed=True)
+
+
+def user_lock_key(user: sql.Composable) -> sql.Composed:
+    """The user's half: any user type, through its text form."""
+    return sql.SQL("hashtext(({})::text)").format(user)
 
 
 def fingerprint(badge: Badge, award: AwardTable, channel: str) -> str:
@@ -134,6 +166,30 @@ def schema_ddl() -> list[sql.Composed]:
         "CREATE TABLE IF NOT EXISTS {s}.migrations ("
         " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
         " at timestamptz NOT NULL DEFAULT now(), object text NOT NULL, statement text NOT NULL)",
+        # What a trigger could not decide without waiting long: the changed row, for
+        # reconcile to judge later. No unique key on purpose: a second writer queueing the
+        # same (badge, user) must not wait for the first one's commit.
+        "CREATE TABLE IF NOT EXISTS {s}.queue ("
+        " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, code text NOT NULL,"
+        " op text NOT NULL, user_id text NOT NULL, new_row jsonb, old_row jsonb,"
+        " queued_at timestamptz NOT NULL DEFAULT now())",
+        "CREATE INDEX IF NOT EXISTS queue_code_id ON {s}.queue (code, op, id)",
+        # Wait for a (badge, user) lock until `deadline`; false on timeout or deadlock. The
+        # SET clause keeps the lock_timeout it sets local to this call.
+        "CREATE OR REPLACE FUNCTION {s}.lock_within(badge int, user_key int,"
+        " deadline timestamptz) RETURNS boolean LANGUAGE plpgsql"
+        " SET search_path = pg_catalog, pg_temp SET lock_timeout = '1ms' AS $f$\n"
+        "DECLARE left_ms int := ceil(extract(epoch FROM deadline - clock_timestamp()) * 1000);\n"
+        "BEGIN\n  IF left_ms < 1 THEN\n    RETURN false;\n  END IF;\n"
+        "  PERFORM set_config('lock_timeout', left_ms || 'ms', true);\n"
+        "  PERFORM pg_advisory_xact_lock(badge, user_key);\n  RETURN true;\n"
+        "EXCEPTION WHEN lock_not_available OR deadlock_detected THEN\n  RETURN false;\n"
+        "END\n$f$",
+        "CREATE OR REPLACE FUNCTION {s}.enqueue(code text, op text, user_id text,"
+        " new_row jsonb, old_row jsonb) RETURNS boolean LANGUAGE sql"
+        " SET search_path = pg_catalog, pg_temp AS $f$\n"
+        "INSERT INTO {s}.queue (code, op, user_id, new_row, old_row)"
+        " VALUES (code, op, user_id, new_row, old_row);\nSELECT false\n$f$",
     )]
 
 
@@ -209,6 +265,28 @@ def _from_items(target: Target, op: str, new_src: sql.Composable, old_src: sql.C
                        " AND {lacks} OFFSET 0").format(
             rows=rows, user=user, lacks=_lacks(award, user, target.badge.code))
     return sql.SQL("({rows}) AS {a}").format(rows=rows, a=sql.Identifier(alias))
+
+
+def rows_op(target: Target) -> str | None:
+    """The operation whose condition judges rows that exist now (backfill, reconcile's
+    re-check): insert, else update; None for a delete badge or an OLD/NEW comparison
+    without a primary key to pair them."""
+    ops = target.badge.operations
+    op = "insert" if "insert" in ops else "update" if "update" in ops else None
+    if op is not None and target.needs_old_and_new(op) and not target.primary_key:
+        return None
+    return op
+
+
+ROWS_ALIAS = "bc_rows"
+
+
+def rows_where(table: sql.Composable, condition: sql.Composable) -> sql.Composed:
+    """The table's rows that meet `condition` (on alias bc_rows), as a from-item usable
+    both as `{src} AS new` and as `FROM {src}`: a join with a zero-column row exposes
+    exactly the table's columns and needs no alias (a subquery needs one before PG 16)."""
+    return sql.SQL("({t} AS {r} JOIN (SELECT) AS bc_all ON {cond})").format(
+        t=table, r=sql.Identifier(ROWS_ALIAS), cond=condition)
 
 
 def _user(target: Target, op: str) -> sql.Composed:
@@ -318,7 +396,8 @@ def trigger_function_ddl(target: Target, op: str, award: AwardTable, channel: st
         settings=function_settings(search_path),
         body=sql.SQL(dollar_quote(sql.SQL(
             "#variable_conflict use_column\nDECLARE\n  n_awarded bigint;\n"
-            "  n_changed int := 0;\nBEGIN\n{body}  RETURN NULL;\nEND;\n").format(
+            "  n_changed int := 0;\n  bc_deadline timestamptz;\n  bc_contended text[];\n"
+            "BEGIN\n{body}  RETURN NULL;\nEND;\n").format(
                 body=body).as_string(None))))
 
 
@@ -363,6 +442,12 @@ def _guarded(target: Target, statements: sql.Composable) -> sql.Composed:
     """on_error skip: one subtransaction around the evaluation, errors go to error_log."""
     if not _skips_errors(target):
         return sql.SQL("{};\n").format(statements)
+    return recorded_errors(target, statements)
+
+
+def recorded_errors(target: Target, statements: sql.Composable) -> sql.Composed:
+    """A subtransaction around `statements` whose errors go to error_log (reconcile uses it
+    whatever on_error says: no application write is at stake there)."""
     return sql.SQL("  BEGIN\n{q};\n  EXCEPTION WHEN OTHERS THEN\n    {log}\n  END;\n").format(
         q=statements, log=_log_error(target))
 
@@ -385,11 +470,70 @@ def _one_row_check(target: Target, op: str, award: AwardTable, channel: str,
         user=user, held=held_probe(award, user, b.code))
     if not pause_checked:
         check = sql.SQL("NOT {} AND {}").format(paused_check(b.code), check)
-    if target.inline:
+    if target.inline and not target.locks:
         return sql.SQL("  IF {cond} THEN\n  IF {check} THEN\n{grant};\n  END IF;\n  END IF").format(
             cond=target.condition, check=check, grant=grant)
-    return sql.SQL("  IF {check}\n     AND ({cond}) THEN\n{grant};\n  END IF").format(
-        check=check, cond=target.condition, grant=grant)
+    return sql.SQL("  IF {check}\n     AND {locked} THEN\n  IF ({cond}) THEN\n{grant};\n"
+                   "  END IF;\n  END IF").format(
+        check=check, locked=_locked_or_queued(target, op, user), cond=target.condition,
+        grant=grant)
+
+
+def _locked_or_queued(target: Target, op: str, user: sql.Composable) -> sql.Composed:
+    """True once this transaction holds the (badge, user) lock: at once when free (the usual
+    case, no wait), else within LOCK_WAIT; false after queueing the row for reconcile.
+    The condition must run in a later statement, whose snapshot sees what the lock's last
+    holder committed."""
+    b = target.badge
+    key, ukey = sql.Literal(lock_key(b.code)), user_lock_key(user)
+    new = sql.SQL("to_jsonb(NEW)") if op != "delete" else sql.SQL("NULL")
+    old = sql.SQL("to_jsonb(OLD)") if op == "delete" or target.needs_old_and_new(op) \
+        else sql.SQL("NULL")
+    return sql.SQL(
+        "(pg_try_advisory_xact_lock({key}, {ukey})\n"
+        "          OR {s}.lock_within({key}, {ukey}, clock_timestamp() + {wait}::interval)\n"
+        "          OR {s}.enqueue({code}, {op}, ({user})::text, {new}, {old}))").format(
+        key=key, ukey=ukey, s=sql.Identifier(SCHEMA), wait=sql.Literal(LOCK_WAIT),
+        code=sql.Literal(b.code), op=sql.Literal(op), user=user, new=new, old=old)
+
+
+def _lock_or_queue_set(target: Target, op: str, award: AwardTable) -> sql.Composed:
+    """Set-based: take the lock of every changed user who lacks the badge, waiting for all
+    of them together at most LOCK_WAIT; the rows of users whose lock could not be had are
+    queued for reconcile (the award query after this statement judges the rest)."""
+    b = target.badge
+    uf = sql.Identifier(b.user_field)
+    changed = sql.Identifier(OLD_TABLE if op == "delete" else NEW_TABLE)
+    user = sql.SQL("changed.{}").format(uf)
+    key = sql.Literal(lock_key(b.code))
+    ukey = user_lock_key(sql.SQL("c.u"))
+    if target.needs_old_and_new(op):
+        rows = sql.SQL("{n} AS n JOIN {o} AS o ON {on}").format(
+            n=sql.Identifier(NEW_TABLE), o=sql.Identifier(OLD_TABLE), on=sql.SQL(" AND ").join(
+                sql.SQL("n.{c} = o.{c}").format(c=sql.Identifier(c)) for c in target.primary_key))
+        new, old, row_user = sql.SQL("to_jsonb(n)"), sql.SQL("to_jsonb(o)"), sql.SQL("n.{}").format(uf)
+    elif op == "delete":
+        rows = sql.SQL("{} AS o").format(changed)
+        new, old, row_user = sql.SQL("NULL"), sql.SQL("to_jsonb(o)"), sql.SQL("o.{}").format(uf)
+    else:
+        rows = sql.SQL("{} AS n").format(changed)
+        new, old, row_user = sql.SQL("to_jsonb(n)"), sql.SQL("NULL"), sql.SQL("n.{}").format(uf)
+    return sql.SQL(
+        "  bc_deadline := clock_timestamp() + {wait}::interval;\n"
+        "  SELECT array_agg(c.u::text) INTO bc_contended\n"
+        "    FROM (SELECT DISTINCT {user} AS u FROM {changed} AS changed\n"
+        "          WHERE {user} IS NOT NULL AND {lacks} OFFSET 0) AS c\n"
+        "    WHERE NOT (pg_try_advisory_xact_lock({key}, {ukey})\n"
+        "               OR {s}.lock_within({key}, {ukey}, bc_deadline));\n"
+        "  IF bc_contended IS NOT NULL THEN\n"
+        "    INSERT INTO {s}.queue (code, op, user_id, new_row, old_row)\n"
+        "      SELECT {code}, {op}, ({row_user})::text, {new}, {old} FROM {rows}\n"
+        "      WHERE ({row_user})::text = ANY (bc_contended);\n"
+        "  END IF;\n").format(
+        wait=sql.Literal(LOCK_WAIT), user=user, changed=changed,
+        lacks=_lacks(award, user, b.code), key=key, ukey=ukey, s=sql.Identifier(SCHEMA),
+        code=sql.Literal(b.code), op=sql.Literal(op), row_user=row_user, new=new, old=old,
+        rows=rows)
 
 
 def _pause_first(target: Target) -> sql.Composable:
@@ -439,12 +583,13 @@ def _statement(target: Target, op: str, award: AwardTable, channel: str) -> sql.
         "  IF n_changed < 2 THEN\n    RETURN NULL;\n  END IF;\n"
         "  IF {recheck}NOT EXISTS (SELECT 1 FROM {changed} AS changed\n"
         "                    WHERE {user} IS NOT NULL AND {lacks}) THEN\n"
-        "    RETURN NULL;\n  END IF;\n{guarded}").format(
+        "    RETURN NULL;\n  END IF;\n{lock}{guarded}").format(
         first=_pause_first(target), row=_record(op), changed=changed, pair=pair,
         recheck=sql.SQL("") if target.inline else sql.SQL("{}\n     OR ").format(
             paused_check(b.code)),
         one_row=_one_row_check(target, op, award, channel, target.inline), failed=failed,
         others=others, user=user, lacks=_lacks(award, user, b.code),
+        lock=_lock_or_queue_set(target, op, award) if target.locks else sql.SQL(""),
         guarded=_guarded(target, query))
 
 

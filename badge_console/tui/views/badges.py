@@ -21,6 +21,7 @@ from textual.widgets import Button, DataTable, Static
 from textual.worker import get_current_worker
 
 from ...core import browse
+from ...core.condition import TIME_BASED_NOTE, is_time_based
 from ...core.definitions import (REQUIRED, Badge, BadgeFile, check_definitions,
                                  load_badge_file, save_badge_file)
 from ...core.connection import first_line, redact
@@ -167,6 +168,8 @@ class BadgesView(Horizontal):
             if self.checked and badge.code in self.checked.paused:
                 auto = badge.code in self.checked.auto_paused
                 label.append(" ⏸ auto-paused" if auto else " ⏸ paused", style="bold red")
+            if is_time_based(badge):
+                label.append(", timed", style="cyan")
             table.add_row(str(badge.code or "?"), label, key=f"b{index}")
         for code, name in (self.checked.orphans if self.checked else []):
             table.add_row(code, Text("orphaned", style=STATUS_STYLE["orphaned"]),
@@ -199,6 +202,8 @@ class BadgesView(Horizontal):
             elif self.checked and code in self.checked.paused:
                 detail.append("\npaused: the trigger awards nothing until resumed (p)",
                               style="bold red")
+            if is_time_based(bf.badges[self.current]):
+                detail.append(f"\n{TIME_BASED_NOTE} (install --schedule)", style="cyan")
             for e in (self.checked.errors.get(code, []) if self.checked else []):
                 detail.append(f"\nskipped {e['count']} statement(s) on a run-time error "
                               f"(SQLSTATE {e['sqlstate']}, last {e['last_at'][:19]}): "

@@ -43,6 +43,8 @@ def describe_item(item: PlanItem) -> Text:
                     f"{item.auto_paused['message']}; resume re-arms it", style="bold red")
     if item.statements:
         text.append(f"  ({len(item.statements)} statement(s))", style="dim")
+    if item.time_based:
+        text.append("\ntime-based: awarded by reconcile, run it on a schedule", style="cyan")
     for error in item.errors:
         when = str(error.get("last_at") or "")[:19].replace("T", " ")
         text.append(f"\n⚠ {error.get('count')}× skipped on a run-time error, SQLSTATE "
@@ -92,6 +94,24 @@ def plan_summary(plan: Plan) -> Text:
             label = "invalid" if action == "none" else action
             text.append(f"{counts[action]} {label}  ", style=ACTION_STYLE.get(action, ""))
     text.append(f"· award table {plan.award_table}, channel {plan.channel}", style="dim")
+    text.append("\n")
+    text.append_text(reconcile_summary(plan.reconcile))
+    return text
+
+
+def reconcile_summary(state: dict) -> Text:
+    """Whether reconcile runs on a schedule, and when it last ran (from any client)."""
+    text = Text("reconcile: ", style="dim")
+    if state.get("schedule"):
+        text.append(f"pg_cron '{state['schedule']}'", style="green")
+    else:
+        text.append("not scheduled", style="yellow")
+        text.append(" (install --schedule)" if state.get("pg_cron") else
+                    " (no pg_cron: install --schedule prints a crontab line)", style="dim")
+    last = state.get("last_run")
+    when = f"last ran {last['finished_at'][:19].replace('T', ' ')} UTC, " \
+           f"{last['awarded']} award(s)" if last else "never ran"
+    text.append(f" · {when}", style="dim")
     return text
 
 
