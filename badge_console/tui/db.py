@@ -28,7 +28,13 @@ class ConnectionLost(Exception):
 
 
 class QueryCancelled(Exception):
-    """The statement was cancelled by the user or by statement_timeout."""
+    """The statement was cancelled by the user or by a statement timeout: the session's
+    (SESSION_TIMEOUT) or a shorter one the engine set for its transaction, which only
+    the caller knows, so the message names no number."""
+
+    def __init__(self, message: str, by_timeout: bool = False):
+        super().__init__(message)
+        self.by_timeout = by_timeout
 
 
 class Database:
@@ -65,8 +71,8 @@ class Database:
         except psycopg.errors.QueryCanceled as exc:
             message = first_line(exc)
             if "statement timeout" in message:
-                raise QueryCancelled("Stopped by the statement timeout "
-                                     f"({SESSION_TIMEOUT} at most).") from None
+                raise QueryCancelled("Stopped by the statement timeout.", by_timeout=True) \
+                    from None
             raise QueryCancelled("Query cancelled.") from None
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             if conn.closed or conn.broken:
