@@ -292,7 +292,20 @@ async def test_run_and_validate_are_different_keys(make_app):
         assert keys["run"] != badges["validate"]
         await pilot.press(keys["run"])
         await settle(pilot, app, seconds=20)
+        assert app.query_one("#views").active == "dryrun"
         assert app.query_one("#dr-grid", DataTable).row_count > 0
+
+
+def test_no_view_key_is_taken_by_a_key_that_works_everywhere():
+    from badge_console.tui.app import BadgeConsoleApp
+    from badge_console.tui.views.install import InstallView
+
+    everywhere = {key for b in BadgeConsoleApp.BINDINGS if b.priority
+                  for key in b.key.split(",")}
+    for view in (TablesView, BadgesView, DryRunView, InstallView, FeedView):
+        for binding in view.BINDINGS:
+            for key in binding.key.split(","):
+                assert key not in everywhere, (view.__name__, key)
 
 
 # ---- 7. the first screen -------------------------------------------------------------------

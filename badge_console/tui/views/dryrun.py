@@ -49,7 +49,7 @@ WORDING = ((r"row (\d+) of --rows", r"typed row \1"), (r"the --where filter", "t
            (r"Changes \(--set\)", "SET changes"), (r"--set", "SET"),
            (r"; retry or raise --lock-timeout", "; retry when it is quieter"))
 MODES = [("evaluate (read only)", "eval"), ("fire (rolled back)", "fire")]
-DRAFT_LABEL = "✎ draft in the Badges editor (unsaved)"
+DRAFT_LABEL = "✎ editor draft (unsaved)"
 # NEW.col / OLD.col (quoted or not) in a condition: the columns it reads, shown first
 READS = re.compile(r'\b(?:new|old)\s*\.\s*(?:"([^"]+)"|(\w+))', re.IGNORECASE)
 OPS = [("as defined", "auto"), ("insert", "insert"), ("update", "update"),
@@ -99,8 +99,9 @@ class Request:
 
 class DryRunView(Vertical):
     BINDINGS = [
-        # F5 runs (as in SQL tools); ^r is the Badges view's Validate, not a second meaning
-        Binding("f5", "run", "Run", priority=True),
+        # ^g ("go") runs; ^r is the Badges view's Validate and F2-F7 switch views, so
+        # neither gets a second meaning here
+        Binding("ctrl+g", "run", "Run", priority=True),
         Binding("escape", "cancel", "Cancel run / leave a field"),
         Binding("ctrl+t", "toggle_explain", "EXPLAIN", priority=True),
         Binding("m", "toggle_mode", "Eval/fire", show=False),
@@ -148,7 +149,7 @@ class DryRunView(Vertical):
             yield Label("SET", classes="dr-label")
             yield Input(id="dr-set", compact=True, placeholder='update badges only: the '
                         'changes as JSON, e.g. {"hit_views": 1500}; empty: none')
-            yield Button("Run F5", id="dr-run", variant="primary", compact=True)
+            yield Button("Run ^g", id="dr-run", variant="primary", compact=True)
             yield Button("EXPLAIN ^t", id="dr-explain-button", compact=True)
         yield Static("", id="dr-notice")
         yield Static("", id="dr-error")
@@ -419,7 +420,7 @@ class DryRunView(Vertical):
     def system_commands(self):
         """Commands the app puts in its command palette (each shows this view first)."""
         for name, help_text, action in (
-                ("run", "Run with the form's badge, sample and mode (key F5)",
+                ("run", "Run with the form's badge, sample and mode (key ctrl+g)",
                  self.action_run),
                 ("cancel", "Stop the running dry run; all is rolled back (key Esc)",
                  self.action_cancel),
