@@ -18,6 +18,7 @@ from badge_console.tui.views.feed import FeedView
 from badge_console.tui.views.tables import TablesView
 from badge_console.tui.widgets.feed_log import AwardLog
 from badge_console.tui.widgets.header import StatusHeader
+from conftest import ROOT
 from test_tui_support import (SIZE, badges_copy, console_db, make_app,  # noqa: F401
                               settle, sync)
 
@@ -80,6 +81,13 @@ async def test_malformed_file_is_a_banner_on_every_view_with_line_and_column(mak
         assert "saved" not in header and "not loaded" in header
         await _view(pilot, app, "4")
         assert "line 2, column 16" in _header(app)  # the same banner on another view
+        broken_file.write_text((ROOT / "badge.json").read_text())  # fixed on disk
+        await _view(pilot, app, "3")
+        app.action_reload_badges()
+        await settle(pilot, app)
+        assert "not loaded" not in _header(app) and "saved" in _header(app)
+        values = [value for _, value in app.query_one("#dr-badge", Select)._options]
+        assert "pionner" in values  # the Dry run's choices follow the reloaded file
 
 
 @sync
@@ -250,6 +258,14 @@ async def test_question_mark_and_f1_show_the_views_keys_and_esc_closes(make_app)
         await pilot.pause()
         text = _help(app)
         assert "Duplicate" in text and "New" in text and "Kill switch" in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert type(app.screen).__name__ != "HelpScreen"
+        keys = [c for c in app.get_system_commands(app.screen) if c.title == "Keys"]
+        assert len(keys) == 1  # the palette's Keys is this help, which Esc closes
+        keys[0].callback()
+        await pilot.pause()
+        assert type(app.screen).__name__ == "HelpScreen"
         await pilot.press("escape")
         await pilot.pause()
         assert type(app.screen).__name__ != "HelpScreen"

@@ -234,14 +234,19 @@ class BadgeConsoleApp(App):
         header = self.query_one(StatusHeader)
         header.dirty = message.dirty
         header.file_error = self.badge_file_error
+        self._tell_views("file_changed")
+
+    def _tell_views(self, hook: str, source=None) -> None:
+        """Call `hook()` on every mounted view that has it (but the one that caused it)."""
+        for view_id, _, _, _ in VIEWS:
+            for view in self.query(f"#{view_id}-view"):
+                method = getattr(view, hook, None)
+                if method is not None and view is not source:
+                    method()
 
     def on_database_changed(self, message: DatabaseChanged) -> None:
         """An install, uninstall, backfill or pause: every view shows the new state."""
-        for view_id, _, _, _ in VIEWS:
-            for view in self.query(f"#{view_id}-view"):
-                changed = getattr(view, "database_changed", None)
-                if changed is not None and view is not message.source_view:
-                    changed()
+        self._tell_views("database_changed", message.source_view)
 
     def watch_theme(self, theme: str) -> None:
         if self.is_running:

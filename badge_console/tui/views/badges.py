@@ -183,8 +183,8 @@ class BadgesView(Horizontal):
         detail = Text()
         bf = self.bf
         if self._file_error():
-            detail.append("badge.json is not loaded: see the red line at the top.",
-                          style="red")
+            name = getattr(getattr(self.app, "badges_path", None), "name", "badge.json")
+            detail.append(f"{name} is not loaded: see the red line at the top.", style="red")
         elif self.current is not None and bf and self.current < len(bf.badges):
             status, problem = self._status(self.current, bf.badges[self.current])
             detail.append(f"{status}", style=STATUS_STYLE.get(status, ""))

@@ -169,6 +169,10 @@ class DryRunView(Vertical):
     def on_show(self) -> None:
         self.refresh_badges()
 
+    def file_changed(self) -> None:
+        """badge.json reloaded, saved or edited: the badge choices follow."""
+        self.refresh_badges()
+
     def on_resize(self) -> None:
         self.set_class(self.size.height < SHORT, "-short")  # 80x24: a tighter form
 
