@@ -136,6 +136,18 @@ async def test_escape_leaves_the_editor_and_the_dry_run_fields(make_app):
 
 
 @sync
+async def test_tab_from_the_badge_list_lands_in_the_name_field(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await _view(pilot, app, "2")
+        assert app.focused.id == "badge-list"
+        await pilot.press("tab")
+        await pilot.press(*"X")
+        await pilot.pause()
+        assert app.query_one("#f-name", Input).value.endswith("X")
+
+
+@sync
 async def test_f_key_and_alt_digit_switch_view_from_a_text_field(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:

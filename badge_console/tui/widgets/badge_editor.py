@@ -26,6 +26,10 @@ CONDITION_HELP = "SQL after SELECT, one boolean; NEW = row after insert/update, 
 class BadgeEditor(VerticalScroll):
     """Editor for one badge: name, code, table, operations, user field, condition..."""
 
+    # Tab from the list goes straight to the first field, not to the scroll container,
+    # where typing went nowhere; focusing a field scrolls it into view anyway.
+    can_focus = False
+
     @dataclass
     class Edited(Message):
         badge: Badge
