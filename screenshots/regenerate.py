@@ -4,7 +4,8 @@
 
 Without --dsn an embedded PostgreSQL is started in a temporary folder. A database with
 the fixed demo rows and the demo badges installed is created and dropped again; the
-app runs headless at 120x36 (run_test + save_screenshot), times shown in UTC.
+app runs headless at 120x36 (and two views at 80x24; run_test + save_screenshot), times
+shown in UTC.
 """
 
 from __future__ import annotations
@@ -41,13 +42,13 @@ async def settle(pilot, app) -> None:
     await pilot.pause()
 
 
-async def shoot(dsn: str, badges: Path, name: str, steps) -> None:
+async def shoot(dsn: str, badges: Path, name: str, steps, size=SIZE) -> None:
     from textual.widgets import Input, TextArea
 
     from badge_console.tui.app import BadgeConsoleApp
 
     app = BadgeConsoleApp(dsn, badges, "badge_demo (embedded)")
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await settle(pilot, app)
         for step in steps:
             await step(pilot, app)
@@ -97,7 +98,7 @@ async def dry_run_collector(pilot, app):
     await pilot.press("3")
     await settle(pilot, app)
     app.query_one("#dr-badge").value = "__draft__"
-    await pilot.press("ctrl+r")
+    await pilot.press("ctrl+g")
 
 
 async def stream_awards(pilot, app):
@@ -135,7 +136,7 @@ def edited_badges(badges: Path) -> Path:
 
 
 async def show_install_plan(pilot, app):
-    await pilot.press("p")  # backfill preview, read only
+    await pilot.press("v")  # backfill preview, read only
     app.query_one("#plan-table").move_cursor(row=1)  # SQL scrolled to Collector's
 
 
@@ -161,6 +162,9 @@ async def main(admin_dsn: str | None) -> None:
         await shoot(dsn, badges, "dryrun", [dry_run_collector])
         await shoot(dsn, edited_badges(badges), "install", [press("4"), show_install_plan])
         await shoot(dsn, badges, "feed", [press("5"), stream_awards])
+        # the smallest terminal every view must work in
+        await shoot(dsn, badges, "dryrun-80x24", [dry_run_collector], size=(80, 24))
+        await shoot(dsn, badges, "badges-80x24", [press("2")], size=(80, 24))
 
 
 if __name__ == "__main__":

@@ -229,7 +229,7 @@ def test_console_on_the_replica_says_standby_and_refuses_pause_at_once(rig, tmp_
         await _badges(pilot, app)
         assert "standby (read-only)" in str(app.query_one(StatusHeader)._line())
         await _select(pilot, app, "star")
-        await pilot.press("p")
+        await pilot.press("k")
         await settle(pilot, app)
         assert str(app.query_one("#editor-message", Static).render()) == \
             "replica-db is a hot standby (read-only); run pause on the primary."

@@ -105,6 +105,7 @@ async def test_lost_connection_shows_a_banner_then_reconnects(make_app, console_
         view.open_table("public", "dummy_sketch")
         await settle(pilot, app)
         with psycopg.connect(console_db, autocommit=True) as conn:
+            # this test's database only: on a shared server other runs' sessions live on
             conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                          "WHERE application_name = 'badge-console' AND pid <> pg_backend_pid()"
                          " AND datname = current_database()")  # not other tests' backends

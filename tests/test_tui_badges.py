@@ -241,7 +241,9 @@ async def test_pause_and_resume_a_badge_and_see_recorded_errors(make_app, consol
     async with app.run_test(size=SIZE) as pilot:
         await _badges(pilot, app)
         await _select(pilot, app, "star")
-        await pilot.press("p")
+        await pilot.press("k")  # the kill switch asks first
+        await pilot.pause()
+        await pilot.click("#answer-go")
         await settle(pilot, app)
         await settle(pilot, app)
         assert "paused" in _statuses(app)["star"]
@@ -249,7 +251,9 @@ async def test_pause_and_resume_a_badge_and_see_recorded_errors(make_app, consol
             assert conn.execute("SELECT code FROM badge_console.paused").fetchall() == [("star",)]
             conn.execute("INSERT INTO badge_console.error_log (code, sqlstate, message)"
                          " VALUES ('star', '22012', 'division by zero')")
-        await pilot.press("p")
+        await pilot.press("k")
+        await pilot.pause()
+        await pilot.click("#answer-go")
         await settle(pilot, app)
         await settle(pilot, app)
         assert "paused" not in _statuses(app)["star"]
@@ -267,7 +271,7 @@ async def test_pause_refused_read_only(make_app, console_db):
     async with app.run_test(size=SIZE) as pilot:
         await _badges(pilot, app)
         await _select(pilot, app, "star")
-        await pilot.press("p")
+        await pilot.press("k")
         await settle(pilot, app)
         assert "--read-only" in str(app.query_one("#editor-message", Static).render())
     with psycopg.connect(console_db) as conn:

@@ -29,7 +29,7 @@ async def _run(pilot, app, badge: str = "collector", mode: str = "eval", where: 
     app.query_one("#dr-sample", Input).value = where
     app.query_one("#dr-limit", Input).value = limit
     await pilot.pause()
-    await pilot.press("ctrl+r")
+    await pilot.press("ctrl+g")
     await settle(pilot, app, seconds=20)
 
 
@@ -183,7 +183,7 @@ async def test_a_slow_condition_can_be_cancelled(make_app, console_db):
         await _edit_collector(pilot, app, "pg_sleep(1) IS NOT NULL")
         view = app.query_one(DryRunView)
         app.query_one("#dr-badge", Select).value = DRAFT
-        await pilot.press("ctrl+r")
+        await pilot.press("ctrl+g")
         for _ in range(50):  # until the worker is inside the 20 s of pg_sleep
             await pilot.pause(0.1)
             if any(w.group == "dryrun" and w.is_running for w in app.workers):

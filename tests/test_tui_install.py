@@ -142,8 +142,8 @@ async def test_invalid_json_refuses_with_the_reason(make_app, console_db, badges
     async with app.run_test(size=SIZE) as pilot:
         await _open(pilot, app)
         notice = _text(app, "#install-notice")
-        assert notice.startswith("Install refused:") and "line 2" in notice
-        await _press_without_question(pilot, app, "i", "Install refused")
+        assert notice.startswith("No install possible yet:") and "line 2" in notice
+        await _press_without_question(pilot, app, "i", "Nothing was tried")
 
 
 @sync
@@ -166,7 +166,7 @@ async def test_backfill_preview_then_run_awards_exactly_that_many(make_app, cons
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         view = await _open(pilot, app)
-        await pilot.press("p")
+        await pilot.press("v")
         await settle(pilot, app)
         table = app.query_one("#backfill-table", DataTable)
         would = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[2])
@@ -212,7 +212,7 @@ async def test_backfill_cancelled_then_continued_awards_nobody_twice(make_app, c
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         views.append(await _open(pilot, app))
-        await pilot.press("p")
+        await pilot.press("v")
         await settle(pilot, app)
         total = int(str(app.query_one("#install-status", Static).render()).split()[1])
         await pilot.press("b")
@@ -263,7 +263,7 @@ async def test_read_only_refuses_install_uninstall_backfill_but_previews(make_ap
         for key, what in (("i", "install"), ("u", "uninstall"), ("b", "backfill")):
             await _press_without_question(
                 pilot, app, key, f"Refused under --read-only: {what} would change the database.")
-        await pilot.press("p")
+        await pilot.press("v")
         await settle(pilot, app)
         assert "nothing was written" in _text(app, "#install-status")
     assert len(_bc_triggers(console_db)) == 4 and _awards(console_db) == 0
@@ -325,7 +325,7 @@ def test_snapshot_install_plan_sql_and_backfill_preview(make_app, badges_copy, s
     async def run_before(pilot) -> None:
         app = pilot.app
         await _open(pilot, app)
-        await pilot.press("p")
+        await pilot.press("v")
         await settle(pilot, app)
         app.query_one("#plan-table", DataTable).move_cursor(row=1)
         for area in app.query(TextArea):

@@ -4,6 +4,7 @@ named "demo-db" by the test; times are shown in UTC."""
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import Input, TextArea
 
 from badge_console.tui.views.tables import TablesView
@@ -66,3 +67,44 @@ def test_snapshot_badges_view(make_app, snap_compare):
 def test_snapshot_badges_editor_with_error(make_app, snap_compare):
     assert snap_compare(make_app(), terminal_size=SIZE,
                         run_before=_before("2", then=_break_condition))
+
+
+# ---- every view at 80x24 and 140x40 (issue 20: every view must work at 80x24) ----------
+async def _dry_run_collector(pilot, app) -> None:
+    from textual.widgets import Select
+
+    from badge_console.tui.views.dryrun import DryRunView
+
+    app.query_one("#dr-badge", Select).value = "collector"
+    await pilot.pause()
+    app.query_one(DryRunView).action_run()
+
+
+async def _feed_live(pilot, app) -> None:
+    import asyncio
+
+    from badge_console.tui.views.feed import FeedView
+
+    view = app.query_one(FeedView)
+    for _ in range(200):
+        if view.state.kind == "caught_up":
+            break
+        await asyncio.sleep(0.05)
+
+
+VIEW_STEPS = {"tables": ("1", _open_grid), "badges": ("2", None),
+              "dryrun": ("3", _dry_run_collector), "install": ("4", None),
+              "feed": ("5", _feed_live)}
+EVERY_VIEW = pytest.mark.parametrize("view", list(VIEW_STEPS))
+
+
+@EVERY_VIEW
+def test_snapshot_every_view_at_80x24(make_app, snap_compare, view):
+    key, then = VIEW_STEPS[view]
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=_before(key, then))
+
+
+@EVERY_VIEW
+def test_snapshot_every_view_at_140x40(make_app, snap_compare, view):
+    key, then = VIEW_STEPS[view]
+    assert snap_compare(make_app(), terminal_size=(140, 40), run_before=_before(key, then))

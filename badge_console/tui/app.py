@@ -2,7 +2,9 @@
 
 `run_console(ctx, read_only)` is what `badge-console` (no command) calls. Database work
 happens in the views' workers; this module only keeps the connection alive (banner and
-reconnect loop when it is lost) and guards unsaved edits on quit.
+reconnect loop when it is lost), guards unsaved edits on quit, tells every view when an
+action changed the database, and owns the keys that work everywhere: view switching
+(digits; F2-F7 and alt+digit also from text fields), Esc back to the view, `?`/F1 help.
 
 Only the Tables view is imported here: the first screen shows it. The other views'
 modules (and the engine and drivers behind them) and styles (views.tcss) are loaded
@@ -23,14 +25,15 @@ from textual.binding import Binding
 from textual.widgets import Footer, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
-from ..core.definitions import BadgeFile, load_badge_file
-from ..core.errors import DefinitionError
+from . import settings
+from .badge_file import load
 from .db import ConnectionLost, Database
 from .messages import BadgeFileState, ConnectionLost as ConnectionLostMessage
-from .messages import ConnectionRestored, ServerInfo
+from .messages import ConnectionRestored, DatabaseChanged, ServerInfo
 from .views.tables import TablesView
 from .widgets.confirm import ConfirmScreen
 from .widgets.header import StatusHeader
+from .widgets.help import HelpScreen, key_rows
 
 # (id, label, key, class in module .views.<id>); Tables is the first screen.
 VIEWS = (("tables", "Tables", "1", "TablesView"), ("badges", "Badges", "2", "BadgesView"),
@@ -39,27 +42,33 @@ VIEWS = (("tables", "Tables", "1", "TablesView"), ("badges", "Badges", "2", "Bad
 COMMAND_VIEWS = ("dryrun", "install", "feed")  # views that add commands to the palette
 RECONNECT_EVERY = 2.0
 
+
+def switch_keys(key: str) -> str:
+    """The keys that switch to view N also from a text field (which takes digits as text):
+    F(N+1), F1 being help, reaches every terminal; alt+N where the terminal reports it as
+    such (xterm and tmux send ESC+N, which Textual reads as a character a field takes)."""
+    return f"f{int(key) + 1},alt+{key}"
+
+
+
 # What is imported by now (Textual, Rich, the first screen's modules: ~60,000 objects)
 # lives as long as the process. Frozen, it is no longer rescanned by the full
 # collection that the first screen's allocations set off (~30 ms of the first screen).
 gc.freeze()
 
 
-def _load(path: Path) -> tuple[BadgeFile | None, str]:
-    """The badges file, a new empty one when it does not exist, or why it is unusable."""
-    try:
-        return load_badge_file(path), ""
-    except DefinitionError as exc:
-        if exc.problems and exc.problems[0].kind == "missing-file":
-            return BadgeFile(badges=[], path=path), ""
-        return None, f"{exc} Fix the file, then reload (command palette)."
-
-
 class BadgeConsoleApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "badge-console"
-    BINDINGS = [Binding(key, f"show_view('{view_id}')", label)
+    # Digits switch views outside text fields; alt+digit everywhere (a text field takes
+    # digits as text). The tabs show the digits, so the footer keeps its room for the view.
+    BINDINGS = [Binding(key, f"show_view('{view_id}')", label, show=False)
                 for view_id, label, key, _ in VIEWS] + [
+        Binding(switch_keys(key), f"show_view('{view_id}')", f"{label} (also in text fields)",
+                show=False, priority=True) for view_id, label, key, _ in VIEWS] + [
+        Binding("question_mark", "help", "Help"),
+        Binding("f1", "help", "Help", show=False, priority=True),
+        Binding("escape", "focus_view", "Back to the view", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True)]
 
     def __init__(self, dsn: str, badges_path: Path, database: str, read_only: bool = False,
@@ -72,14 +81,18 @@ class BadgeConsoleApp(App):
         self.read_only = read_only
         self.standby = False  # known once the first query ran (ServerInfo)
         self.dirty = False
-        self.badge_file, self.badge_file_error = _load(self.badges_path)
+        self.badge_file, self.badge_file_error = load(self.badges_path)
         self.reconnecting = False
+        theme = settings.load().get("theme")
+        if theme in self.available_themes:
+            self.theme = theme
 
     def compose(self) -> ComposeResult:
         header = StatusHeader()
         header.database = self.database
         header.badges_path = str(self.badges_path)
         header.read_only = self.read_only
+        header.file_error = self.badge_file_error
         yield header
         with TabbedContent(id="views"):
             for view_id, label, key, _ in VIEWS:
@@ -105,13 +118,51 @@ class BadgeConsoleApp(App):
     # ---- views and commands ---------------------------------------------------------
     def action_show_view(self, view_id: str) -> None:
         self.query_one("#views", TabbedContent).active = view_id
-        # Nothing to focus while the view is not mounted yet (_mount_views).
-        focusable = self.query(f"#{view_id}-view Tree, #{view_id}-view DataTable")
+        self.action_focus_view()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """A tab clicked: the view's keys work at once (focus leaves the tab bar)."""
+        self.call_after_refresh(self.action_focus_view)
+
+    def action_focus_view(self) -> None:
+        """Focus the view in front's main widget (Esc, a tab click, a view key)."""
+        active = self.query_one("#views", TabbedContent).active
+        view = self.query(f"#{active}-view")
+        if not view:
+            return  # not mounted yet (_mount_views)
+        home = getattr(view.first(), "focus_home", None)
+        if home is not None:
+            home()
+            return
+        focusable = view.first().query("Tree, DataTable")
         if focusable:
             focusable.first().focus()
 
+    def action_help(self) -> None:
+        active = self.query_one("#views", TabbedContent).active
+        label = next(label for view_id, label, _, _ in VIEWS if view_id == active)
+        view = self.query(f"#{active}-view")
+        sections = []
+        if view:
+            rows = key_rows(self, type(view.first()).BINDINGS)
+            rows += list(getattr(view.first(), "HELP", ()))
+            sections.append((f"{label} view", rows))
+        sections.append(("Everywhere", [
+            (" ".join(key for _, _, key, _ in VIEWS), "switch view (outside text fields)"),
+            (f"F2 … F{int(VIEWS[-1][2]) + 1}", "switch view, also from a text field "
+             "(alt+digit too where the terminal sends it)"),
+            ("Esc", "leave a text field, back to the view (or cancel what runs)"),
+            ("Tab / shift+Tab", "next / previous field"),
+            ("? / F1", "this help"), ("^p", "command palette (every action, by name)"),
+            ("^q", "quit (asks when there are unsaved edits)")]))
+        self.push_screen(HelpScreen(f"Keys: {label} view", sections))
+
     def get_system_commands(self, screen):
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            if command.title != "Keys":  # Textual's key panel: ours is the help screen
+                yield command
+        yield SystemCommand("Keys", "The keys of the view in front (? or F1)",
+                            self.action_help)
         for view_id, label, key, _ in VIEWS:
             yield SystemCommand(f"{label} view", f"Show the {label} view (key {key})",
                                 lambda v=view_id: self.action_show_view(v))
@@ -190,7 +241,39 @@ class BadgeConsoleApp(App):
             self.query_one(f"#{view_id}-view").reload()  # type: ignore[attr-defined]
 
     def on_badge_file_state(self, message: BadgeFileState) -> None:
-        self.query_one(StatusHeader).dirty = message.dirty
+        header = self.query_one(StatusHeader)
+        header.dirty = message.dirty
+        header.file_error = self.badge_file_error
+        self._tell_views("file_changed")
+
+    def _tell_views(self, hook: str, source=None) -> None:
+        """Call `hook()` on every mounted view that has it (but the one that caused it)."""
+        for view_id, _, _, _ in VIEWS:
+            for view in self.query(f"#{view_id}-view"):
+                method = getattr(view, hook, None)
+                if method is not None and view is not source:
+                    method()
+
+    def on_database_changed(self, message: DatabaseChanged) -> None:
+        """An install, uninstall, backfill or pause: every view shows the new state."""
+        self._tell_views("database_changed", message.source_view)
+
+    def watch_theme(self, theme: str) -> None:
+        if self.is_running:
+            settings.save(theme=theme)
+
+    def deliver_screenshot(self, filename=None, path=None, time_format=None):
+        """Saved next to the badges file (or in the current folder), not ~/Downloads,
+        which may not exist."""
+        folder = path or (str(self.badges_path.parent) if self.badges_path.parent.is_dir()
+                          else ".")
+        try:
+            saved = self.save_screenshot(filename, folder, time_format)
+        except OSError as exc:
+            self.notify(f"Screenshot not saved in {folder}: {exc.strerror}.", severity="error")
+            return None
+        self.notify(f"Screenshot saved: {saved}")
+        return saved
 
     def on_unmount(self) -> None:
         self.db.close()

@@ -32,3 +32,10 @@ class BadgeFileState(Message):
     """The badges file's state changed: edits made, saved, or reloaded."""
 
     dirty: bool
+
+
+@dataclass
+class DatabaseChanged(Message):
+    """An action changed what is installed or awarded; the other views reload."""
+
+    source_view: object = None  # the view that made the change (it updates itself)

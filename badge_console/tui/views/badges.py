@@ -23,12 +23,13 @@ from textual.worker import get_current_worker
 from ...core import browse
 from ...core.condition import TIME_BASED_NOTE, is_time_based
 from ...core.definitions import (REQUIRED, Badge, BadgeFile, check_definitions,
-                                 load_badge_file, save_badge_file)
+                                 save_badge_file)
 from ...core.connection import first_line, redact
-from ...core.errors import BadgeConsoleError, DefinitionError, Problem, StandbyRefused
+from ...core.errors import BadgeConsoleError, Problem, StandbyRefused
 from ...core.install import plan_install, set_paused
+from ..badge_file import load, refused
 from ..db import ConnectionLost
-from ..messages import BadgeFileState
+from ..messages import BadgeFileState, DatabaseChanged
 from ..messages import ConnectionLost as ConnectionLostMessage
 from ..widgets.badge_editor import BadgeEditor
 from ..widgets.confirm import ConfirmScreen
@@ -39,6 +40,9 @@ STATUS_STYLE = {"installed": "green", "outdated": "yellow", "missing": "yellow",
                 "valid": "green", "unchecked": "dim", "broken": "bold red"}
 
 
+VALID = "✓ Every badge is valid"
+
+
 @dataclass
 class Checked:
     """What a validation found: problems per badge index, install status per code."""
@@ -47,6 +51,7 @@ class Checked:
     statuses: dict[str, str] = field(default_factory=dict)
     orphans: list[tuple[str, str]] = field(default_factory=list)  # (code, name)
     database_note: str = ""
+    lost: str = ""  # why the database checks did not run (the app's banner says it)
     paused: set[str] = field(default_factory=set)  # codes whose kill switch is on
     errors: dict[str, list[dict]] = field(default_factory=dict)  # run-time errors recorded
     broken: dict[str, str] = field(default_factory=dict)  # installed, no longer resolves: why
@@ -68,7 +73,8 @@ def check_badges(db, bf: BadgeFile) -> Checked:
     try:
         return db.run("badges", against_database)
     except ConnectionLost as exc:
-        return Checked(check_definitions(bf), database_note=f"File checks only: {exc}")
+        return Checked(check_definitions(bf), database_note="File checks only: the database "
+                       "is not reachable.", lost=str(exc))
 
 
 class BadgesView(Horizontal):
@@ -78,13 +84,16 @@ class BadgesView(Horizontal):
         Binding("ctrl+n", "new_badge", "New", priority=True, show=False),
         Binding("ctrl+o", "duplicate", "Duplicate", priority=True, show=False),
         Binding("delete", "delete", "Delete"),
-        Binding("p", "toggle_pause", "Pause/resume"),
+        Binding("k", "toggle_pause", "Kill switch: pause/resume the trigger (asks first)",
+                show=False),
     ]
+    HELP = (("↑ ↓", "pick a badge in the list; Tab moves into the editor"),)
 
     @dataclass
     class Validated(Message):
         checked: Checked
         then_save: bool
+        quiet: bool = False  # a refresh after a change elsewhere: keep the editor's message
 
     @dataclass
     class CatalogLoaded(Message):
@@ -134,12 +143,12 @@ class BadgesView(Horizontal):
         self.post_message(self.CatalogLoaded(choices))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="badges-check")
-    def _check(self, bf: BadgeFile, then_save: bool) -> None:
+    def _check(self, bf: BadgeFile, then_save: bool, quiet: bool = False) -> None:
         checked = check_badges(self.app.db, bf)  # type: ignore[attr-defined]
-        if checked.database_note:
-            self.post_message(ConnectionLostMessage(checked.database_note))
+        if checked.lost:
+            self.post_message(ConnectionLostMessage(checked.lost))
         if not get_current_worker().is_cancelled:
-            self.post_message(self.Validated(checked, then_save))
+            self.post_message(self.Validated(checked, then_save, quiet))
 
     # ---- list ---------------------------------------------------------------------
     def _status(self, index: int, badge: Badge) -> tuple[str, str]:
@@ -185,9 +194,9 @@ class BadgesView(Horizontal):
     def _show_detail(self) -> None:
         detail = Text()
         bf = self.bf
-        load_error = getattr(self.app, "badge_file_error", "")
-        if load_error:
-            detail.append(load_error, style="red")
+        if self._file_error():
+            name = getattr(getattr(self.app, "badges_path", None), "name", "badge.json")
+            detail.append(f"{name} is not loaded: see the red line at the top.", style="red")
         elif self.current is not None and bf and self.current < len(bf.badges):
             status, problem = self._status(self.current, bf.badges[self.current])
             detail.append(f"{status}", style=STATUS_STYLE.get(status, ""))
@@ -197,10 +206,10 @@ class BadgesView(Horizontal):
             auto = self.checked.auto_paused.get(code) if self.checked else None
             if auto:
                 detail.append(f"\nauto-paused at {auto['at'][:19]} after too many failing "
-                              f"statements (last: {auto['message']}); fix it, then resume (p)",
+                              f"statements (last: {auto['message']}); fix it, then resume (k)",
                               style="bold red")
             elif self.checked and code in self.checked.paused:
-                detail.append("\npaused: the trigger awards nothing until resumed (p)",
+                detail.append("\npaused: the trigger awards nothing until resumed (k)",
                               style="bold red")
             if is_time_based(bf.badges[self.current]):
                 detail.append(f"\n{TIME_BASED_NOTE} (install --schedule)", style="cyan")
@@ -243,6 +252,8 @@ class BadgesView(Horizontal):
 
     def on_badge_editor_edited(self, message: BadgeEditor.Edited) -> None:
         self._mark_dirty()
+        if self.editor.message.startswith(VALID):  # no longer true of what is in the editor
+            self.editor.say("Edited since the last validation (^r validates).", "dim")
         if message.key == "code" and self.current is not None:
             table = self.query_one("#badge-list", DataTable)
             key = f"b{self.current}"
@@ -254,9 +265,11 @@ class BadgesView(Horizontal):
 
     # ---- kill switch -------------------------------------------------------------------
     def action_toggle_pause(self) -> None:
-        """Pause or resume awarding of the selected badge: a flag the trigger reads, no DDL."""
+        """Pause or resume awarding of the selected badge: a flag the trigger reads, no DDL.
+        It changes the database at once, so it asks first."""
         bf, index = self.bf, self.current
         if bf is None or index is None or index >= len(bf.badges):
+            self.editor.say(self._needs_file("pause a badge") or "Pick a badge first.", "red")
             return
         code = bf.badges[index].code
         if getattr(self.app, "read_only", False):
@@ -267,8 +280,21 @@ class BadgesView(Horizontal):
             self.editor.say(str(StandbyRefused("pause", database)), "bold red")
             return
         pause = not (self.checked and code in self.checked.paused)
-        self.editor.say(f"{'Pausing' if pause else 'Resuming'} {code}…", "italic")
-        self._set_paused(code, pause)
+        database = getattr(self.app, "database", "the database")
+        question = (f"Pause {code} on {database}? Its trigger awards nothing until resumed "
+                    "(k again); nothing else changes." if pause else
+                    f"Resume {code} on {database}? Its trigger awards again from the next write.")
+        verb = "Pause" if pause else "Resume"
+
+        def answer(choice: str | None) -> None:
+            if choice != "go":
+                self.editor.say(f"{verb} cancelled; nothing was changed.", "yellow")
+                return
+            self.editor.say(f"{'Pausing' if pause else 'Resuming'} {code}…", "italic")
+            self._set_paused(code, pause)
+
+        self.app.push_screen(ConfirmScreen(question, [
+            ("go", verb, "warning"), ("cancel", "Cancel", "primary")]), answer)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="badges-pause")
     def _set_paused(self, code: str, pause: bool) -> None:
@@ -293,7 +319,8 @@ class BadgesView(Horizontal):
                             "bold red")
         else:
             self.editor.say(f"{message.code} resumed.", "green")
-        self.action_validate()
+        self.action_validate(quiet=True)
+        self.post_message(DatabaseChanged(self))
 
     # ---- validation and save ---------------------------------------------------------
     def on_badges_view_catalog_loaded(self, message: CatalogLoaded) -> None:
@@ -302,12 +329,31 @@ class BadgesView(Horizontal):
             self.editor.show_problems([p for p in self.checked.problems
                                        if p.index == self.current])
 
-    def action_validate(self, then_save: bool = False) -> None:
+    def action_validate(self, then_save: bool = False, quiet: bool = False) -> None:
         if self.bf is None:
+            if not quiet:
+                self.editor.say(self._needs_file("validate"), "red")
             return
         self.editor.sync()
-        self.editor.say("Validating…", "italic")
-        self._check(copy.deepcopy(self.bf), then_save)
+        if not quiet:
+            self.editor.say("Validating…", "italic")
+        self._check(copy.deepcopy(self.bf), then_save, quiet)
+
+    def _file_error(self) -> str:
+        return getattr(self.app, "badge_file_error", "")
+
+    def _needs_file(self, what: str) -> str:
+        """Why `what` cannot work now ("" when the file is loaded); also a notification."""
+        error = self._file_error()
+        if self.bf is not None or not error:
+            return ""
+        text = refused(what, error)
+        self.app.notify(text, severity="error")
+        return text
+
+    def database_changed(self) -> None:
+        """Another view installed, uninstalled or backfilled: statuses again."""
+        self.action_validate(quiet=True)
 
     def on_badges_view_validated(self, message: Validated) -> None:
         self.checked = message.checked
@@ -316,11 +362,13 @@ class BadgesView(Horizontal):
             self.editor.show_problems([p for p in self.checked.problems
                                        if p.index == self.current])
         count = len(self.checked.problems)
+        if message.quiet:
+            return
         if count:
             self.editor.say(f"✗ {count} problem(s) in the file; see the fields marked ✗ "
                             "and the list.", "red")
         else:
-            self.editor.say("✓ Every badge is valid"
+            self.editor.say(VALID
                             + (" (file checks only)." if self.checked.database_note
                                else " against the database."), "green")
         if message.then_save:
@@ -334,6 +382,7 @@ class BadgesView(Horizontal):
                             severity="error")
             return
         if self.bf is None:
+            self.editor.say(self._needs_file("save"), "red")
             return
         self.action_validate(then_save=True)
 
@@ -382,11 +431,7 @@ class BadgesView(Horizontal):
 
     def reload_file(self) -> None:
         path = self.bf.path if self.bf else getattr(self.app, "badges_path", None)
-        try:
-            self.app.badge_file = load_badge_file(path)  # type: ignore[attr-defined]
-            self.app.badge_file_error = ""  # type: ignore[attr-defined]
-        except DefinitionError as exc:
-            self.app.badge_file_error = str(exc)  # type: ignore[attr-defined]
+        self.app.badge_file, self.app.badge_file_error = load(path)  # type: ignore[attr-defined]
         self.current = None
         self.checked = None
         self._mark_dirty(False)
@@ -416,6 +461,7 @@ class BadgesView(Horizontal):
 
     def action_new_badge(self) -> None:
         if self.bf is None:
+            self.editor.say(self._needs_file("add a badge"), "red")
             return
         self._add(Badge(name="New badge", code=self._unique_code("new_badge"), condition="",
                         trigger_condition="insert", trigger_table="", user_field="",
@@ -424,6 +470,8 @@ class BadgesView(Horizontal):
 
     def action_duplicate(self) -> None:
         if self.bf is None or self.current is None:
+            self.editor.say(self._needs_file("duplicate") or "Pick a badge to duplicate.",
+                            "red")
             return
         source = self.bf.badges[self.current]
         code = self._unique_code(f"{source.code}_copy" if isinstance(source.code, str)
@@ -433,6 +481,7 @@ class BadgesView(Horizontal):
 
     def action_delete(self) -> None:
         if self.bf is None or self.current is None:
+            self.editor.say(self._needs_file("delete") or "Pick a badge to delete.", "red")
             return
         badge = self.bf.badges[self.current]
         question = (f"Delete badge '{badge.name}' ({badge.code}) from badge.json? If it is "
@@ -465,6 +514,9 @@ class BadgesView(Horizontal):
         """After a reconnect: catalog and statuses again."""
         self.load_catalog()
         self.action_validate()
+
+    def focus_home(self) -> None:
+        self.query_one("#badge-list", DataTable).focus()
 
     def current_draft(self) -> Badge | None:
         """A copy of the badge open in the editor, unsaved edits included (for dry runs)."""

@@ -39,6 +39,7 @@ from ..widgets.dryrun_results import DryRunResults
 
 DRAFT = "__draft__"
 CONNECTION = "dryrun"
+SHORT = 30  # view rows below which the form drops its spacing (views.tcss: -short)
 CANCEL_EVERY = 0.25  # seconds between cancel requests while the engine still runs
 CANCEL_FOR = 15.0  # give up re-cancelling after this long (the timeouts act anyway)
 # Option names in the engine's messages (written for the CLI), said the way this view does.
@@ -47,12 +48,32 @@ WORDING = ((r"row (\d+) of --rows", r"typed row \1"), (r"the --where filter", "t
            (r"--set is not", "The SET changes are not"), (r"the --set changes", "the SET changes"),
            (r"Changes \(--set\)", "SET changes"), (r"--set", "SET"),
            (r"; retry or raise --lock-timeout", "; retry when it is quieter"))
-MODES = [("evaluate (read only)", "eval"), ("fire the trigger (rolled back)", "fire")]
+MODES = [("evaluate (read only)", "eval"), ("fire (rolled back)", "fire")]
+DRAFT_LABEL = "✎ editor draft (unsaved)"
+# NEW.col / OLD.col (quoted or not) in a condition: the columns it reads, shown first
+READS = re.compile(r'\b(?:new|old)\s*\.\s*(?:"([^"]+)"|(\w+))', re.IGNORECASE)
 OPS = [("as defined", "auto"), ("insert", "insert"), ("update", "update"),
        ("delete", "delete")]
 SAMPLES = [("WHERE filter", "where"), ("rows typed by hand (JSON)", "rows")]
 PLACEHOLDER = {"where": "a condition on the trigger table; empty: its first rows",
                "rows": '{"user_id": 3, "title": "new"} or a JSON list of such objects'}
+
+
+def columns_read(condition) -> list[str]:
+    """The row columns a condition reads (NEW.x, OLD.x), in order, each once."""
+    found = (quoted or plain.lower() for quoted, plain in READS.findall(str(condition or "")))
+    return list(dict.fromkeys(found))
+
+
+def rows_placeholder(badge: Badge | None, columns: list[tuple[str, str]]) -> str:
+    """The hand-typed rows hint, in the picked badge's own columns."""
+    if badge is None or not columns:
+        return PLACEHOLDER["rows"]
+    names = [name for name, _ in columns]
+    first = [c for c in [badge.user_field, *columns_read(badge.condition)] if c in names]
+    shown = list(dict.fromkeys(first + names))[:3]
+    example = ", ".join(f'"{name}": …' for name in shown)
+    return f"{{{example}}} or a JSON list of such objects (columns of {badge.trigger_table})"
 
 
 def _one_line(exc: BaseException) -> str:
@@ -78,16 +99,21 @@ class Request:
 
 class DryRunView(Vertical):
     BINDINGS = [
-        Binding("ctrl+r", "run", "Run", priority=True),
-        Binding("escape", "cancel", "Cancel run"),
+        # ^g ("go") runs; ^r is the Badges view's Validate and F2-F7 switch views, so
+        # neither gets a second meaning here
+        Binding("ctrl+g", "run", "Run", priority=True),
+        Binding("escape", "cancel", "Cancel run / leave a field"),
         Binding("ctrl+t", "toggle_explain", "EXPLAIN", priority=True),
         Binding("m", "toggle_mode", "Eval/fire", show=False),
     ]
+    HELP = (("Enter", "in a text field: run"),
+            ("Tab", "next field; ↓ or Enter opens a choice list"))
 
     @dataclass
     class Finished(Message):
         result: DryRunResult
         label: str
+        first_columns: list[str]  # the columns the condition reads, shown first
 
     @dataclass
     class Failed(Message):
@@ -101,11 +127,13 @@ class DryRunView(Vertical):
         self._done = threading.Event()
         self._done.set()
         self._filled = False
+        self._explain_after = False  # ^t before any run: run, then show the EXPLAIN
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="dr-row"):
             yield Label("Badge", classes="dr-label")
-            yield Select([(DRAFT, DRAFT)], id="dr-badge", allow_blank=False, compact=True)
+            yield Select([(DRAFT_LABEL, DRAFT)], id="dr-badge", allow_blank=False,
+                         compact=True)
             yield Label("Op", classes="dr-label-short")
             yield Select(OPS, id="dr-op", value="auto", allow_blank=False, compact=True)
             yield Label("Mode", classes="dr-label-short")
@@ -121,7 +149,7 @@ class DryRunView(Vertical):
             yield Label("SET", classes="dr-label")
             yield Input(id="dr-set", compact=True, placeholder='update badges only: the '
                         'changes as JSON, e.g. {"hit_views": 1500}; empty: none')
-            yield Button("Run ^r", id="dr-run", variant="primary", compact=True)
+            yield Button("Run ^g", id="dr-run", variant="primary", compact=True)
             yield Button("EXPLAIN ^t", id="dr-explain-button", compact=True)
         yield Static("", id="dr-notice")
         yield Static("", id="dr-error")
@@ -141,6 +169,13 @@ class DryRunView(Vertical):
     def on_show(self) -> None:
         self.refresh_badges()
 
+    def file_changed(self) -> None:
+        """badge.json reloaded, saved or edited: the badge choices follow."""
+        self.refresh_badges()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.height < SHORT, "-short")  # 80x24: a tighter form
+
     # ---- the form -----------------------------------------------------------------
     @property
     def read_only(self) -> bool:
@@ -153,7 +188,7 @@ class DryRunView(Vertical):
         codes = [str(b.code) for b in (bf.badges if bf else []) if isinstance(b.code, str)
                  and b.code]
         options = [(code, code) for code in dict.fromkeys(codes)]
-        options.append(("✎ draft in the Badges editor (unsaved)", DRAFT))
+        options.append((DRAFT_LABEL, DRAFT))
         current = select.value if self._filled else None  # first fill: the first badge
         self._filled = True
         with self.prevent(Select.Changed):
@@ -180,10 +215,32 @@ class DryRunView(Vertical):
         self._show_notice()
 
     @on(Select.Changed, "#dr-sample-kind")
-    def _sample_kind_changed(self, event: Select.Changed) -> None:
-        kind = str(event.value)
-        self.query_one("#dr-sample", Input).placeholder = PLACEHOLDER.get(kind, "")
+    @on(Select.Changed, "#dr-badge")
+    def _sample_kind_changed(self) -> None:
+        kind = str(self.query_one("#dr-sample-kind", Select).value)
+        placeholder = PLACEHOLDER.get(kind, "")
+        if kind == "rows":
+            badge = self._picked()
+            placeholder = rows_placeholder(badge, self._columns(badge))
+        self.query_one("#dr-sample", Input).placeholder = placeholder
         self.query_one("#dr-limit", Input).disabled = kind == "rows"
+
+    def _picked(self) -> Badge | None:
+        """The badge the form names (the file's, or the editor's draft)."""
+        choice = str(self.query_one("#dr-badge", Select).value)
+        if choice == DRAFT:
+            return self._draft()
+        bf = getattr(self.app, "badge_file", None)
+        return next((b for b in (bf.badges if bf else []) if b.code == choice), None)
+
+    def _columns(self, badge: Badge | None) -> list[tuple[str, str]]:
+        """(name, type) of the badge's table, from the catalog the Badges view loaded."""
+        from .badges import BadgesView
+
+        views = self.app.query(BadgesView)
+        if badge is None or not views or not isinstance(badge.trigger_table, str):
+            return []
+        return views.first().editor.choices.get(badge.trigger_table, [])
 
     @on(Input.Submitted)
     def _submitted(self) -> None:
@@ -258,9 +315,8 @@ class DryRunView(Vertical):
             return
         request = self._request()
         if isinstance(request, str):
-            self._error(request)
-            if "read-only" in request:
-                self.app.notify(request, severity="error")
+            self._error(request)  # once, under the form (the notice says read-only too)
+            self._explain_after = False
             return
         self._error("")
         self.query_one(DryRunResults).clear()
@@ -275,12 +331,16 @@ class DryRunView(Vertical):
         if self.running is None:
             return
         what = "Firing" if self.running.mode == "fire" else "Evaluating"
+        sample = self.running.sample
+        rows = len(sample.rows) if sample.rows is not None else sample.limit
         self.query_one("#dr-status", Static).update(Text(
-            f" {what} {self.running.label}… {time.monotonic() - self.started:.1f}s  "
-            "(Esc cancels; everything is rolled back)", style="italic"))
+            f" {what} {self.running.label} on up to {rows} row(s)… "
+            f"{time.monotonic() - self.started:.1f}s  (Esc cancels; all is rolled back)",
+            style="italic"))
 
     def action_cancel(self) -> None:
         if self.running is None:
+            self.focus_home()
             return
         for worker in self.app.workers:
             if worker.node is self and worker.group == "dryrun":
@@ -290,10 +350,15 @@ class DryRunView(Vertical):
 
     def action_toggle_explain(self) -> None:
         results = self.query_one(DryRunResults)
-        if results.result is None:
-            self._error("Run first: the EXPLAIN of the trigger's query comes with the results.")
+        if results.result is None:  # the plan comes with a run: run now, then show it
+            self._explain_after = True
+            if self.running is None:
+                self.action_run()
             return
         results.toggle_explain()
+
+    def focus_home(self) -> None:
+        self.query_one("#dr-grid", DataTable).focus()
 
     def action_toggle_mode(self) -> None:
         select = self.query_one("#dr-mode", Select)
@@ -313,7 +378,10 @@ class DryRunView(Vertical):
             result = db.run(CONNECTION, lambda conn: dry_run(
                 conn, bf, badge, request.sample, mode=request.mode, op=request.op,
                 explain=True))
-            message = self.Finished(result, request.label)
+            picked = badge if isinstance(badge, Badge) else next(
+                (b for b in bf.badges if b.code == badge), None)
+            message = self.Finished(result, request.label,
+                                    columns_read(picked.condition if picked else ""))
         except ConnectionLost as exc:
             self.post_message(ConnectionLostMessage(str(exc)))
             message = self.Failed(f"{exc} The run was not finished; nothing was changed.")
@@ -344,17 +412,22 @@ class DryRunView(Vertical):
 
     def on_dry_run_view_finished(self, message: Finished) -> None:
         self._stopped()
-        self.query_one(DryRunResults).show(message.result, message.label)
+        results = self.query_one(DryRunResults)
+        results.show(message.result, message.label, message.first_columns)
+        if self._explain_after and not results.has_class("-explain"):
+            results.toggle_explain()
+        self._explain_after = False
         self.query_one("#dr-grid", DataTable).focus()
 
     def on_dry_run_view_failed(self, message: Failed) -> None:
         self._stopped()
+        self._explain_after = False
         self._error(message.message)
 
     def system_commands(self):
         """Commands the app puts in its command palette (each shows this view first)."""
         for name, help_text, action in (
-                ("run", "Run with the form's badge, sample and mode (key ctrl+r)",
+                ("run", "Run with the form's badge, sample and mode (key ctrl+g)",
                  self.action_run),
                 ("cancel", "Stop the running dry run; all is rolled back (key Esc)",
                  self.action_cancel),

@@ -47,6 +47,7 @@ class FeedView(Vertical):
         Binding("t", "demo_traffic", "Demo traffic"),
         Binding("escape", "leave_filter", "Back to rows", show=False),
     ]
+    HELP = (("↑ ↓ PgUp PgDn", "scroll the rows; new awards arrive at the top"),)
 
     @dataclass
     class StateChanged(Message):
@@ -69,6 +70,7 @@ class FeedView(Vertical):
         self.total = 0
         self.paused = False
         self.missed = 0  # awards that arrived while paused
+        self.since = "opened"  # what the total counts from: "opened" or "cleared"
         self.award_filter = AwardFilter()
         self.state = FeedState("connecting")
         self.clock = time.monotonic
@@ -99,10 +101,14 @@ class FeedView(Vertical):
         self._show_state()
         self._show_counts()
         self._show_status()
+        # Mounted just after the first screen: listening from then on, so awards made
+        # from any view (a backfill in Install) are in the feed when it is first shown.
+        self.start_listener()
 
     def on_show(self) -> None:
-        if self.listener is None:  # first shown: start listening (not merely composed)
-            self.start_listener()
+        self.query_one(AwardLog).focus()
+
+    def focus_home(self) -> None:
         self.query_one(AwardLog).focus()
 
     def on_unmount(self) -> None:
@@ -206,12 +212,16 @@ class FeedView(Vertical):
         self.query_one("#feed-rate-text", Static).update(text)
 
     def _show_status(self) -> None:
-        rows = len(self.query_one(AwardLog).rows)
+        log = self.query_one(AwardLog)
+        rows = len(log.rows)
+        log.empty_text = (f"No award matches the filter ({self.total:,} arrived)"
+                          if self.award_filter and self.total else "Waiting for awards…")
+        log.refresh()
         text = Text()
         if self.paused:
             text.append(" PAUSED ", style="bold reverse yellow")
             text.append(f" {self.missed:,} new since  ·  ", style="yellow")
-        text.append(f"{self.total:,} award(s) since opened", style="bold")
+        text.append(f"{self.total:,} award(s) since {self.since}", style="bold")
         text.append(f"  ·  {rows:,} row(s) shown (newest {CAPACITY:,} kept)", style="dim")
         if self.award_filter:
             text.append(f"  ·  filter: {self.award_filter.describe()}", style="cyan")
@@ -235,6 +245,7 @@ class FeedView(Vertical):
         self.kept.clear()
         self.counts.clear()
         self.total = self.missed = 0
+        self.since = "cleared"
         self.query_one(AwardLog).clear_rows()
         self._show_counts()
         self._show_status()

@@ -31,6 +31,7 @@ from ...core.errors import BadgeConsoleError, DefinitionError, StandbyRefused
 from ...core.install import Plan, install, plan_install, uninstall, uninstall_statements
 from ..db import ConnectionLost, QueryCancelled
 from ..messages import ConnectionLost as ConnectionLostMessage
+from ..messages import DatabaseChanged
 from ..widgets.confirm import ConfirmScreen
 from ..widgets.install_backfill import BackfillPanel
 from ..widgets.install_plan import (PlanTable, describe_item, install_notice,
@@ -43,12 +44,14 @@ class InstallView(Vertical):
     BINDINGS = [
         Binding("i", "install", "Install"),
         Binding("u", "uninstall", "Uninstall"),
-        Binding("p", "preview_backfill", "Preview backfill"),
+        Binding("v", "preview_backfill", "Preview backfill"),
         Binding("b", "backfill", "Backfill"),
-        Binding("y", "copy_sql", "Copy SQL"),
-        Binding("r", "refresh", "Refresh"),
+        # in the help (?) and the line above the footer: the footer fits 80 columns
+        Binding("y", "copy_sql", "Copy SQL", show=False),
+        Binding("r", "refresh", "Refresh", show=False),
         Binding("escape", "cancel", "Cancel backfill", show=False),
     ]
+    HELP = (("i u b", "each shows what it will do and asks before changing the database"),)
 
     @dataclass
     class PlanReady(Message):
@@ -106,8 +109,8 @@ class InstallView(Vertical):
 
     def on_mount(self) -> None:
         self._notice()
-        self.panel.idle(Text("i install · u uninstall · p preview backfill · b backfill · "
-                             "y copy SQL · r refresh", style="dim"))
+        self.panel.idle(Text("i install · u uninstall · v preview backfill · b backfill · "
+                             "y copy SQL · r refresh · ? help", style="dim"))
         tabs = self.app.query(TabbedContent)
         if tabs:  # mounted lazily: the tab may already be showing, then plan at once
             self.watch(tabs.first(), "active", self._tab_changed, init=True)
@@ -163,7 +166,7 @@ class InstallView(Vertical):
         try:
             done = self._db().run(CONN, lambda conn: install(conn, bf))
         except Exception as exc:  # noqa: BLE001
-            self.post_message(self.Finished(f"Install refused or failed: "
+            self.post_message(self.Finished(f"Install failed, nothing was changed: "
                                             f"{self._error_text(exc)}", False))
             return
         counts = {a: sum(1 for i in done.changes if i.action == a)
@@ -220,7 +223,7 @@ class InstallView(Vertical):
         if bf.changed_on_disk():
             self.post_message(self.Finished(
                 f"{bf.path} changed on disk since the preview; nothing was backfilled. "
-                "Preview again (p) and run it then.", False))
+                "Preview again (v) and run it then.", False))
             return
         try:
             result = self._db().run(CONN, lambda conn: run_backfill(
@@ -296,6 +299,9 @@ class InstallView(Vertical):
     def on_install_view_finished(self, message: Finished) -> None:
         self.busy = ""
         style = "green" if message.ok else "bold red"
+        if message.ok:  # installed or uninstalled: an earlier backfill table is history
+            self.panel.reset()
+            self.post_message(DatabaseChanged(self))
         self.panel.idle(Text(message.text, style=style))
         if message.ok:
             self.app.notify(message.text)
@@ -379,6 +385,8 @@ class InstallView(Vertical):
                         f"granted ({per or 'none'}).", style="green")
         self.panel.idle(text)
         self.app.notify(str(text))
+        if result.awarded:
+            self.post_message(DatabaseChanged(self))
 
     # ---- actions --------------------------------------------------------------------
     def _refused(self, what: str) -> bool:
@@ -400,7 +408,8 @@ class InstallView(Vertical):
         if self._refused("install"):
             return
         if self.load_error or self.plan is None or self.bf is None:
-            text = f"Install refused: {self.load_error or 'no plan yet; press r to compute it.'}"
+            text = ("Nothing was tried: " + (self.load_error or
+                                             "no plan yet; press r to compute it."))
             self.panel.idle(Text(text, style="bold red"))
             return
         plan = self.plan
@@ -462,6 +471,16 @@ class InstallView(Vertical):
         if self.busy == "running the backfill":
             self.cancel_event.set()
             self.panel.status(Text("Cancelling after the current batch…", style="yellow"))
+        else:
+            self.focus_home()
+
+    def focus_home(self) -> None:
+        self.query_one(PlanTable).focus()
+
+    def database_changed(self) -> None:
+        """Paused or changed elsewhere: the plan again (not while a job runs)."""
+        if not self.busy:
+            self.refresh_plan()
 
     def action_refresh(self) -> None:
         if not self.busy:

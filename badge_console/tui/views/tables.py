@@ -23,6 +23,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, Static, Tree
 from textual.worker import get_current_worker
 
+from ...core.errors import StatementTimeout
 from ..db import ConnectionLost, QueryCancelled
 from ..messages import ConnectionLost as ConnectionLostMessage
 
@@ -40,14 +41,17 @@ def _rows(estimate: int | None) -> str:
 class TablesView(Horizontal):
     BINDINGS = [
         Binding("n", "next_page", "Next"),
-        Binding("p", "previous_page", "Prev", show=False),
+        Binding("p", "previous_page", "Prev"),
         Binding("g", "first_page", "First", show=False),
         Binding("G", "last_page", "Last"),
         Binding("s", "sort", "Sort", show=False),
         Binding("slash", "focus_filter", "Filter"),
-        Binding("escape", "cancel", "Cancel query", show=False),
+        Binding("escape", "cancel", "Cancel query / leave the filter", show=False),
         Binding("r", "reload", "Reload", show=False),
     ]
+    HELP = (("Enter", "open the table under the cursor in the tree"),
+            ("click a header", "sort by that column (again: descending, again: off)"))
+    PAGING = ("next_page", "previous_page", "first_page", "last_page", "sort")
 
     @dataclass
     class TreeLoaded(Message):
@@ -71,6 +75,7 @@ class TablesView(Horizontal):
         self.browser: browse.Browser | None = None
         self.page: browse.Page | None = None
         self.search_path: list[str] = []
+        self._grid_after_filter = False  # focus the grid once a filter's page is in
 
     def compose(self) -> ComposeResult:
         tree: Tree = Tree(Text("database"), id="table-tree")  # Text: no markup parser, no emoji table
@@ -104,6 +109,11 @@ class TablesView(Horizontal):
             self.post_message(self.PageFailed("Waiting for the database…"))
         elif isinstance(exc, browse.FilterError):
             self.post_message(self.PageFailed(str(exc), filter_error=True))
+        elif isinstance(exc, StatementTimeout):
+            self.post_message(self.PageFailed(
+                f"Stopped by the statement timeout ({exc.timeout}): the query is too slow; "
+                "narrow the WHERE filter or sort by an indexed column.",
+                filter_error=bool(self.browser and self.browser.where)))
         elif isinstance(exc, QueryCancelled):
             self.post_message(self.PageFailed(str(exc)))
         else:
@@ -178,6 +188,18 @@ class TablesView(Horizontal):
                 schemas[entry.schema].add_leaf(label, data=entry)  # type: ignore[attr-defined]
         if not message.entries:
             tree.root.add_leaf("(no tables you may read)")
+        self.call_after_refresh(self._cursor_on_first_table)
+
+    def _cursor_on_first_table(self) -> None:
+        """Enter opens a table from the first look: the cursor starts on one."""
+        tree = self.query_one("#table-tree", Tree)
+        if tree.cursor_node is not None and tree.cursor_node.data is not None:
+            return
+        for line in range(tree.last_line + 1):
+            node = tree.get_node_at_line(line)
+            if node is not None and node.data is not None:
+                tree.cursor_line = line
+                return
 
     @on(Tree.NodeSelected, "#table-tree")
     def _node_selected(self, event: Tree.NodeSelected) -> None:
@@ -199,6 +221,7 @@ class TablesView(Horizontal):
         self.query_one("#filter-error", Static).update("")
         self.query_one("#table-title", Static).update(Text(f"{schema}.{name}", style="bold"))
         self._start("first", new_table=True)
+        self.refresh_bindings()
 
     def _start(self, move: str, new_table: bool = False) -> None:
         if self.browser is None:
@@ -216,6 +239,10 @@ class TablesView(Horizontal):
         if message.new_table or not grid.columns:
             self._show_table_info(table)
         self._fill_grid(grid, message.browser, message.page)
+        self.refresh_bindings()
+        if self._grid_after_filter:
+            self._grid_after_filter = False
+            grid.focus()
 
     def _show_table_info(self, table: browse.TableInfo) -> None:
         from ...core import browse
@@ -268,6 +295,9 @@ class TablesView(Horizontal):
                  style="red" if not message.filter_error else "dim"))
         if message.filter_error and self.browser is not None:
             self.browser.where = None
+        if self._grid_after_filter:  # the corrected text must go into the filter again
+            self._grid_after_filter = False
+            self.query_one("#filter", Input).focus()
 
     @on(Input.Submitted, "#filter")
     def _apply_filter(self, event: Input.Submitted) -> None:
@@ -285,8 +315,8 @@ class TablesView(Horizontal):
             return
         error.update("")
         self.page = None
+        self._grid_after_filter = True
         self._start("first")
-        self.query_one("#grid", DataTable).focus()
 
     @on(DataTable.HeaderSelected, "#grid")
     def _header_selected(self, event: DataTable.HeaderSelected) -> None:
@@ -308,6 +338,12 @@ class TablesView(Horizontal):
         self._start("first")
 
     # ---- actions ------------------------------------------------------------------
+    def check_action(self, action: str, parameters) -> bool | None:
+        """Paging keys show greyed out until a table is open (None: shown, disabled)."""
+        if action in self.PAGING and self.browser is None:
+            return None
+        return True
+
     def action_next_page(self) -> None:
         if self.page is not None and not self.page.at_end:
             self._start("next")
@@ -336,7 +372,16 @@ class TablesView(Horizontal):
         if any(w.group == "tables-page" and w.is_running for w in self._my_workers()):
             self._cancel_query()
         elif self.app.focused is self.query_one("#filter", Input):
-            self.query_one("#grid", DataTable).focus()
+            self.focus_home()
+
+    def focus_home(self) -> None:
+        """The grid once a table is open, the tree before."""
+        grid = self.query_one("#grid", DataTable)
+        (grid if grid.columns else self.query_one("#table-tree", Tree)).focus()
+
+    def database_changed(self) -> None:
+        """Triggers installed or dropped, awards written: counts and triggers again."""
+        self.load_tree()
 
     def action_reload(self) -> None:
         self.reload()

@@ -26,6 +26,10 @@ CONDITION_HELP = "SQL after SELECT, one boolean; NEW = row after insert/update, 
 class BadgeEditor(VerticalScroll):
     """Editor for one badge: name, code, table, operations, user field, condition..."""
 
+    # Tab from the list goes straight to the first field, not to the scroll container,
+    # where typing went nowhere; focusing a field scrolls it into view anyway.
+    can_focus = False
+
     @dataclass
     class Edited(Message):
         badge: Badge
@@ -35,6 +39,7 @@ class BadgeEditor(VerticalScroll):
         super().__init__(**kwargs)
         self.badge: Badge | None = None
         self.choices: dict[str, list[tuple[str, str]]] = {}
+        self.message = ""  # what the message line under the buttons says
 
     def _row(self, label: str, key: str, *widgets) -> ComposeResult:
         with Horizontal(classes="field-row", id=f"row-{key}"):
@@ -67,12 +72,16 @@ class BadgeEditor(VerticalScroll):
                                                             id="f-enabled", compact=True))
         yield Static("", id="e-general", classes="field-error")
         with Horizontal(id="editor-buttons"):
-            yield Button("Validate ^r", id="btn-validate", compact=True)
-            yield Button("Save ^s", id="btn-save", variant="primary", compact=True)
-            yield Button("New ^n", id="btn-new", compact=True)
-            yield Button("Copy ^o", id="btn-duplicate", compact=True,
-                         tooltip="Duplicate this badge under a new code")
-            yield Button("Delete", id="btn-delete", variant="error", compact=True)
+            # The keys (^r ^s ^n ^o del) are in the footer and the help (?), so the
+            # buttons fit the editor at 80 columns.
+            yield Button("Validate", id="btn-validate", compact=True, tooltip="ctrl+r")
+            yield Button("Save", id="btn-save", variant="primary", compact=True,
+                         tooltip="ctrl+s")
+            yield Button("New", id="btn-new", compact=True, tooltip="ctrl+n")
+            yield Button("Duplicate", id="btn-duplicate", compact=True,
+                         tooltip="ctrl+o: this badge again under a new code")
+            yield Button("Delete", id="btn-delete", variant="error", compact=True,
+                         tooltip="del (asks first)")
         yield Static("", id="editor-message")
 
     # ---- filling ------------------------------------------------------------------
@@ -81,16 +90,20 @@ class BadgeEditor(VerticalScroll):
         if self.badge is not None:
             self.show(self.badge)
 
+    def _missing(self, current: str) -> tuple[str, str]:
+        """The file's value when the catalog lacks it; "not found" only once it is loaded."""
+        return (f"{current} (not found)" if self.choices else current), current
+
     def _table_options(self, current) -> list[tuple[str, str]]:
         options = [(name, name) for name in self.choices]
         if isinstance(current, str) and current and current not in self.choices:
-            options.insert(0, (f"{current} (not found)", current))
+            options.insert(0, self._missing(current))
         return options
 
     def _column_options(self, table, current) -> list[tuple[str, str]]:
         options = [(f"{name}  {type_}", name) for name, type_ in self.choices.get(table, [])]
         if isinstance(current, str) and current and current not in {v for _, v in options}:
-            options.insert(0, (f"{current} (not found)", current))
+            options.insert(0, self._missing(current))
         return options
 
     def show(self, badge: Badge | None) -> None:
@@ -99,8 +112,7 @@ class BadgeEditor(VerticalScroll):
         self.disabled = badge is None
         with self.prevent(Input.Changed, Select.Changed, Checkbox.Changed, TextArea.Changed):
             b = badge or Badge()
-            self.query_one("#editor-title", Static).update(
-                Text(f"Editing: {b.name}" if badge else "No badge selected", style="bold"))
+            self._show_title()
             self.query_one("#f-name", Input).value = _text(b.name)
             self.query_one("#f-code", Input).value = _text(b.code)
             table_select = self.query_one("#f-trigger_table", Select)
@@ -115,6 +127,12 @@ class BadgeEditor(VerticalScroll):
             self.query_one("#f-description", Input).value = _text(b.description)
             self.query_one("#f-enabled", Checkbox).value = b.enabled is not False
         self.show_problems([])
+
+    def _show_title(self) -> None:
+        badge = self.badge
+        self.query_one("#editor-title", Static).update(
+            Text(f"Editing: {_text(badge.name)}" if badge else "No badge selected",
+                 style="bold"))
 
     def _fill_columns(self, table, current) -> None:
         select = self.query_one("#f-user_field", Select)
@@ -136,6 +154,7 @@ class BadgeEditor(VerticalScroll):
             widget.display = bool(messages)
 
     def say(self, message: str, style: str = "") -> None:
+        self.message = message
         self.query_one("#editor-message", Static).update(Text(message, style=style))
 
     # ---- edits --------------------------------------------------------------------
@@ -164,6 +183,8 @@ class BadgeEditor(VerticalScroll):
             return
         setattr(self.badge, key, value)
         self.badge.present = self.badge.present | {key}
+        if key == "name":
+            self._show_title()
         self.post_message(self.Edited(self.badge, key))
 
     @on(Input.Changed)

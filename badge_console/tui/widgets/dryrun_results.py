@@ -34,16 +34,19 @@ def _value(row: RowResult) -> Text:
     return Text("true", style="green") if row.value else Text("false")
 
 
-def _row_text(row: dict) -> str:
-    text = "  ".join(f"{key}={value}" for key, value in row.items())
+def _row_text(row: dict, first: tuple[str, ...] = ()) -> str:
+    """The sample row as key=value, the columns the condition reads first (so the cut
+    at ROW_WIDTH never hides them)."""
+    keys = [k for k in first if k in row] + [k for k in row if k not in first]
+    text = "  ".join(f"{key}={row[key]}" for key in keys)
     return text if len(text) <= ROW_WIDTH else text[:ROW_WIDTH - 1] + "…"
 
 
-def grid_cells(row: RowResult) -> tuple:
+def grid_cells(row: RowResult, first: tuple[str, ...] = ()) -> tuple:
     """The cells of one grid line (also what tests read back)."""
     award = Text("✓ award", style="bold green") if row.would_award else Text("—", style="dim")
     return (str(row.index), Text(row.user if row.user is not None else "NULL"),
-            _holds(row.holds), _value(row), award, _row_text(row.row))
+            _holds(row.holds), _value(row), award, _row_text(row.row, first))
 
 
 class DryRunResults(Vertical):
@@ -60,24 +63,30 @@ class DryRunResults(Vertical):
             yield Static("", id="dr-explain-text")
 
     def on_mount(self) -> None:
+        self._reset_grid()
+        self.query_one("#dr-summary", Static).display = False
+
+    def _reset_grid(self) -> None:
+        """Rows and columns anew: a column keeps no width from an earlier, longer run."""
         grid = self.query_one("#dr-grid", DataTable)
+        grid.clear(columns=True)
         for label, key in COLUMNS:
             grid.add_column(label, key=key)
-        self.query_one("#dr-summary", Static).display = False
 
     def clear(self) -> None:
         self.result = None
-        self.query_one("#dr-grid", DataTable).clear()
+        self._reset_grid()
         self.query_one("#dr-summary", Static).display = False
         self.query_one("#dr-notes-text", Static).update("")
         self.query_one("#dr-explain-text", Static).update("")
 
-    def show(self, result: DryRunResult, badge_label: str) -> None:
+    def show(self, result: DryRunResult, badge_label: str,
+             first_columns: list[str] | tuple[str, ...] = ()) -> None:
         self.result = result
+        self._reset_grid()
         grid = self.query_one("#dr-grid", DataTable)
-        grid.clear()
         for row in result.rows:
-            grid.add_row(*grid_cells(row), key=str(row.index))
+            grid.add_row(*grid_cells(row, tuple(first_columns)), key=str(row.index))
         summary = Text(f"{badge_label} on {result.table} ({result.op}, "
                        f"{'fire' if result.mode == 'fire' else 'evaluate'}): ", style="bold")
         summary.append(result.summary)

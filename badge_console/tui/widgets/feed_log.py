@@ -73,6 +73,7 @@ class AwardLog(ScrollView, can_focus=True):
         super().__init__(**kwargs)
         self.rows: deque[Award] = deque(maxlen=capacity)
         self.tz: tzinfo | None = None  # None: local time; tests fix it
+        self.empty_text = "Waiting for awards…"  # the view says why no row shows
 
     @property
     def capacity(self) -> int:
@@ -108,7 +109,7 @@ class AwardLog(ScrollView, can_focus=True):
         base = self.rich_style
         if index >= len(self.rows):
             if not self.rows and y == 0:
-                text = Text("Waiting for awards…", style="dim italic")
+                text = Text(self.empty_text, style="dim italic")
                 return Strip(text.render(self.app.console), text.cell_len).crop_extend(
                     0, width, base)
             return Strip.blank(width, base)

@@ -39,11 +39,16 @@ class BackfillPanel(Vertical):
             table.add_column(label, key=label)
         # fixed width so a long "why not" wraps onto a second line instead of scrolling
         table.add_column("who / why not", key="who", width=WHO_WIDTH)
-        self.query_one("#backfill-table").display = False
         self.query_one(ProgressBar).display = False
+        self.reset()
+
+    def reset(self) -> None:
+        """No preview or result on screen (at first, and once what it showed is gone)."""
+        self.query_one("#backfill-table", DataTable).clear()
+        self.query_one("#backfill-table").display = False
         self.query_one("#backfill-title", Static).update(Text.assemble(
             ("Backfill ", "bold"),
-            ("awards users who already qualify over today's rows; p previews (writes "
+            ("awards users who already qualify over today's rows; v previews (writes "
              "nothing), b runs it after a fresh preview.", "dim")))
 
     def show(self, backfill: Backfill, preview: Backfill | None = None) -> None:

@@ -138,7 +138,7 @@ def install_notice(path, read_only: bool, dirty: bool, load_error: str, problems
                       f"backfill use {path} as saved on disk; save (Badges view, ctrl+s) to "
                       "include your edits.\n", style="yellow")
     if load_error:
-        notice.append(f"Install refused: {load_error}\n", style="bold red")
+        notice.append(f"No install possible yet: {load_error}\n", style="bold red")
     elif problems:
         lines, more = _listed(problems)
         notice.append(f"Install refused: {path} has {len(problems)} problem(s); fix them in "
