@@ -268,7 +268,7 @@ def test_install_view_on_the_replica_refuses_writes_at_once_and_previews(rig, tm
             await _press_without_question(
                 pilot, app, key,
                 f"replica-db is a hot standby (read-only); run {what} on the primary.")
-        await pilot.press("p")
+        await pilot.press("v")
         await settle(pilot, app)
         assert "nothing was written" in _text(app, "#install-status")
     on_replica_console(rig, tmp_path, steps)
