@@ -312,7 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("watch", help="print awards as they are made, until Ctrl-C")
     _common(p, json_out=True)
     p.add_argument("--since", type=int, metavar="ID",
-                   help="first print the awards with a higher id that already exist")
+                   help="first print the events (awards, grants, revocations) with a higher "
+                        "event id (event_id in --json) that already exist")
     p.set_defaults(func=_awards_command("cmd_watch"))
 
     p = sub.add_parser("backfill", help="award users who already qualify (preview first)")
@@ -330,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, metavar="S", help="stop after S seconds "
                                                                "(default: at Ctrl-C)")
     p.set_defaults(func=_awards_command("cmd_demo_traffic"))
+
+    from .cli_manage import add_awards_commands  # here: cli_manage imports this module
+    add_awards_commands(sub, _common)
     return parser
 
 

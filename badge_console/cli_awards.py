@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 
 from .cli import Context, _console, _load, emit_json, open_context, refuse_if_read_only
 from .core.errors import DefinitionError, ReadOnlyRefused
 
 
+EVENT_MARK = {"award": "", "grant": "  + granted", "revoke": "  - revoked"}
+
+
 def _award_line(award) -> str:
-    when = (award.awarded_at or "")[:19].replace("T", " ") or "-" * 19
-    return (f"{when}  #{award.id}  user {award.user_id}  {award.name} ({award.code})  "
-            f"{award.table or '-'} {award.op or 'catch-up'}")
+    when = (award.at or award.awarded_at or "")[:19].replace("T", " ") or "-" * 19
+    event = f"event #{award.event_id}  " if award.event_id is not None else ""
+    return (f"{when}  {event}#{award.id}  user {award.user_id}  {award.name} ({award.code})  "
+            f"{award.table or '-'} {award.op or 'catch-up'}{EVENT_MARK.get(award.event, '')}")
 
 
 def cmd_watch(args) -> int:
@@ -28,20 +33,23 @@ def cmd_watch(args) -> int:
         bf = None
     out, err = sys.stdout, _console(stderr=True)
     started: list = []
+    counts: Counter = Counter()
 
     def on_award(award) -> None:  # the payload is already the JSON document to print
+        counts[award.event] += 1
         out.write((award.payload if args.json else _award_line(award)) + "\n")
         out.flush()
 
     def on_state(state) -> None:
         if state.kind == "caught_up" and not started:
             started.append(True)
-            earlier = f"; {state.count} award(s) above #{args.since} shown" \
+            earlier = f"; {state.count} event(s) above #{args.since} shown" \
                 if args.since is not None else ""
             err.print(f"Watching channel {listener.channel} on {ctx.database}{earlier}. "
                       "Ctrl-C to stop.", markup=False)
         elif state.kind == "caught_up":
-            err.print(f"Reconnected; caught up {state.count} award(s) made meanwhile.",
+            err.print(f"Reconnected; caught up {state.count} award(s) and revocation(s) "
+                      "made meanwhile.",
                       markup=False)
         elif state.kind == "reconnecting":
             err.print(f"Connection lost ({state.detail}).", markup=False)
@@ -50,7 +58,8 @@ def cmd_watch(args) -> int:
     try:
         listener.run()
     except KeyboardInterrupt:
-        pass
+        err.print(f"Stopped: {counts['award']} award(s), {counts['grant']} grant(s), "
+                  f"{counts['revoke']} revocation(s) shown.", markup=False)
     except BrokenPipeError:  # the reader went away (| head): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0

@@ -28,12 +28,11 @@ from .definitions import DEFAULT_CHANNEL, BadgeFile
 from .errors import DefinitionError, OperationFailed
 from .install import read_paused
 from .resolve import Resolution, resolve
-from .sqlgen import Target, award_query, winners_query
+from .sqlgen import ROWS_ALIAS, Target, award_query, table_rows, winners_query
 
 DEFAULT_BATCH = 1000
 SAMPLE = 10
 LOCK_TIMEOUT = "5s"
-ROWS_ALIAS = "bc_rows"
 
 
 @dataclass
@@ -83,7 +82,7 @@ class BackfillProgress:
     awarded: int  # for this badge so far
 
 
-def _op_for(target: Target) -> tuple[str | None, str]:
+def evaluated_op(target: Target) -> tuple[str | None, str]:
     """The operation to evaluate, or None with the reason it cannot be backfilled."""
     ops = target.badge.operations
     op = "insert" if "insert" in ops else "update" if "update" in ops else None
@@ -111,7 +110,7 @@ def _prepare(conn: psycopg.Connection, bf: BadgeFile
     plan = []
     for badge in bf.badges:
         target = targets[badge.code]
-        op, reason = _op_for(target)
+        op, reason = evaluated_op(target)
         if not badge.is_enabled:
             op, reason = None, "not applicable: disabled in badge.json"
         elif "*" in paused or badge.code in paused:
@@ -152,10 +151,8 @@ def _cancel_check(cancel) -> Callable[[], bool]:
 class _Batches:
     """Ranges of a table: by primary key, else by ctid block, else the whole table.
 
-    Each batch is a from-item usable both as `{src} AS new` and as `FROM {src}`: a join of
-    the table with a zero-column row, `(t AS bc_rows JOIN (SELECT) AS bc_all ON range)`,
-    which exposes exactly the table's columns and needs no alias (a plain subquery needs
-    one before PostgreSQL 16).
+    Each batch is a from-item usable both as `{src} AS new` and as `FROM {src}`
+    (sqlgen.table_rows).
     """
 
     def __init__(self, conn: psycopg.Connection, target: Target, size: int):
@@ -176,8 +173,7 @@ class _Batches:
         self.pages_per_batch = max(1, self.size // per_page)
 
     def _source(self, condition: sql.Composable) -> sql.Composed:
-        return sql.SQL("({t} AS {r} JOIN (SELECT) AS bc_all ON {cond})").format(
-            t=self.table, r=sql.Identifier(ROWS_ALIAS), cond=condition)
+        return table_rows(self.table, condition)
 
     def _key(self) -> sql.Composed:
         return sql.SQL("({})").format(sql.SQL(", ").join(

@@ -135,3 +135,17 @@ def table_triggers(conn: psycopg.Connection) -> list[TriggerInfo]:
         " JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace"
         " WHERE NOT t.tgisinternal ORDER BY 1, 2, 3").fetchall()
     return [TriggerInfo(*r) for r in rows]
+
+
+def referenced_column(conn: psycopg.Connection, table: TableRef,
+                      column: str) -> tuple[str, str, str] | None:
+    """(schema, table, column) a one-column foreign key on table.column points at, if any:
+    where a user id can be looked up (django-pg-badges' user_id references auth_user)."""
+    return conn.execute(
+        "SELECT n.nspname::text, r.relname::text, a.attname::text FROM pg_constraint c"
+        " JOIN pg_attribute s ON s.attrelid = c.conrelid AND s.attnum = c.conkey[1]"
+        " JOIN pg_class r ON r.oid = c.confrelid"
+        " JOIN pg_namespace n ON n.oid = r.relnamespace"
+        " JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = c.confkey[1]"
+        " WHERE c.conrelid = %s AND c.contype = 'f' AND cardinality(c.conkey) = 1"
+        " AND s.attname = %s LIMIT 1", (table.oid, column)).fetchone()

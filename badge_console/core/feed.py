@@ -7,6 +7,10 @@ table for awards it has not seen, so an award committed while it was disconnecte
 never missing; awards are de-duplicated by id, so none is delivered twice. A lost
 connection or a server restart makes it reconnect by itself with backoff.
 
+What is delivered are events (sqlgen.event_payload): awards, manual grants and
+revocations, keyed by their id in badge_console.events, which catch-ups read back; on a
+database installed before that table existed, awards keyed by their id in the award table.
+
 Why a window instead of "id > last seen": ids are taken when a row is inserted, not
 when it commits, so a transaction may commit award 10 after award 11 was delivered.
 Catch-up therefore re-reads the last CATCHUP_WINDOW ids below the highest one seen and
@@ -29,7 +33,7 @@ from . import catalog
 from .connection import connect, first_line, redact
 from .definitions import DEFAULT_AWARD_TABLE, DEFAULT_CHANNEL
 from .errors import DatabaseUnreachable
-from .sqlgen import SCHEMA
+from .sqlgen import EVENTS, SCHEMA, event_payload
 
 CATCHUP_WINDOW = 10_000  # ids below the highest seen that a catch-up re-reads
 CATCHUP_PAGE = 5_000
@@ -42,7 +46,8 @@ KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
 
 @dataclass(slots=True)
 class Award:
-    """One award as notified (SPEC §3 payload); `op` is None when read by a catch-up.
+    """One event as notified (SPEC §3 payload): `event` is award, grant or revoke (of the
+    award `id`), `at` when it happened; `op` is None for history read by a catch-up.
 
     `payload` is the JSON text as PostgreSQL sent it, on one line (catch-ups build the
     same text), so a front end that prints JSON needs no second encoding.
@@ -55,7 +60,15 @@ class Award:
     awarded_at: str | None
     table: str | None
     op: str | None
+    event: str = "award"
+    event_id: int | None = None  # None from triggers installed before the events table
+    at: str | None = None
     payload: str = field(default="", repr=False, compare=False)
+
+    @property
+    def key(self) -> int:
+        """What a feed de-duplicates and resumes (--since) by: the event id, else the award's."""
+        return self.id if self.event_id is None else self.event_id
 
     @classmethod
     def from_payload(cls, payload: str) -> "Award | None":
@@ -68,14 +81,17 @@ class Award:
             if "\n" in payload or "\r" in payload:  # keep it one line (hand-made NOTIFY)
                 payload = json.dumps(doc, ensure_ascii=False)
             get = doc.get
+            event_id = get("event_id")
             return cls(award_id, get("user_id"), get("code"), get("name"),
-                       get("awarded_at"), get("table"), get("op"), payload)
+                       get("awarded_at"), get("table"), get("op"), get("event") or "award",
+                       event_id if isinstance(event_id, int) else None, get("at"), payload)
         except (ValueError, TypeError, KeyError):
             return None
 
     def as_dict(self) -> dict:
         return {"id": self.id, "user_id": self.user_id, "code": self.code, "name": self.name,
-                "awarded_at": self.awarded_at, "table": self.table, "op": self.op}
+                "awarded_at": self.awarded_at, "table": self.table, "op": self.op,
+                "event": self.event, "event_id": self.event_id, "at": self.at}
 
 
 @dataclass(frozen=True)
@@ -107,7 +123,14 @@ def read_feed_settings(conn: psycopg.Connection, bf=None) -> FeedSettings:
 
 
 def _catch_up_query(conn, award_name: str) -> tuple[sql.Composed, sql.Identifier] | None:
-    """Awards above an id, as the JSON text a notification carries; None without the table."""
+    """Events above an id, as the JSON text a notification carries, and the table they are
+    read from: badge_console.events, else (installed before it) the award table; None
+    without either."""
+    if catalog.relation_exists(conn, SCHEMA, EVENTS):
+        events = sql.Identifier(SCHEMA, EVENTS)
+        return sql.SQL("SELECT e.id, {payload} FROM {events} AS e WHERE e.id > %s"
+                       " ORDER BY e.id LIMIT %s").format(
+            payload=event_payload("e"), events=events), events
     ref = catalog.resolve_table(conn, award_name)
     if ref is None:
         return None
@@ -290,7 +313,7 @@ class AwardListener:
     def _deliver(self, award: Award | None) -> bool:
         if award is None:
             return False
-        award_id, seen = award.id, self._seen
+        award_id, seen = award.key, self._seen
         if award_id in seen or (self._floor is not None and award_id <= self._floor):
             return False
         seen.add(award_id)

@@ -18,9 +18,9 @@ from .advice import index_advice
 from .definitions import CODE_RE, BadgeFile
 from .errors import DefinitionError, OperationFailed
 from .resolve import Resolution, resolve
-from .sqlgen import (SCHEMA, Target, award_table_ddl,
-                     create_trigger_ddl, drop_function_ddl, drop_trigger_ddl, fingerprint,
-                     function_name, schema_ddl, trigger_function_ddl, trigger_name)
+from .sqlgen import (EVENTS, SCHEMA, Target, award_table_ddl,
+                     create_trigger_ddl, drop_function_ddl, drop_trigger_ddl, events_seed,
+                     fingerprint, function_name, schema_ddl, trigger_function_ddl, trigger_name)
 
 LOCK_KEY = 0x6261646765  # "badge": one advisory lock for every install/uninstall
 DEFAULT_LOCK_TIMEOUT = "5s"
@@ -221,6 +221,8 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
     setup = schema_ddl()
     if not res.award_exists:
         setup.append(award_table_ddl(res.award, res.user_type))
+    elif not catalog.relation_exists(conn, SCHEMA, EVENTS):  # awards made before: history
+        setup.append(events_seed(res.award))
     setup += [sql.SQL(
         "INSERT INTO {t} (key, value) VALUES ({k}, {v})"
         " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value").format(
