@@ -11,14 +11,6 @@ from .cli import _confirm, _console, emit_json, open_context, refuse_if_read_onl
 from .core.errors import (AwardStateConflict, AwardTableMissing, OperationFailed,
                           UnknownBadge, UnknownUser)
 
-NOT_RECORDED = "time not recorded"
-
-
-def when(value) -> str:
-    """An award time for people; the django-pg-badges table records none."""
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else NOT_RECORDED
-
-
 def _badges(ctx):
     """badge.json when there is one (names, the award table); None otherwise."""
     from .core.definitions import load_badge_file
@@ -47,6 +39,7 @@ def _worded(exc: Exception, ctx) -> OperationFailed:
 def cmd_list(args) -> int:
     from rich.table import Table
 
+    from .core.awards import describe_time as when
     from .core.awards import list_awards
     from .core.connection import connect
 

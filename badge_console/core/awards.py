@@ -24,6 +24,12 @@ from .sqlgen import EVENTS, SCHEMA, AwardTable, grant_query, revoke_query
 
 DEFAULT_LIMIT = 50
 LOCK_TIMEOUT = "5s"
+NOT_RECORDED = "time not recorded"
+
+
+def describe_time(value: datetime | None) -> str:
+    """An award time as both front ends show it; the django-pg-badges table records none."""
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else NOT_RECORDED
 
 
 @dataclass(frozen=True)
