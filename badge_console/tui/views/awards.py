@@ -215,6 +215,7 @@ class AwardsView(Vertical):
 
     def on_awards_view_preview_ready(self, message: PreviewReady) -> None:
         result = message.preview
+        self._status()
         if not result.unqualified:
             self.app.notify("Every holder still qualifies; nothing to revoke.")
             return
