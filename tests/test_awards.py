@@ -88,6 +88,12 @@ def test_read_only_refuses_grant_and_revoke_and_asks_without_yes(installed, cli,
     for action in ("grant", "revoke"):
         code, _, err = cli("awards", action, "star", "5", "--dsn", dsn, "--read-only")
         assert code == 1 and "Refused under --read-only" in err
+    code, _, err = cli("awards", "revoke-unqualified", "--yes", "--dsn", dsn, "--badges", path,
+                       "--read-only")
+    assert code == 1 and "Refused under --read-only" in err
+    for reading in (("list",), ("revoke-unqualified", "--dry-run")):  # reads still work
+        code, out, err = cli("awards", *reading, "--dsn", dsn, "--badges", path, "--read-only")
+        assert code == 0, err
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
     code, _, err = cli("awards", "grant", "star", "5", "--dsn", dsn, "--badges", path)
     assert code == 2 and "--yes" in err
