@@ -199,3 +199,21 @@ def test_snapshot_awards_view_80x24(make_app, awarded, snap_compare):
 
 def test_snapshot_awards_view_140x40(make_app, awarded, snap_compare):
     assert _snapshot(make_app, snap_compare, (140, 40))
+
+
+@sync
+async def test_awards_view_and_its_commands_are_in_the_palette(make_app, awarded):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"Awards view", "Awards: grant", "Awards: revoke",
+                "Awards: revoke unqualified"} <= set(titles)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Awards view")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        view = app.query_one(AwardsView)
+        await wait_for(pilot, lambda: view.page is not None, "the first page")
+        assert app.query_one("#views").active == "awards"
