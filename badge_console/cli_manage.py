@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .cli import _confirm, _console, emit_json, open_context, refuse_if_read_only
 from .core.errors import (AwardStateConflict, AwardTableMissing, OperationFailed,
-                          UnknownBadge, UnknownUser)
+                          UnknownBadge, UnknownUser, UsageError)
 
 def _badges(ctx):
     """badge.json when there is one (names, the award table); None otherwise."""
@@ -173,12 +173,17 @@ def cmd_revoke_unqualified(args) -> int:
     return 130 if result.cancelled else 0
 
 
+def cmd_no_action(args) -> int:
+    raise UsageError("awards needs an action: list, grant, revoke or revoke-unqualified "
+                     "(badge-console awards --help).")
+
+
 def add_awards_commands(sub, common) -> None:
     """`awards list|grant|revoke|revoke-unqualified` under cli.py's subparsers; `common`
     adds the global options every command takes."""
     p = sub.add_parser("awards", help="list, grant and revoke awards")
     common(p)
-    p.set_defaults(func=lambda args: (p.print_usage(), 2)[1])
+    p.set_defaults(func=cmd_no_action)
     cmds = p.add_subparsers(dest="awards_command", metavar="ACTION")
 
     q = cmds.add_parser("list", help="who holds what, newest first, with counts per badge")

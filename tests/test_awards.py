@@ -232,3 +232,8 @@ def test_watch_shows_grant_and_revoke_and_after_a_restart_with_since_the_missed_
         assert w.quiet_for(0.5) == []
     finally:
         w.close()
+
+
+def test_awards_without_an_action_is_a_usage_error_in_one_sentence(cli):
+    code, out, err = cli("awards")
+    assert code == 2 and err.count("\n") == 1 and "list, grant, revoke or revoke-unqualified" in err

@@ -21,13 +21,13 @@ from typing import Callable
 import psycopg
 from psycopg import sql
 
+from .awards import award_table
 from .backfill import evaluated_op
 from .definitions import BadgeFile
 from .errors import DefinitionError, UnknownBadge
 from .feed import read_feed_settings
 from .resolve import resolve
 from .sqlgen import AwardTable, Target, revoke_query, unqualified_query
-from .awards import award_table
 
 DEFAULT_BATCH = 500
 SAMPLE = 10

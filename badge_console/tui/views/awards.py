@@ -123,65 +123,50 @@ class AwardsView(Vertical):
             self.reload()
 
     # ---- workers (threads: post messages only) ------------------------------------
-    def _run(self, fn):
-        return self.app.db.run(DB, fn)  # type: ignore[attr-defined]
-
-    def _fail(self, exc: Exception) -> None:
-        if isinstance(exc, ConnectionLost):
-            self.post_message(ConnectionLostMessage(str(exc)))
-        self.post_message(self.Failed(_sentence(exc)))
+    def _post(self, fn, message) -> None:
+        """fn(conn) on the view's connection; its result posted as `message`, or the
+        failure as Failed (and ConnectionLost for the app's banner)."""
+        try:
+            result = self.app.db.run(DB, fn)  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message
+            if isinstance(exc, ConnectionLost):
+                self.post_message(ConnectionLostMessage(str(exc)))
+            self.post_message(self.Failed(_sentence(exc)))
+            return
+        self.post_message(message(result))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="awards-page")
     def fetch(self, before: int | None) -> None:
         from ...core.awards import list_awards
 
         bf = getattr(self.app, "badge_file", None)
-        try:
-            page = self._run(lambda conn: list_awards(
-                conn, bf, user=self.user or None, search=self.badge or None, limit=PAGE,
-                before=before))
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a message
-            self._fail(exc)
-            return
-        self.post_message(self.PageLoaded(page))
+        self._post(lambda conn: list_awards(conn, bf, user=self.user or None,
+                                            search=self.badge or None, limit=PAGE,
+                                            before=before), self.PageLoaded)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="awards-change")
     def change(self, code: str, user: str, grant: bool) -> None:
         from ...core.awards import grant_award, revoke_award
 
         bf = getattr(self.app, "badge_file", None)
-        try:
-            done = self._run(lambda conn: (grant_award if grant else revoke_award)(
-                conn, bf, code, user))
-        except Exception as exc:  # noqa: BLE001
-            self._fail(exc)
-            return
-        self.post_message(self.Changed(done))
+        self._post(lambda conn: (grant_award if grant else revoke_award)(conn, bf, code, user),
+                   self.Changed)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="awards-unqualified")
     def preview(self) -> None:
         from ...core.unqualified import preview_unqualified
 
         bf = self.app.badge_file  # type: ignore[attr-defined]
-        try:
-            result = self._run(lambda conn: preview_unqualified(conn, bf))
-        except Exception as exc:  # noqa: BLE001
-            self._fail(exc)
-            return
-        self.post_message(self.PreviewReady(result))
+        self._post(lambda conn: preview_unqualified(conn, bf), self.PreviewReady)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="awards-unqualified")
     def revoke_run(self) -> None:
         from ...core.unqualified import revoke_unqualified
 
         bf = self.app.badge_file  # type: ignore[attr-defined]
-        try:
-            result = self._run(lambda conn: revoke_unqualified(
-                conn, bf, progress=lambda p: self.post_message(self.Progressed(p))))
-        except Exception as exc:  # noqa: BLE001
-            self._fail(exc)
-            return
-        self.post_message(self.RevokeDone(result))
+        self._post(lambda conn: revoke_unqualified(
+            conn, bf, progress=lambda p: self.post_message(self.Progressed(p))),
+            self.RevokeDone)
 
     # ---- handlers (UI thread) ------------------------------------------------------
     def on_awards_view_page_loaded(self, message: PageLoaded) -> None:
