@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 PAGE = 100
 DB = "awards"
+GRID_COLUMNS = (("id", 6), ("user", 7), ("badge", 16), ("code", 14), ("awarded", 19))
+COUNT_COLUMNS = (("badge", 18), ("holders", 7), ("first award", 19), ("last award", 19))
 
 
 def _sentence(exc: Exception) -> str:
@@ -113,10 +115,11 @@ class AwardsView(Vertical):
         yield Static("", id="aw-status")
 
     def on_mount(self) -> None:
-        self.query_one("#aw-grid", DataTable).add_columns("id", "user", "badge", "code",
-                                                          "awarded")
-        self.query_one("#aw-counts", DataTable).add_columns("badge", "holders", "first award",
-                                                            "last award")
+        # Fixed widths: a page never makes the columns jump, and they are drawn at once.
+        for table, columns in (("#aw-grid", GRID_COLUMNS), ("#aw-counts", COUNT_COLUMNS)):
+            grid = self.query_one(table, DataTable)
+            for label, width in columns:
+                grid.add_column(label, width=width)
 
     def on_show(self) -> None:
         if self.page is None:  # first shown: the console's start does not wait on this
