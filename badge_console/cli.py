@@ -423,9 +423,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("watch", help="print awards as they are made, until Ctrl-C")
     _common(p, json_out=True)
     p.add_argument("--since", type=int, metavar="ID",
-                   help="first print the awards with a higher id that already exist")
+                   help="first print the events (awards, grants, revocations) with a higher "
+                        "event id (event_id in --json) that already exist")
     p.add_argument("--poll", type=float, metavar="SECONDS",
-                   help="read the award table every SECONDS instead of LISTEN (chosen by "
+                   help="read the events every SECONDS instead of LISTEN (chosen by "
                         "itself on a hot standby and behind a transaction pooler)")
     p.set_defaults(func=_awards_command("cmd_watch"))
 
@@ -453,6 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, metavar="S", help="stop after S seconds "
                                                                "(default: at Ctrl-C)")
     p.set_defaults(func=_awards_command("cmd_demo_traffic"))
+
+    from .cli_manage import add_awards_commands  # here: cli_manage imports this module
+    add_awards_commands(sub, _common)
     return parser
 
 

@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 
 from .cli import Context, _console, _load, emit_json, open_context, open_for_write
 from .core.errors import DefinitionError, ReadOnlyRefused, UsageError
 
 
+EVENT_MARK = {"award": "", "grant": "  + granted", "revoke": "  - revoked"}
+
+
 def _award_line(award) -> str:
-    when = (award.awarded_at or "")[:19].replace("T", " ") or "-" * 19
-    return (f"{when}  #{award.id}  user {award.user_id}  {award.name} ({award.code})  "
-            f"{award.table or '-'} {award.op or 'catch-up'}")
+    when = (award.at or award.awarded_at or "")[:19].replace("T", " ") or "-" * 19
+    event = f"event #{award.event_id}  " if award.event_id is not None else ""
+    return (f"{when}  {event}#{award.id}  user {award.user_id}  {award.name} ({award.code})  "
+            f"{award.table or '-'} {award.op or 'catch-up'}{EVENT_MARK.get(award.event, '')}")
 
 
 def cmd_watch(args) -> int:
@@ -30,8 +35,10 @@ def cmd_watch(args) -> int:
         bf = None
     out, err = sys.stdout, _console(stderr=True)
     started: list = []
+    counts: Counter = Counter()
 
     def on_award(award) -> None:  # the payload is already the JSON document to print
+        counts[award.event] += 1
         out.write((award.payload if args.json else _award_line(award)) + "\n")
         out.flush()
 
@@ -39,14 +46,15 @@ def cmd_watch(args) -> int:
         polling = isinstance(listener.source, PollSource)
         if state.kind == "caught_up" and not started:
             started.append(True)
-            earlier = f"; {state.count} award(s) above #{args.since} shown" \
+            earlier = f"; {state.count} event(s) above #{args.since} shown" \
                 if args.since is not None else ""
             what = f"awards on {ctx.database}: {state.detail}" if polling else \
                 f"channel {listener.channel} on {ctx.database}"
             err.print(f"Watching {what}{earlier}. Ctrl-C to stop.", markup=False)
         elif state.kind == "caught_up":
             how = f" ({state.detail})" if polling else ""
-            err.print(f"Reconnected{how}; caught up {state.count} award(s) made meanwhile.",
+            err.print(f"Reconnected{how}; caught up {state.count} award(s) and revocation(s) "
+                      "made meanwhile.",
                       markup=False)
         elif state.kind == "reconnecting":
             err.print(f"Connection lost ({state.detail}).", markup=False)
@@ -56,7 +64,8 @@ def cmd_watch(args) -> int:
     try:
         listener.run()
     except KeyboardInterrupt:
-        pass
+        err.print(f"Stopped: {counts['award']} award(s), {counts['grant']} grant(s), "
+                  f"{counts['revoke']} revocation(s) shown.", markup=False)
     except BrokenPipeError:  # the reader went away (| head): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0

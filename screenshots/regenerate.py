@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
+from badge_console.core.awards import grant_award, revoke_award  # noqa: E402
 from badge_console.core.definitions import load_badge_file  # noqa: E402
 from badge_console.core.demo import (create_demo_schema, scratch_database,  # noqa: E402
                                       scratch_server)
@@ -102,7 +103,8 @@ async def dry_run_collector(pilot, app):
 
 
 async def stream_awards(pilot, app):
-    """Live feed: real awards written by another connection while the view listens."""
+    """Live feed: real awards written by another connection while the view listens, then a
+    grant and a revocation by hand."""
     with psycopg.connect(app.db.dsn, autocommit=True) as conn:
         conn.execute("UPDATE auth_user SET date_joined = now() - interval '2 years',"
                      " last_login = now() WHERE id BETWEEN 3 AND 8")
@@ -112,9 +114,11 @@ async def stream_awards(pilot, app):
                      " WHERE id = (SELECT min(id) FROM dummy_sketch)")
         conn.execute("DELETE FROM dummy_sketch WHERE id = (SELECT max(id) FROM dummy_sketch)"
                      " AND hit_views = 0")
+        grant_award(conn, None, "star", "20")  # by hand: not earned, so also unqualified
+        revoke_award(conn, None, "pionner", "4")
     view = app.query_one("FeedView")
     for _ in range(100):
-        if view.total >= 9:
+        if view.total >= 11:
             break
         await asyncio.sleep(0.05)
     await pilot.pause(0.3)
@@ -162,9 +166,12 @@ async def main(admin_dsn: str | None) -> None:
         await shoot(dsn, badges, "dryrun", [dry_run_collector])
         await shoot(dsn, edited_badges(badges), "install", [press("4"), show_install_plan])
         await shoot(dsn, badges, "feed", [press("5"), stream_awards])
+        await shoot(dsn, badges, "awards", [press("6")])  # the awards the feed shot made
+        await shoot(dsn, badges, "awards-unqualified", [press("6"), press("u")])
         # the smallest terminal every view must work in
         await shoot(dsn, badges, "dryrun-80x24", [dry_run_collector], size=(80, 24))
         await shoot(dsn, badges, "badges-80x24", [press("2")], size=(80, 24))
+        await shoot(dsn, badges, "awards-80x24", [press("6")], size=(80, 24))
 
 
 if __name__ == "__main__":

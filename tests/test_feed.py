@@ -136,10 +136,12 @@ def test_award_written_elsewhere_appears_as_one_json_line_and_ctrl_c_exits_0(ins
     w = watch(installed)
     log_in(installed, 7)
     [line] = w.awards_until(lambda got: len(got) == 1)
-    assert set(line) == {"id", "user_id", "code", "name", "awarded_at", "table", "op"}
-    assert (line["user_id"], line["code"], line["name"], line["table"], line["op"]) == (
-        7, "pionner", "Pionner", "public.auth_user", "update")
-    assert isinstance(line["id"], int) and line["awarded_at"]
+    assert set(line) == {"id", "user_id", "code", "name", "awarded_at", "table", "op",
+                         "event", "event_id", "at"}
+    assert (line["user_id"], line["code"], line["name"], line["table"], line["op"],
+            line["event"]) == (7, "pionner", "Pionner", "public.auth_user", "update", "award")
+    assert isinstance(line["id"], int) and isinstance(line["event_id"], int)
+    assert line["awarded_at"] and line["at"]
     code, stderr = w.interrupt()
     assert code == 0
     assert "Traceback" not in stderr
@@ -160,10 +162,13 @@ def test_since_prints_existing_awards_first(installed, watch):
     log_in(installed, 1)
     log_in(installed, 2)
     with psycopg.connect(installed) as conn:
-        first = conn.execute("SELECT id FROM badges_badge WHERE user_id = 1").fetchone()[0]
+        first = conn.execute("SELECT e.id FROM badge_console.events AS e JOIN badges_badge AS a"
+                             " ON a.id = e.award_id WHERE a.user_id = 1").fetchone()[0]
     w = watch(installed, "--since", str(first))  # strictly above: user 1's award is skipped
     got = w.awards_until(lambda got: len(got) == 1)
-    assert users_of(got) == [2] and got[0]["op"] is None  # read from the table, not notified
+    assert users_of(got) == [2]  # read back from the events table, as it was notified
+    assert (got[0]["event"], got[0]["op"], got[0]["table"]) == ("award", "update",
+                                                                "public.auth_user")
     log_in(installed, 3)
     assert users_of(w.awards_until(lambda got: len(got) == 1)) == [3]
 
@@ -277,7 +282,7 @@ def test_server_restart_reconnects_and_shows_awards_made_meanwhile(tmp_path):
         got += w.quiet_for(0.5)
         assert sorted(users_of(got)) == [31, 32, 33, 34]
         assert len({line["id"] for line in got}) == len(got)
-        assert [line["op"] for line in got] == [None, None, None, "update"]
+        assert [line["op"] for line in got] == ["update"] * 4  # caught up from the events
         code, stderr = w.interrupt()
         assert code == 0 and "Traceback" not in stderr
     finally:
@@ -344,7 +349,9 @@ def test_watch_poll_says_so_and_prints_every_award(installed):
         got = w.awards_until(lambda got: len(got) >= 3)
         got += w.quiet_for(0.5)
         assert sorted(users_of(got)) == [42, 43, 44]
-        assert {line["op"] for line in got} == {None}  # read from the table
+        # read from the events table, which keeps each award's operation and event id
+        assert {(line["event"], line["op"]) for line in got} == {("award", "update")}
+        assert all(line["event_id"] for line in got)
         assert w.interrupt()[0] == 0
     finally:
         w.close()

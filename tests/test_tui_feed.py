@@ -195,6 +195,42 @@ async def test_killed_backend_reconnects_and_the_award_made_meanwhile_appears_on
         assert len(set(ids)) == len(ids) == view.total == 3
 
 
+def change(dsn: str, code: str, user: str, grant: bool):
+    from badge_console.core.awards import grant_award, revoke_award
+
+    with psycopg.connect(dsn) as conn:
+        return (grant_award if grant else revoke_award)(conn, None, code, user)
+
+
+@sync
+async def test_grants_and_revocations_are_marked_counted_apart_and_caught_up(make_app,
+                                                                            console_db):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        view = await open_feed(pilot, app)
+        log_in(console_db, 10, 11)
+        change(console_db, "star", "12", grant=True)
+        change(console_db, "pionner", "10", grant=False)
+        await wait_for(pilot, lambda: view.total == 4, "two awards, a grant and a revoke")
+        rows = view.query_one(AwardLog).rows
+        assert [(a.event, a.user_id) for a in rows][:2] == [("revoke", 10), ("grant", 12)]
+        revoked, granted = (award_line(a) for a in list(rows)[:2])
+        assert "− revoked" in str(revoked) and "+ granted" in str(granted)
+        assert any("red" in str(span.style) for span in revoked.spans)
+        assert any("green" in str(span.style) for span in granted.spans)
+        assert view.events == {"award": 2, "grant": 1, "revoke": 1}
+        assert (view.counts["pionner"], view.revoked["pionner"]) == (2, 1)
+        assert "2 award(s), 1 granted, 1 revoked since opened" in status_text(view)
+        assert "−1" in status_text(view, "#feed-counts")
+        pid = listener_backend(console_db)
+        write(console_db, "SELECT pg_terminate_backend(%s)", (pid,))
+        change(console_db, "pionner", "11", grant=False)  # while the listener is down
+        await wait_for(pilot, lambda: view.events["revoke"] == 2, "the missed revocation")
+        assert [(a.event, a.user_id) for a in rows][0] == ("revoke", 11)
+        await pilot.pause(0.5)
+        assert view.total == 5  # nothing delivered twice
+
+
 @sync
 async def test_a_burst_of_3000_awards_keeps_the_app_responsive_and_rows_bounded(
         make_app, console_db):
@@ -283,7 +319,11 @@ FIXED = [Award(100 + i, user, code, name, f"2024-05-04T12:00:{i:02d}+00:00",
              (12, "spring_cleaning", "Spring cleaning", "public.dummy_sketch", "delete"),
              (5, "pionner", "Pionner", "public.auth_user", None),
              (8, "collector", "Collector", "public.dummy_sketch", "insert"),
-             (6, "pionner", "Pionner", "public.auth_user", "UPDATE")])]
+             (6, "pionner", "Pionner", "public.auth_user", "UPDATE")])] + [
+    Award(108, 20, "star", "Star", "2024-05-04T12:00:08+00:00", None, "grant", "grant", 9,
+          "2024-05-04T12:00:08+00:00"),
+    Award(102, 4, "pionner", "Pionner", "2024-05-04T12:00:02+00:00", None, "revoke", "revoke",
+          10, "2024-05-04T12:00:09+00:00")]
 
 
 async def show_fixed_awards(pilot, app) -> None:

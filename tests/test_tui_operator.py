@@ -326,11 +326,12 @@ async def test_run_and_validate_are_different_keys(make_app):
 
 def test_no_view_key_is_taken_by_a_key_that_works_everywhere():
     from badge_console.tui.app import BadgeConsoleApp
+    from badge_console.tui.views.awards import AwardsView
     from badge_console.tui.views.install import InstallView
 
     everywhere = {key for b in BadgeConsoleApp.BINDINGS if b.priority
                   for key in b.key.split(",")}
-    for view in (TablesView, BadgesView, DryRunView, InstallView, FeedView):
+    for view in (TablesView, BadgesView, DryRunView, InstallView, FeedView, AwardsView):
         for binding in view.BINDINGS:
             for key in binding.key.split(","):
                 assert key not in everywhere, (view.__name__, key)

@@ -84,7 +84,7 @@ class BackfillProgress:
     awarded: int  # for this badge so far
 
 
-def _op_for(target: Target) -> tuple[str | None, str]:
+def evaluated_op(target: Target) -> tuple[str | None, str]:
     """The operation to evaluate, or None with the reason it cannot be backfilled."""
     op = rows_op(target)
     if op is not None:
@@ -110,7 +110,7 @@ def _prepare(conn: psycopg.Connection, bf: BadgeFile
     plan = []
     for badge in bf.badges:
         target = targets[badge.code]
-        op, reason = _op_for(target)
+        op, reason = evaluated_op(target)
         if not badge.is_enabled:
             op, reason = None, "not applicable: disabled in badge.json"
         elif "*" in paused or badge.code in paused:

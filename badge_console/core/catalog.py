@@ -156,3 +156,4 @@ def table_triggers(conn: psycopg.Connection) -> list[TriggerInfo]:
         " JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace"
         " WHERE NOT t.tgisinternal ORDER BY 1, 2, 3").fetchall()
     return [TriggerInfo(*r) for r in rows]
+

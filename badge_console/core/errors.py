@@ -99,3 +99,38 @@ class DefinitionError(BadgeConsoleError):
         first = problems[0] if problems else "no details"
         more = f" (and {count - 1} more)" if count > 1 else ""
         super().__init__(f"{path} is invalid: {first}{more}.")
+
+
+class AwardTableMissing(OperationFailed):
+    """The award table does not exist (nothing installed, nothing to list or revoke)."""
+
+    def __init__(self, table: str):
+        self.table = table
+        super().__init__(f"The award table {table} does not exist yet.")
+
+
+class UnknownBadge(OperationFailed):
+    """No badge with this code in badge.json, in what is installed, or in the award table."""
+
+    def __init__(self, code: str):
+        self.code = code
+        super().__init__(f"There is no badge with code {code}.")
+
+
+class UnknownUser(OperationFailed):
+    """The user id is not a value of the award table's user_id type, or has no row in the
+    table the award table's foreign key points at (`table`)."""
+
+    def __init__(self, user: str, table: str | None, type_name: str | None = None):
+        self.user, self.table, self.type_name = user, table, type_name
+        where = f"in {table}" if table else f"(not a valid {type_name})"
+        super().__init__(f"There is no user {user} {where}.")
+
+
+class AwardStateConflict(OperationFailed):
+    """Grant of a badge the user holds (`held` True), or revoke of one they do not hold."""
+
+    def __init__(self, code: str, user: str, held: bool):
+        self.code, self.user, self.held = code, user, held
+        state = "already holds" if held else "does not hold"
+        super().__init__(f"User {user} {state} badge {code}.")

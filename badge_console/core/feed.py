@@ -12,6 +12,11 @@ committed while it was disconnected is never missing; awards are de-duplicated b
 none is delivered twice. A lost connection or a server restart makes it reconnect by
 itself with backoff.
 
+What is delivered are events (sqlgen.event_payload): awards, manual grants and
+revocations, keyed by their id in badge_console.events, which every read takes them
+from; on a database installed before that table existed, awards keyed by their id in
+the award table.
+
 Why "unseen ids" instead of "id > last seen": ids are taken when a row is inserted, not
 when it commits, so a transaction may commit award 10 after award 11 was delivered.
 Every read (catch-up, poll, idle check) therefore asks for the ids above the highest seen
@@ -35,7 +40,7 @@ from . import topology
 from .connection import connect, first_line, redact
 from .definitions import DEFAULT_AWARD_TABLE, DEFAULT_CHANNEL
 from .errors import DatabaseUnreachable
-from .sqlgen import SCHEMA
+from .sqlgen import EVENTS, SCHEMA, event_payload
 
 CATCHUP_WINDOW = 10_000  # ids below the highest seen whose late commit is still looked for
 CATCHUP_PAGE = 5_000
@@ -52,7 +57,8 @@ KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
 
 @dataclass(slots=True)
 class Award:
-    """One award as notified (SPEC §3 payload); `op` is None when read by a catch-up.
+    """One event as notified (SPEC §3 payload): `event` is award, grant or revoke (of the
+    award `id`), `at` when it happened; `op` is None for history read by a catch-up.
 
     `payload` is the JSON text as PostgreSQL sent it, on one line (catch-ups build the
     same text), so a front end that prints JSON needs no second encoding.
@@ -65,7 +71,15 @@ class Award:
     awarded_at: str | None
     table: str | None
     op: str | None
+    event: str = "award"
+    event_id: int | None = None  # None from triggers installed before the events table
+    at: str | None = None
     payload: str = field(default="", repr=False, compare=False)
+
+    @property
+    def key(self) -> int:
+        """What a feed de-duplicates and resumes (--since) by: the event id, else the award's."""
+        return self.id if self.event_id is None else self.event_id
 
     @classmethod
     def from_payload(cls, payload: str) -> "Award | None":
@@ -78,14 +92,17 @@ class Award:
             if "\n" in payload or "\r" in payload:  # keep it one line (hand-made NOTIFY)
                 payload = json.dumps(doc, ensure_ascii=False)
             get = doc.get
+            event_id = get("event_id")
             return cls(award_id, get("user_id"), get("code"), get("name"),
-                       get("awarded_at"), get("table"), get("op"), payload)
+                       get("awarded_at"), get("table"), get("op"), get("event") or "award",
+                       event_id if isinstance(event_id, int) else None, get("at"), payload)
         except (ValueError, TypeError, KeyError):
             return None
 
     def as_dict(self) -> dict:
         return {"id": self.id, "user_id": self.user_id, "code": self.code, "name": self.name,
-                "awarded_at": self.awarded_at, "table": self.table, "op": self.op}
+                "awarded_at": self.awarded_at, "table": self.table, "op": self.op,
+                "event": self.event, "event_id": self.event_id, "at": self.at}
 
 
 @dataclass(frozen=True)
@@ -118,17 +135,27 @@ def read_feed_settings(conn: psycopg.Connection, bf=None) -> FeedSettings:
     return FeedSettings(channel, award)
 
 
-def unseen_awards_query(conn, award_name: str) -> sql.Composed | None:
-    """Awards with an id in a list or above an id, as the JSON text a notification carries.
+def unseen_awards_query(conn, award_name: str
+                        ) -> tuple[sql.Composed, sql.Identifier] | None:
+    """Events with an id in a list or above an id, as the JSON text a notification carries,
+    and the table they are read from: badge_console.events, else (installed before it) the
+    award table.
 
-    Parameters: (gap ids, top id, limit). The one query every read of the feed runs (the
-    place to switch to an events table); None while the award table does not exist.
+    Parameters: (gap ids, top id, limit). The one query every read of the feed runs; None
+    without either table.
     """
+    if catalog.relation_exists(conn, SCHEMA, EVENTS):
+        events = sql.Identifier(SCHEMA, EVENTS)
+        return sql.SQL("SELECT e.id, {payload} FROM {events} AS e"
+                       " WHERE e.id = ANY(%s::bigint[]) OR e.id > %s::bigint"
+                       " ORDER BY e.id LIMIT %s").format(
+            payload=event_payload("e"), events=events), events
     ref = catalog.resolve_table(conn, award_name)
     if ref is None:
         return None
     cols = {c.name for c in catalog.columns(conn, ref)}
     stamp = sql.SQL("a.awarded_at") if "awarded_at" in cols else sql.SQL("NULL::timestamptz")
+    award = sql.Identifier(*ref.parts)
     installed = catalog.relation_exists(conn, SCHEMA, "installed")
     table, join = sql.SQL("NULL::text"), sql.SQL("")
     if installed:
@@ -140,7 +167,7 @@ def unseen_awards_query(conn, award_name: str) -> sql.Composed | None:
         " 'name', a.name, 'awarded_at', {stamp}, 'table', {table}, 'op', NULL)::text"
         " FROM {award} AS a{join} WHERE a.id = ANY(%s::bigint[]) OR a.id > %s::bigint"
         " ORDER BY a.id LIMIT %s").format(
-        stamp=stamp, table=table, award=sql.Identifier(*ref.parts), join=join)
+        stamp=stamp, table=table, award=award, join=join), award
 
 
 class FeedSource:
@@ -250,7 +277,7 @@ class AwardListener:
         self._floor: int | None = since  # never deliver ids at or below this
         self._seen: set[int] = set()
         self._max_seen = since or 0
-        self._query: sql.Composed | None = None
+        self._query: tuple[sql.Composed, sql.Identifier] | None = None  # and its table
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._conn: psycopg.Connection | None = None
@@ -349,14 +376,13 @@ class AwardListener:
         Done before LISTEN so that an award committed meanwhile is not taken for history
         while its notification is still on the way; the catch-up after LISTEN shows it.
         """
-        ref = catalog.resolve_table(conn, self.award_table) if self._query is not None else None
-        if ref is None:  # nothing installed yet: every award that comes later is news
+        if self._query is None:  # nothing installed yet: every award that comes later is news
             self._floor = 0
             return
-        award = sql.Identifier(*ref.parts)
+        table = self._query[1]
         top = conn.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(
-            award)).fetchone()[0]
-        rows = conn.execute(sql.SQL("SELECT id FROM {} WHERE id > %s").format(award),
+            table)).fetchone()[0]
+        rows = conn.execute(sql.SQL("SELECT id FROM {} WHERE id > %s").format(table),
                             (top - CATCHUP_WINDOW,)).fetchall()
         self._seen.update(r[0] for r in rows)
         self._floor, self._max_seen = top - CATCHUP_WINDOW, max(self._max_seen, top)
@@ -375,7 +401,7 @@ class AwardListener:
                 return 0
         gaps, top, count = self._gaps(), self._max_seen, 0
         while not self._stop.is_set():
-            rows = conn.execute(self._query, (gaps, top, CATCHUP_PAGE)).fetchall()
+            rows = conn.execute(self._query[0], (gaps, top, CATCHUP_PAGE)).fetchall()
             for _, payload in rows:
                 if self.deliver(Award.from_payload(payload)):
                     count += 1
@@ -391,7 +417,7 @@ class AwardListener:
     def deliver(self, award: Award | None) -> bool:
         if award is None:
             return False
-        award_id, seen = award.id, self._seen
+        award_id, seen = award.key, self._seen
         if award_id in seen or (self._floor is not None and award_id <= self._floor):
             return False
         seen.add(award_id)

@@ -23,9 +23,9 @@ from .health import FIX, installed_health
 from .installed import drop_badge, live_badges, read_installed, recorder_wanted
 from .reconcile import has_pg_cron, last_pass, scheduled, unschedule_statements
 from .resolve import Resolution, resolve
-from .sqlgen import (SCHEMA, Target, award_table_ddl,
-                     create_trigger_ddl, drop_function_ddl, drop_trigger_ddl, fingerprint,
-                     function_name, schema_ddl, trigger_function_ddl, trigger_name)
+from .sqlgen import (EVENTS, SCHEMA, Target, award_table_ddl,
+                     create_trigger_ddl, drop_function_ddl, drop_trigger_ddl, events_seed,
+                     fingerprint, function_name, schema_ddl, trigger_function_ddl, trigger_name)
 from .sqlgen_reconcile import badge_reconcile_ddl, drop_badge_reconcile_ddl, reconcile_procedure_ddl
 from .topology import require_primary
 from .waits import READS, Timeouts, bounded, tables_of
@@ -204,6 +204,8 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
     setup = schema_ddl() + [reconcile_procedure_ddl()]
     if not res.award_exists:
         setup.append(award_table_ddl(res.award, res.user_type))
+    elif not catalog.relation_exists(conn, SCHEMA, EVENTS):  # awards made before: history
+        setup.append(events_seed(res.award))
     setup += award_guard_ddl(res.award)
     if recorder_wanted(conn):
         setup += migration_recorder_ddl()

@@ -16,7 +16,7 @@ from . import catalog
 from .condition import check_condition
 from .definitions import CODE_RE, BadgeFile, check_definitions
 from .errors import Problem
-from .sqlgen import AwardTable, Target, award_query, winners_query
+from .sqlgen import EVENTS, SCHEMA, AwardTable, Target, award_query, winners_query
 from .waits import READS, Timeouts, bounded, tables_of
 
 
@@ -135,6 +135,7 @@ def resolve(conn: psycopg.Connection, bf: BadgeFile) -> Resolution:
         _shared_names(bf, problems, award)
     broken = {p.index for p in problems if p.index is not None}
     user_type = None
+    events = catalog.relation_exists(conn, SCHEMA, EVENTS)  # else planned without recording
     for index, badge in enumerate(bf.badges):
         if index in broken:
             continue
@@ -182,7 +183,8 @@ def resolve(conn: psycopg.Connection, bf: BadgeFile) -> Resolution:
         for op in badge.operations:
             src = sql.Identifier(*table.parts)
             single = target.row_level(op)
-            query = award_query(target, op, award, "x", src, src, single_row=single) \
+            query = award_query(target, op, award, "x", src, src, single_row=single,
+                                events=events) \
                 if award_exists else winners_query(target, op, None, src, src, single)
             objection = _explain(conn, query)
             if objection:

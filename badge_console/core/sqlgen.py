@@ -20,9 +20,9 @@ are skipped (a fenced index probe, see _lacks), and the condition runs once per
 remaining combination. Either way the evaluation sits in one
 subtransaction (on_error skip), and winners are inserted with ON CONFLICT DO NOTHING
 (the unique key, not a racy NOT EXISTS, is what guarantees one award under concurrent
-writers), each notified in the same transaction. Tables that cannot have transition
-tables get a row trigger running the one-row path. Measured in
-bench/trigger_overhead.py (figures in bench/README.md).
+writers), each recorded as an "award" event in badge_console.events and notified in the
+same transaction. Tables that cannot have transition tables get a row trigger running the
+one-row path. Measured in bench/trigger_overhead.py (figures in bench/README.md).
 
 Concurrent writers (SPEC section 7, "No award is lost"): a condition that reads other
 rows (Target.locks) is judged only under a transaction advisory lock per (badge, user),
@@ -31,6 +31,10 @@ so that READ COMMITTED shows it what the lock's previous holder committed. The l
 tried without waiting first (the usual case); else waited for at most LOCK_WAIT; else the
 changed row is queued in badge_console.queue in the same transaction and reconcile
 (sqlgen_reconcile) judges it later. bench/concurrency.py measures it.
+
+Events: every award, manual grant and revoke is a row of the append-only events table
+(nothing here updates or deletes it), notified with the same JSON the feed's catch-up
+reads back from that table (event_payload), so a feed can catch up revocations too.
 """
 
 from __future__ import annotations
@@ -46,9 +50,11 @@ from .condition import ConditionInfo
 from .definitions import Badge
 
 SCHEMA = "badge_console"
-GENERATOR_VERSION = "6"  # 3: one-row path, generic plans, inline conditions; 4: STRICT fetch;
+GENERATOR_VERSION = "7"  # 3: one-row path, generic plans, inline conditions; 4: STRICT fetch;
 # 5: per (badge, user) lock before a condition that reads other rows, queue, reconcile;
 # 6: pause before an inline condition, bounded error_log and auto-pause, no award for a gone user
+# 7: every award (trigger, backfill, reconcile) recorded in the events table
+EVENTS = "events"
 TRIGGER_PREFIX = "bc_"
 MAX_ERRORS = 1000  # failing statements a badge records before it pauses itself
 NEW_TABLE = "badge_console_new"
@@ -190,7 +196,33 @@ def schema_ddl() -> list[sql.Composed]:
         " SET search_path = pg_catalog, pg_temp AS $f$\n"
         "INSERT INTO {s}.queue (code, op, user_id, new_row, old_row)"
         " VALUES (code, op, user_id, new_row, old_row);\nSELECT false\n$f$",
+        "CREATE TABLE IF NOT EXISTS {s}.events ("
+        " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, event text NOT NULL,"
+        " award_id bigint, user_id jsonb NOT NULL, code text NOT NULL, name text,"
+        " awarded_at timestamptz, at timestamptz NOT NULL DEFAULT now(), tbl text, op text,"
+        " by_role text NOT NULL DEFAULT session_user)",
     )]
+
+
+def events_seed(award: AwardTable) -> sql.Composed:
+    """The awards made before the events table existed, as history ("award" events with no
+    table or op), so a feed started with --since 0 still shows them."""
+    stamp = sql.SQL("awarded_at") if award.has_awarded_at else sql.SQL("NULL")
+    return sql.SQL(
+        "INSERT INTO {events} (event, award_id, user_id, code, name, awarded_at, at)"
+        " SELECT 'award', id, to_jsonb(user_id), code, name, {stamp}, coalesce({stamp}, now())"
+        " FROM {award} ORDER BY id").format(
+        events=sql.Identifier(SCHEMA, EVENTS), stamp=stamp, award=award.ident)
+
+
+def event_payload(alias: str) -> sql.Composed:
+    """An events row as the JSON text notified and read back by catch-ups (SPEC §3 plus
+    event, event_id and at, the event's time)."""
+    e = sql.Identifier(alias)
+    return sql.SQL(
+        "json_build_object('id', {e}.award_id, 'user_id', {e}.user_id, 'code', {e}.code,"
+        " 'name', {e}.name, 'awarded_at', {e}.awarded_at, 'table', {e}.tbl, 'op', {e}.op,"
+        " 'event', {e}.event, 'event_id', {e}.id, 'at', {e}.at)::text").format(e=e)
 
 
 def award_table_ddl(award: AwardTable, user_type: str) -> sql.Composed:
@@ -336,31 +368,89 @@ def _inline_winners(target: Target, op: str, award: AwardTable | None,
 
 def award_query(target: Target, op: str, award: AwardTable, channel: str,
                 new_src: sql.Composable, old_src: sql.Composable, *, op_label: str | None = None,
-                single_row: bool = False, into: str | None = None) -> sql.Composed:
+                single_row: bool = False, into: str | None = None,
+                events: bool = True) -> sql.Composed:
     """Insert the winners' awards and notify each one; yields the number awarded."""
     return _grant(target, op, award, channel,
                   winners_query(target, op, award, new_src, old_src, single_row),
-                  op_label=op_label, into=into)
+                  op_label=op_label, into=into, events=events)
 
 
 def _grant(target: Target, op: str, award: AwardTable, channel: str, winners: sql.Composable,
-           *, op_label: str | None = None, into: str | None = None) -> sql.Composed:
+           *, op_label: str | None = None, into: str | None = None,
+           events: bool = True) -> sql.Composed:
     """Insert an award for each user_id `winners` yields and notify each one granted."""
     b = target.badge
+    return grant_query(award, channel, winners, code=b.code, name=b.name,
+                       table=target.table.display, op=op_label or op, into=into, events=events)
+
+
+def grant_query(award: AwardTable, channel: str, winners: sql.Composable, *, code: str,
+                name: str, table: str | None, op: str | None, event: str = "award",
+                into: str | None = None, events: bool = True) -> sql.Composed:
+    """Awards for the users `winners` yields (ON CONFLICT DO NOTHING), each recorded as an
+    event and notified; yields how many were granted. events=False (only to plan a check
+    before the events table exists) notifies without recording."""
     stamp = sql.SQL(", awarded_at") if award.has_awarded_at else sql.SQL(", now() AS awarded_at")
-    payload = sql.SQL(
-        "json_build_object('id', id, 'user_id', user_id, 'code', code, 'name', name,"
-        " 'awarded_at', awarded_at, 'table', {table}, 'op', {op})::text").format(
-        table=sql.Literal(target.table.display), op=sql.Literal(op_label or op))
-    return sql.SQL(
+    granted = sql.SQL(
         "WITH winners AS (\n  {winners}\n), granted AS (\n"
         "  INSERT INTO {award} (user_id, name, code)\n"
         "  SELECT user_id, {name}, {code} FROM winners{alive}\n"
-        "  ON CONFLICT DO NOTHING\n  RETURNING id, user_id, code, name{stamp}\n)\n"
-        "SELECT count(pg_notify({channel}, {payload})){into} FROM granted").format(
-        winners=winners, award=award.ident, name=sql.Literal(b.name), code=sql.Literal(b.code),
-        stamp=stamp, channel=sql.Literal(channel), payload=payload, alive=_user_exists(award),
-        into=sql.SQL(" INTO {}").format(sql.Identifier(into)) if into else sql.SQL(""))
+        "  ON CONFLICT DO NOTHING\n  RETURNING id, user_id, code, name{stamp}\n)").format(
+        winners=winners, award=award.ident, name=sql.Literal(name), code=sql.Literal(code),
+        stamp=stamp, alive=_user_exists(award))
+    return _notified(granted, "granted", channel, event, table, op, into, events)
+
+
+def revoke_query(award: AwardTable, channel: str, award_ids: sql.Composable, *,
+                 op: str) -> sql.Composed:
+    """Delete the awards whose ids `award_ids` yields, each recorded as a "revoke" event and
+    notified; yields how many were revoked."""
+    stamp = sql.SQL("a.awarded_at") if award.has_awarded_at else sql.SQL("NULL::timestamptz")
+    gone = sql.SQL(
+        "WITH gone AS (\n  DELETE FROM {award} AS a WHERE a.id IN ({ids})\n"
+        "  RETURNING a.id, a.user_id, a.code, a.name, {stamp} AS awarded_at\n)").format(
+        award=award.ident, ids=award_ids, stamp=stamp)
+    return _notified(gone, "gone", channel, "revoke", None, op, None, True)
+
+
+def _notified(changes: sql.Composable, rows: str, channel: str, event: str, table: str | None,
+              op: str | None, into: str | None, events: bool) -> sql.Composed:
+    """`changes` (a WITH whose CTE `rows` returns award rows), then: record each as an event
+    and notify its payload in the same transaction; the count of them."""
+    into_sql = sql.SQL(" INTO {}").format(sql.Identifier(into)) if into else sql.SQL("")
+    table_sql, op_sql = sql.Literal(table), sql.Literal(op)
+    if not events:
+        payload = sql.SQL(
+            "json_build_object('id', id, 'user_id', user_id, 'code', code, 'name', name,"
+            " 'awarded_at', awarded_at, 'table', {table}, 'op', {op}, 'event', {event})::text"
+        ).format(table=table_sql, op=op_sql, event=sql.Literal(event))
+        return sql.SQL("{changes}\nSELECT count(pg_notify({channel}, {payload})){into} FROM {rows}"
+                       ).format(changes=changes, channel=sql.Literal(channel), payload=payload,
+                                into=into_sql, rows=sql.Identifier(rows))
+    return sql.SQL(
+        "{changes}, logged AS (\n"
+        "  INSERT INTO {events} (event, award_id, user_id, code, name, awarded_at, tbl, op)\n"
+        "  SELECT {event}, id, to_jsonb(user_id), code, name, awarded_at, {table}::text,"
+        " {op}::text FROM {rows}\n  RETURNING *\n)\n"
+        "SELECT count(pg_notify({channel}, {payload})){into} FROM logged AS e").format(
+        changes=changes, events=sql.Identifier(SCHEMA, EVENTS), event=sql.Literal(event),
+        table=table_sql, op=op_sql, rows=sql.Identifier(rows), channel=sql.Literal(channel),
+        payload=event_payload("e"), into=into_sql)
+
+
+def unqualified_query(target: Target, op: str, holders: sql.Composable) -> sql.Composed:
+    """Of the award rows `holders` yields (id, user_id), those whose user no longer
+    satisfies the condition over today's rows, evaluated set-based as backfill does (each
+    row as if just written by `op`) but only on the rows of those users."""
+    uf = sql.Identifier(ROWS_ALIAS, target.badge.user_field)
+    src = rows_where(sql.Identifier(*target.table.parts),
+                     sql.SQL("{uf} IN (SELECT user_id FROM holders)").format(uf=uf))
+    return sql.SQL(
+        "WITH holders AS MATERIALIZED ({holders})\n"
+        "SELECT h.id, h.user_id FROM holders AS h\n"
+        "WHERE NOT EXISTS (SELECT 1 FROM ({winners}) AS q WHERE q.user_id = h.user_id)").format(
+        holders=holders, winners=winners_query(target, op, None, src, src))
 
 
 def _user_exists(award: AwardTable) -> sql.Composable:

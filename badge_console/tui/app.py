@@ -1,4 +1,4 @@
-"""The console: wires the five views, the header and the connection lifecycle.
+"""The console: wires the six views, the header and the connection lifecycle.
 
 `run_console(ctx, read_only)` is what `badge-console` (no command) calls. Database work
 happens in the views' workers; this module only keeps the connection alive (banner and
@@ -38,8 +38,8 @@ from .widgets.help import HelpScreen, key_rows
 # (id, label, key, class in module .views.<id>); Tables is the first screen.
 VIEWS = (("tables", "Tables", "1", "TablesView"), ("badges", "Badges", "2", "BadgesView"),
          ("dryrun", "Dry run", "3", "DryRunView"), ("install", "Install", "4", "InstallView"),
-         ("feed", "Live feed", "5", "FeedView"))
-COMMAND_VIEWS = ("dryrun", "install", "feed")  # views that add commands to the palette
+         ("feed", "Live feed", "5", "FeedView"), ("awards", "Awards", "6", "AwardsView"))
+COMMAND_VIEWS = ("dryrun", "install", "feed", "awards")  # views that add commands to the palette
 RECONNECT_EVERY = 2.0
 
 

@@ -64,7 +64,9 @@ class FeedView(Vertical):
         super().__init__(**kwargs)
         self.inbox = AwardInbox(CAPACITY)
         self.kept: deque[Award] = deque(maxlen=CAPACITY)  # newest last, for resume/filter
-        self.counts: Counter = Counter()
+        self.counts: Counter = Counter()  # awards and grants per badge
+        self.revoked: Counter = Counter()  # revocations per badge, counted apart
+        self.events: Counter = Counter()  # award, grant, revoke
         self.names: dict[str, str] = {}
         self.rate = AwardRate()
         self.total = 0
@@ -147,6 +149,8 @@ class FeedView(Vertical):
         if drained.received:
             self.total += drained.received
             self.counts.update(drained.per_badge)
+            self.revoked.update(drained.revoked)
+            self.events.update(drained.per_event)
             for award in drained.awards:
                 self.names.setdefault(award.code, award.name or award.code)
             self.rate.add(drained.received, now)
@@ -189,16 +193,20 @@ class FeedView(Vertical):
         self.query_one("#feed-state", Static).update(text)
 
     def _show_counts(self) -> None:
-        if not self.counts:
+        if not self.counts and not self.revoked:
             self.query_one("#feed-counts", Static).update(Text("none yet", style="dim"))
             return
         text = Text()
-        for code, count in self.counts.most_common(12):
+        codes = [c for c, _ in (self.counts + self.revoked).most_common()]
+        for code in codes[:12]:
             name = self.names.get(code, code)
-            text.append(f"{count:>7,} ", style="bold")
-            text.append(f"{name[:24]}\n", style="yellow")
-        if len(self.counts) > 12:
-            text.append(f"  and {len(self.counts) - 12} more badges", style="dim")
+            text.append(f"{self.counts[code]:>7,} ", style="bold")
+            text.append(f"{name[:24 - 6 * bool(self.revoked[code])]}", style="yellow")
+            if self.revoked[code]:
+                text.append(f" −{self.revoked[code]:,}", style="bold red")
+            text.append("\n")
+        if len(codes) > 12:
+            text.append(f"  and {len(codes) - 12} more badges", style="dim")
         self.query_one("#feed-counts", Static).update(text.rstrip() or text)
 
     def _show_rate(self, now: float) -> None:
@@ -221,7 +229,12 @@ class FeedView(Vertical):
         if self.paused:
             text.append(" PAUSED ", style="bold reverse yellow")
             text.append(f" {self.missed:,} new since  ·  ", style="yellow")
-        text.append(f"{self.total:,} award(s) since {self.since}", style="bold")
+        text.append(f"{self.events['award']:,} award(s)", style="bold")
+        if self.events["grant"]:
+            text.append(f", {self.events['grant']:,} granted", style="bold green")
+        if self.events["revoke"]:
+            text.append(f", {self.events['revoke']:,} revoked", style="bold red")
+        text.append(f" since {self.since}", style="bold")
         text.append(f"  ·  {rows:,} row(s) shown (newest {CAPACITY:,} kept)", style="dim")
         if self.award_filter:
             text.append(f"  ·  filter: {self.award_filter.describe()}", style="cyan")
@@ -244,6 +257,8 @@ class FeedView(Vertical):
         self.inbox.drain()
         self.kept.clear()
         self.counts.clear()
+        self.revoked.clear()
+        self.events.clear()
         self.total = self.missed = 0
         self.since = "cleared"
         self.query_one(AwardLog).clear_rows()

@@ -21,7 +21,9 @@ from textual.strip import Strip
 
 from ...core.feed import Award
 
-COLUMNS = (("time", 8), ("id", 7), ("user", 7), ("badge", 22), ("table", 20), ("op", 8))
+COLUMNS = (("time", 8), ("id", 7), ("user", 7), ("badge", 22), ("table", 20), ("op", 9))
+# grants and revocations are marked in the op column, each in a colour of its own
+EVENT_MARK = {"grant": ("+ granted", "bold green"), "revoke": ("− revoked", "bold red")}
 
 
 def clock(awarded_at: str | None, tz: tzinfo | None = None) -> str:
@@ -48,16 +50,19 @@ def award_line(award: Award, tz: tzinfo | None = None) -> Text:
         return (value if len(value) <= width else value[:width - 1] + "…").ljust(width) + " "
 
     text = Text(no_wrap=True)
-    text.append(cell(clock(award.awarded_at, tz), 8), style="dim")
+    text.append(cell(clock(award.at or award.awarded_at, tz), 8), style="dim")
     text.append(f"#{award.id}".rjust(7) + " ", style="dim")
     text.append(cell(award.user_id, 7), style="bold")
     text.append(cell(award.name or award.code, 22), style="yellow")
     table = award.table or "-"
     text.append(cell(table.removeprefix("public."), 20))
-    if award.op:
-        text.append(cell(award.op.lower(), 8), style="cyan")
+    if award.event in EVENT_MARK:
+        mark, style = EVENT_MARK[award.event]
+        text.append(cell(mark, 9), style=style)
+    elif award.op:
+        text.append(cell(award.op.lower(), 9), style="cyan")
     else:  # read from the award table after a reconnect, not notified
-        text.append(cell("catch-up", 8), style="magenta")
+        text.append(cell("catch-up", 9), style="magenta")
     return text
 
 

@@ -21,8 +21,10 @@ RATE_WINDOW = 60  # seconds of award rate the sparkline shows
 @dataclass
 class Drained:
     awards: list[Award]  # oldest first, at most `capacity` of them
-    received: int  # every award since the last drain, shown or dropped
-    per_badge: Counter = field(default_factory=Counter)
+    received: int  # every event since the last drain, shown or dropped
+    per_badge: Counter = field(default_factory=Counter)  # awards and grants
+    revoked: Counter = field(default_factory=Counter)  # revocations, per badge
+    per_event: Counter = field(default_factory=Counter)  # award, grant, revoke
 
 
 class AwardInbox:
@@ -32,21 +34,26 @@ class AwardInbox:
         self._awards: deque[Award] = deque(maxlen=capacity)
         self._received = 0
         self._per_badge: Counter = Counter()
+        self._revoked: Counter = Counter()
+        self._per_event: Counter = Counter()
         self._lock = threading.Lock()
 
     def put(self, award: Award) -> None:
         with self._lock:
             self._awards.append(award)
             self._received += 1
-            self._per_badge[award.code] += 1
+            (self._revoked if award.event == "revoke" else self._per_badge)[award.code] += 1
+            self._per_event[award.event] += 1
 
     def drain(self) -> Drained:
         with self._lock:
             if not self._received:
                 return Drained([], 0)
-            drained = Drained(list(self._awards), self._received, self._per_badge)
+            drained = Drained(list(self._awards), self._received, self._per_badge,
+                              self._revoked, self._per_event)
             self._awards.clear()
             self._received, self._per_badge = 0, Counter()
+            self._revoked, self._per_event = Counter(), Counter()
             return drained
 
 
