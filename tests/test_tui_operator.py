@@ -19,6 +19,7 @@ from badge_console.tui.views.tables import TablesView
 from badge_console.tui.widgets.feed_log import AwardLog
 from badge_console.tui.widgets.header import StatusHeader
 from conftest import ROOT
+from test_tui_feed import wait_for
 from test_tui_support import (SIZE, badges_copy, console_db, make_app,  # noqa: F401
                               settle, sync)
 
@@ -304,9 +305,9 @@ async def test_pausing_a_badge_asks_first_and_p_writes_nothing(make_app, console
         await pilot.pause()
         assert type(app.screen).__name__ == "ConfirmScreen" and not _paused(console_db)
         await pilot.click("#answer-go")
+        await wait_for(pilot, lambda: _paused(console_db), "the pause to be written")
         await settle(pilot, app)
-        assert _paused(console_db)
-        assert "paused" in _statuses(app)["pionner"]
+        await wait_for(pilot, lambda: "paused" in _statuses(app)["pionner"], "the paused status")
 
 
 @sync
@@ -473,9 +474,9 @@ async def test_typed_rows_placeholder_uses_the_badges_table(make_app):
         await _view(pilot, app, "3")
         app.query_one("#dr-badge", Select).value = "pionner"
         app.query_one("#dr-sample-kind", Select).value = "rows"
-        await pilot.pause()
-        placeholder = app.query_one("#dr-sample", Input).placeholder
-        assert "title" not in placeholder and '"id"' in placeholder
+        sample = app.query_one("#dr-sample", Input)
+        await wait_for(pilot, lambda: '"id"' in sample.placeholder, "auth_user's columns")
+        assert "title" not in sample.placeholder
 
 
 # ---- 10. Live feed -------------------------------------------------------------------------

@@ -42,9 +42,19 @@ async def _open_grid(pilot, app) -> None:
     app.query_one("#grid").focus()
 
 
+async def _catalog_read(pilot, app) -> None:
+    """The editor shows column types once its catalog worker has answered."""
+    from badge_console.tui.widgets.badge_editor import BadgeEditor
+    from test_tui_feed import wait_for
+
+    editor = app.query_one(BadgeEditor)
+    await wait_for(pilot, lambda: bool(editor.choices), "the catalog in the editor")
+
+
 async def _break_condition(pilot, app) -> None:
     from textual.widgets import DataTable
 
+    await _catalog_read(pilot, app)
     app.query_one("#badge-list", DataTable).move_cursor(row=1)
     await pilot.pause()
     app.query_one("#f-condition", TextArea).text = \
@@ -61,7 +71,7 @@ def test_snapshot_tables_tree_only(make_app, snap_compare):
 
 
 def test_snapshot_badges_view(make_app, snap_compare):
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_before("2"))
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=_before("2", _catalog_read))
 
 
 def test_snapshot_badges_editor_with_error(make_app, snap_compare):
@@ -92,7 +102,7 @@ async def _feed_live(pilot, app) -> None:
         await asyncio.sleep(0.05)
 
 
-VIEW_STEPS = {"tables": ("1", _open_grid), "badges": ("2", None),
+VIEW_STEPS = {"tables": ("1", _open_grid), "badges": ("2", _catalog_read),
               "dryrun": ("3", _dry_run_collector), "install": ("4", None),
               "feed": ("5", _feed_live)}
 EVERY_VIEW = pytest.mark.parametrize("view", list(VIEW_STEPS))
