@@ -231,8 +231,8 @@ async def test_backfill_table_goes_away_after_uninstall(make_app):
         await pilot.press("u")
         await settle(pilot, app)
         await pilot.click("#answer-uninstall")
-        await settle(pilot, app)
-        assert not app.query_one("#backfill-table").display
+        table = app.query_one("#backfill-table")
+        await wait_for(pilot, lambda: not table.display, "the backfill table to go away")
 
 
 @sync

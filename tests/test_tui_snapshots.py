@@ -102,8 +102,19 @@ async def _feed_live(pilot, app) -> None:
         await asyncio.sleep(0.05)
 
 
+async def _plan_shown(pilot, app) -> None:
+    """The plan table sizes its columns from its rows: wait for the rows, then a repaint."""
+    from badge_console.tui.widgets.install_plan import PlanTable
+    from test_tui_feed import wait_for
+
+    table = app.query_one(PlanTable)
+    await wait_for(pilot, lambda: table.row_count > 0, "the install plan's rows")
+    await pilot.pause()
+    await pilot.pause()
+
+
 VIEW_STEPS = {"tables": ("1", _open_grid), "badges": ("2", _catalog_read),
-              "dryrun": ("3", _dry_run_collector), "install": ("4", None),
+              "dryrun": ("3", _dry_run_collector), "install": ("4", _plan_shown),
               "feed": ("5", _feed_live)}
 EVERY_VIEW = pytest.mark.parametrize("view", list(VIEW_STEPS))
 
