@@ -24,6 +24,7 @@ from typing import Callable
 import psycopg
 from psycopg import sql
 
+from .batch_sizes import BACKFILL_ROWS
 from .definitions import DEFAULT_CHANNEL, BadgeFile
 from .errors import DefinitionError, OperationFailed
 from .install import read_paused
@@ -32,7 +33,6 @@ from .sqlgen import ROWS_ALIAS, Target, award_query, rows_op, rows_where, winner
 from .topology import require_primary
 from .waits import READS, Timeouts, bound, bounded, tables_of
 
-DEFAULT_BATCH = 1000
 SAMPLE = 10
 BATCH_TIMEOUTS = Timeouts(lock="5s", statement="120s")  # one batch of rows
 
@@ -213,7 +213,7 @@ class _Batches:
         return self.table, None, 0  # partitioned or foreign without a key: one batch
 
 
-def run_backfill(conn: psycopg.Connection, bf: BadgeFile, *, batch_size: int = DEFAULT_BATCH,
+def run_backfill(conn: psycopg.Connection, bf: BadgeFile, *, batch_size: int = BACKFILL_ROWS,
                  progress: Callable[[BackfillProgress], None] | None = None,
                  cancel=None) -> Backfill:
     """Award every user who qualifies now; batches of `batch_size` rows, each committed.

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from psycopg import sql
 
+from .batch_sizes import RECONCILE_ROWS
 from .sqlgen import (ROWS_ALIAS, SCHEMA, AwardTable, Target, award_query, dollar_quote,
                      function_settings, lock_key, paused_check, recorded_errors, rows_op,
                      rows_where)
 
-DEFAULT_BATCH = 1000
 LAST_RUN_KEY = "reconcile_last_run"  # in badge_console.settings: the last pass, as JSON
 
 
@@ -210,5 +210,5 @@ def reconcile_procedure_ddl() -> sql.Composed:
     """The pass itself: a procedure (it commits between batches), run as its caller; the
     per-badge functions it calls are SECURITY DEFINER like the triggers."""
     return sql.SQL(RECONCILE_PROCEDURE).format(
-        s=sql.Identifier(SCHEMA), batch=sql.Literal(DEFAULT_BATCH),
+        s=sql.Identifier(SCHEMA), batch=sql.Literal(RECONCILE_ROWS),
         key=sql.Literal(LAST_RUN_KEY))

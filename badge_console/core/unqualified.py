@@ -23,6 +23,7 @@ from psycopg import sql
 
 from .awards import award_table
 from .backfill import BATCH_TIMEOUTS, evaluated_op
+from .batch_sizes import REVOKE_HOLDERS
 from .definitions import BadgeFile
 from .errors import DefinitionError, UnknownBadge
 from .feed import read_feed_settings
@@ -31,7 +32,6 @@ from .sqlgen import AwardTable, Target, revoke_query, unqualified_query
 from .topology import require_primary
 from .waits import READS, bounded
 
-DEFAULT_BATCH = 500
 SAMPLE = 10
 OP_LABEL = "unqualified"  # the op of these revoke events
 
@@ -167,7 +167,7 @@ def _revoke_badge(conn, award: AwardTable, channel: str, item: UnqualifiedItem,
 
 
 def revoke_unqualified(conn: psycopg.Connection, bf: BadgeFile, code: str | None = None, *,
-                       batch_size: int = DEFAULT_BATCH,
+                       batch_size: int = REVOKE_HOLDERS,
                        progress: Callable[[RevokeProgress], None] | None = None,
                        cancel=None) -> Unqualified:
     """Revoke every holder who no longer qualifies, `batch_size` holders per transaction.
