@@ -29,7 +29,8 @@ from .definitions import DEFAULT_CHANNEL, BadgeFile
 from .errors import DefinitionError, OperationFailed
 from .install import read_paused
 from .resolve import Resolution, resolve
-from .sqlgen import ROWS_ALIAS, Target, award_query, rows_op, rows_where, winners_query
+from .sqlgen import Target
+from .sqlgen_winners import ROWS_ALIAS, award_query, rows_op, rows_where, winners_query
 from .topology import require_primary
 from .waits import READS, Timeouts, bound, bounded, tables_of
 
@@ -151,7 +152,7 @@ class _Batches:
     """Ranges of a table: by primary key, else by ctid block, else the whole table.
 
     Each batch is a from-item usable both as `{src} AS new` and as `FROM {src}`
-    (sqlgen.rows_where).
+    (sqlgen_winners.rows_where).
     """
 
     def __init__(self, conn: psycopg.Connection, target: Target, size: int):

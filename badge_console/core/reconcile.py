@@ -1,6 +1,6 @@
 """Reconcile: award what the triggers could not decide at once, and when that runs.
 
-A trigger that cannot have a (badge, user) lock within sqlgen.LOCK_WAIT queues the row
+A trigger that cannot have a (badge, user) lock within sqlgen_locks.LOCK_WAIT queues the row
 instead of waiting, and a time-based condition becomes true with no write at all; one
 pass of `badge_console.reconcile()` (sqlgen_reconcile) awards both. This module runs a
 pass, reads when the last one ran, and schedules passes: with pg_cron when the extension

@@ -3,7 +3,7 @@
 A condition fixed after it awarded too many users (a threshold raised, a buggy query
 corrected), rows deleted since, or time passing for a time-based badge: some holders
 would not earn the badge today. This finds them set-based over today's rows, through the
-generator backfill uses (sqlgen.unqualified_query: each of a holder's rows judged as if
+generator backfill uses (sqlgen_winners.unqualified_query: each of a holder's rows judged as if
 just written, the condition once per distinct combination), and revokes them.
 
 - `preview_unqualified` counts them (and a sample) in a READ ONLY transaction that is
@@ -28,7 +28,9 @@ from .definitions import BadgeFile
 from .errors import DefinitionError, UnknownBadge
 from .feed import read_feed_settings
 from .resolve import resolve
-from .sqlgen import AwardTable, Target, revoke_query, unqualified_query
+from .sqlgen import AwardTable, Target
+from .sqlgen_events import revoke_query
+from .sqlgen_winners import unqualified_query
 from .topology import require_primary
 from .waits import READS, bounded
 
