@@ -24,7 +24,7 @@ from typing import Callable
 import psycopg
 from psycopg import sql
 
-from .definitions import DEFAULT_CHANNEL, BadgeFile
+from .definitions import BadgeFile
 from .errors import DefinitionError, OperationFailed
 from .install import read_paused
 from .resolve import Resolution, resolve
@@ -105,7 +105,7 @@ def _prepare(conn: psycopg.Connection, bf: BadgeFile
         raise psycopg.Rollback()
     if res.problems:
         raise DefinitionError(str(bf.path or "badge.json"), res.problems)
-    channel = bf.channel if isinstance(bf.channel, str) else DEFAULT_CHANNEL
+    channel = bf.settings.channel
     targets = {t.badge.code: t for t in res.targets}
     plan = []
     for badge in bf.badges:

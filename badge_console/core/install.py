@@ -15,7 +15,7 @@ from psycopg import sql
 
 from . import catalog
 from .advice import index_advice
-from .definitions import CODE_RE, BadgeFile
+from .definitions import BadgeFile
 from .errors import DefinitionError, OperationFailed
 from .error_log import read_errors, read_paused, read_pauses, set_paused  # noqa: F401
 from .guards import award_guard_ddl, migration_recorder_ddl
@@ -136,7 +136,7 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
     Drops are planned from the catalog (installed.live_badges), so any installed state,
     renamed tables and badges that no longer resolve included, moves to the file's."""
     res = resolve(conn, bf)
-    channel = bf.channel if isinstance(bf.channel, str) else "badge_awarded"
+    channel = bf.settings.channel
     installed, live = read_installed(conn), live_badges(conn)
     health = installed_health(conn, bf, res, installed)
     res.broken = list(health.values())
@@ -150,8 +150,7 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
     claimed: set = set()
 
     for index, badge in enumerate(bf.badges):
-        code = badge.code if isinstance(badge.code, str) and CODE_RE.fullmatch(badge.code) \
-            else f"#{index}"
+        code = badge.valid_code or f"#{index}"
         name = badge.name if isinstance(badge.name, str) else ""
         inst, sick = installed.get(code), health.get(code)
         ours = drop_badge(code, live.get(code)) if inst or code in live else []
