@@ -108,10 +108,10 @@ def _prepare(conn: psycopg.Connection, bf: BadgeFile
     channel = bf.settings.channel
     targets = {t.badge.code: t for t in res.targets}
     plan = []
-    for badge in bf.badges:
+    for badge in res.badges:
         target = targets[badge.code]
         op, reason = evaluated_op(target)
-        if not badge.is_enabled:
+        if not badge.enabled:
             op, reason = None, "not applicable: disabled in badge.json"
         elif "*" in paused or badge.code in paused:
             op, reason = None, "not applicable: paused (resume it first)"

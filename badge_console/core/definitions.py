@@ -3,8 +3,8 @@
 Loading never raises anything but DefinitionError: whatever bytes a user hands us, they
 get one sentence per problem. Problems inside single badges are reported by
 `check_definitions`, so the editor can still show (and keep) a half-broken file. This
-raw form is for editing and saving; the engine reads the settings through
-`BadgeFile.settings`: the defaults live here.
+raw form is for editing and saving; the engine works from the typed form (model.py) of
+the badges the checks passed, and from `BadgeFile.settings`: the defaults live here.
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def _create(target: Target, res: Resolution, channel: str) -> list[sql.Composed]
         " VALUES ({code}, {name}, {fp}, {definition}, {table}, {triggers})").format(
         t=sql.Identifier(SCHEMA, "installed"), code=sql.Literal(b.code),
         name=sql.Literal(b.name), fp=sql.Literal(fingerprint(b, res.award, channel)),
-        definition=sql.Literal(json.dumps(b.to_dict(), ensure_ascii=False)),
+        definition=sql.Literal(json.dumps(b.entry, ensure_ascii=False)),
         table=sql.Literal(target.table.display),
         triggers=sql.Literal(json.dumps(triggers, ensure_ascii=False))))
     return stmts
@@ -168,7 +168,7 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
             items.append(PlanItem(code, name, status, "none", detail))
             continue
         target = targets[code]
-        fp = fingerprint(badge, res.award, channel)
+        fp = fingerprint(target.badge, res.award, channel)
         expected = {(target.table.schema, target.table.name, trigger_name(code, op))
                     for op in badge.operations}
         here = live.get(code)

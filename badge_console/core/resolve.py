@@ -16,6 +16,7 @@ from . import catalog
 from .condition import check_condition
 from .definitions import BadgeFile, check_definitions
 from .errors import Problem
+from .model import ValidBadge, valid_badges
 from .sqlgen import EVENTS, SCHEMA, AwardTable, Target, award_query, winners_query
 from .waits import READS, Timeouts, bounded, tables_of
 
@@ -25,6 +26,8 @@ class Resolution:
     award: AwardTable
     award_exists: bool
     user_type: str  # type for user_id when the award table must be created
+    # Every badge the file checks passed, enabled or not; those resolved are targets.
+    badges: list[ValidBadge] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)  # valid, enabled or not
     problems: list[Problem] = field(default_factory=list)
     search_path: list[str] = field(default_factory=list)
@@ -132,17 +135,14 @@ def resolve(conn: psycopg.Connection, bf: BadgeFile) -> Resolution:
                      award_unique_name=facts.get("unique_name", False))
     if res.award_unique_name:
         _shared_names(bf, problems, award)
-    broken = {p.index for p in problems if p.index is not None}
+    res.badges = valid_badges(bf, problems)
     user_type = None
     events = catalog.relation_exists(conn, SCHEMA, EVENTS)  # else planned without recording
-    for index, badge in enumerate(bf.badges):
-        if index in broken:
-            continue
-        code = badge.valid_code
-        found = problems if badge.is_enabled else res.ignored
+    for badge in res.badges:
+        found = problems if badge.enabled else res.ignored
 
         def add(key, kind, message):
-            found.append(Problem(index, code, key, kind, message))
+            found.append(Problem(badge.index, badge.code, key, kind, message))
 
         table = catalog.resolve_table(conn, badge.trigger_table)
         if table is None:
