@@ -25,7 +25,7 @@ import psycopg
 from psycopg import sql
 
 from .batch_sizes import BACKFILL_ROWS
-from .definitions import DEFAULT_CHANNEL, BadgeFile
+from .definitions import BadgeFile
 from .errors import DefinitionError, OperationFailed
 from .install import read_paused
 from .resolve import Resolution, resolve
@@ -106,13 +106,13 @@ def _prepare(conn: psycopg.Connection, bf: BadgeFile
         raise psycopg.Rollback()
     if res.problems:
         raise DefinitionError(str(bf.path or "badge.json"), res.problems)
-    channel = bf.channel if isinstance(bf.channel, str) else DEFAULT_CHANNEL
+    channel = bf.settings.channel
     targets = {t.badge.code: t for t in res.targets}
     plan = []
-    for badge in bf.badges:
+    for badge in res.badges:
         target = targets[badge.code]
         op, reason = evaluated_op(target)
-        if not badge.is_enabled:
+        if not badge.enabled:
             op, reason = None, "not applicable: disabled in badge.json"
         elif "*" in paused or badge.code in paused:
             op, reason = None, "not applicable: paused (resume it first)"

@@ -2,7 +2,9 @@
 
 Loading never raises anything but DefinitionError: whatever bytes a user hands us, they
 get one sentence per problem. Problems inside single badges are reported by
-`check_definitions`, so the editor can still show (and keep) a half-broken file.
+`check_definitions`, so the editor can still show (and keep) a half-broken file. This
+raw form is for editing and saving; the engine works from the typed form (model.py) of
+the badges the checks passed, and from `BadgeFile.settings`: the defaults live here.
 """
 
 from __future__ import annotations
@@ -14,18 +16,22 @@ import re
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from .errors import DefinitionError, Problem
 
-OPERATIONS = ("insert", "update", "delete")
-ON_ERROR = ("skip", "raise")
+Operation = Literal["insert", "update", "delete"]
+OnError = Literal["skip", "raise"]
+OPERATIONS: tuple[Operation, ...] = get_args(Operation)
+ON_ERROR: tuple[OnError, ...] = get_args(OnError)
 CODE_RE = re.compile(r"[a-z][a-z0-9_]{0,49}")
 REQUIRED = ("name", "code", "condition", "trigger_condition", "trigger_table", "user_field")
 OPTIONAL = ("description", "enabled", "on_error")
 SETTINGS = ("award_table", "channel", "badges")
 DEFAULT_AWARD_TABLE = "badges_badge"
 DEFAULT_CHANNEL = "badge_awarded"
+DEFAULT_ENABLED = True
+DEFAULT_ON_ERROR: OnError = "skip"
 MAX_IDENTIFIER_BYTES = 63
 # A trigger condition runs on every write; megabytes of SQL there are a mistake, and
 # parsing them would stall the editor. Longer logic belongs in a SQL function.
@@ -46,8 +52,8 @@ class Badge:
     trigger_table: Any = None
     user_field: Any = None
     description: Any = None
-    enabled: Any = True
-    on_error: Any = "skip"
+    enabled: Any = DEFAULT_ENABLED
+    on_error: Any = DEFAULT_ON_ERROR
     present: frozenset = frozenset()  # keys the file actually had
     extra: dict = field(default_factory=dict)  # unknown keys, kept so a save loses nothing
 
@@ -72,11 +78,17 @@ class Badge:
     def is_enabled(self) -> bool:
         return self.enabled is not False
 
+    @property
+    def valid_code(self) -> str | None:
+        """The code when it is one (a string CODE_RE accepts): what Problems point at."""
+        return self.code if isinstance(self.code, str) and CODE_RE.fullmatch(self.code) else None
+
     def to_dict(self) -> dict:
         out: dict = {}
         for key in REQUIRED + OPTIONAL:
             value = getattr(self, key)
-            if key in self.present or key in REQUIRED or value not in (None, True, "skip"):
+            if key in self.present or key in REQUIRED \
+                    or value not in (None, DEFAULT_ENABLED, DEFAULT_ON_ERROR):
                 if key == "description" and value is None:
                     continue
                 out[key] = value
@@ -88,11 +100,20 @@ class Badge:
         return {
             "name": self.name, "code": self.code, "condition": self.condition,
             "operations": list(self.operations), "trigger_table": self.trigger_table,
-            "user_field": self.user_field, "on_error": self.on_error or "skip",
+            "user_field": self.user_field, "on_error": self.on_error or DEFAULT_ON_ERROR,
         }
 
     def copy(self, **changes) -> "Badge":
         return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """award_table and channel as the engine uses them: the file's text, else the default
+    (a value that is not text is reported by check_definitions, never used)."""
+
+    award_table: str = DEFAULT_AWARD_TABLE
+    channel: str = DEFAULT_CHANNEL
 
 
 @dataclass
@@ -106,6 +127,12 @@ class BadgeFile:
     form: str = "object"  # "list" (seed form) or "object"
     disk_digest: str | None = None  # sha256 of the bytes last read or written
     setting_problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(
+            self.award_table if isinstance(self.award_table, str) else DEFAULT_AWARD_TABLE,
+            self.channel if isinstance(self.channel, str) else DEFAULT_CHANNEL)
 
     def by_code(self, code: str) -> Badge | None:
         return next((b for b in self.badges if b.code == code), None)
@@ -246,7 +273,7 @@ def _check_name_setting(key: str, value: Any) -> list[Problem]:
 
 
 def _check_badge(index: int, badge: Badge) -> list[Problem]:
-    code = badge.code if isinstance(badge.code, str) and CODE_RE.fullmatch(badge.code) else None
+    code = badge.valid_code
     problems: list[Problem] = []
 
     def add(key, kind, message):
@@ -318,10 +345,8 @@ def check_definitions(bf: BadgeFile) -> list[Problem]:
             seen.setdefault(badge.code, index)
         if _is_text(badge.condition) and not any(
                 p.key in ("trigger_condition", "condition") for p in found):
-            code = badge.code if isinstance(badge.code, str) and CODE_RE.fullmatch(badge.code) \
-                else None
             for kind, message in check_condition(badge.condition, badge.operations).problems:
-                problems.append(Problem(index, code, "condition", kind, message))
+                problems.append(Problem(index, badge.valid_code, "condition", kind, message))
     return problems
 
 

@@ -22,6 +22,7 @@ from .browse import check_filter
 from .definitions import Badge, BadgeFile
 from .errors import DefinitionError, OperationFailed, StatementTimeout
 from .fire import FireResult, fire
+from .model import ValidBadge
 from .resolve import Resolution, resolve
 from .sample_rows import (MAX_LIMIT, Sample, SampleError, SampleRow, check_columns,
                           error_sentence, key_columns, pick_sample, raw_sql, set_timeouts)
@@ -241,10 +242,10 @@ def dry_run(conn: psycopg.Connection, bf: BadgeFile, badge: Badge | str, sample:
     return result
 
 
-def _eval_notes(b: Badge, op: str, sample: Sample, rows: list[SampleRow]) -> list[str]:
+def _eval_notes(b: ValidBadge, op: str, sample: Sample, rows: list[SampleRow]) -> list[str]:
     return [note for when, note in (
         (not rows, "No sample rows: the filter matched nothing."),
-        (not b.is_enabled, "This badge is disabled in badge.json: install skips it."),
+        (not b.enabled, "This badge is disabled in badge.json: install skips it."),
         (op == "update" and not sample.changes,
          "No changes given: NEW equals OLD, like an UPDATE that changes nothing."),
         (op == "insert" and sample.rows is None,

@@ -38,7 +38,7 @@ from psycopg import sql
 from . import catalog
 from . import topology
 from .connection import connect, first_line, redact
-from .definitions import DEFAULT_AWARD_TABLE, DEFAULT_CHANNEL
+from .definitions import Settings
 from .errors import DatabaseUnreachable
 from .sqlgen import EVENTS, SCHEMA
 from .sqlgen_events import event_payload
@@ -118,22 +118,15 @@ class FeedState:
     attempt: int = 0  # reconnect attempt, 1 for the first retry
 
 
-@dataclass(frozen=True)
-class FeedSettings:
-    channel: str
-    award_table: str
-
-
-def read_feed_settings(conn: psycopg.Connection, bf=None) -> FeedSettings:
+def read_feed_settings(conn: psycopg.Connection, bf=None) -> Settings:
     """Channel and award table: as installed (badge_console.settings), else badge.json."""
-    channel = bf.channel if bf is not None and isinstance(bf.channel, str) else DEFAULT_CHANNEL
-    award = bf.award_table if bf is not None and isinstance(bf.award_table, str) \
-        else DEFAULT_AWARD_TABLE
+    settings = bf.settings if bf is not None else Settings()
     if catalog.relation_exists(conn, SCHEMA, "settings"):
         rows = dict(conn.execute(sql.SQL("SELECT key, value FROM {}").format(
             sql.Identifier(SCHEMA, "settings"))).fetchall())
-        channel, award = rows.get("channel", channel), rows.get("award_table", award)
-    return FeedSettings(channel, award)
+        settings = Settings(award_table=rows.get("award_table", settings.award_table),
+                            channel=rows.get("channel", settings.channel))
+    return settings
 
 
 def unseen_awards_query(conn, award_name: str

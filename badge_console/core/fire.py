@@ -120,7 +120,7 @@ def fire(conn, target: Target, op: str, res: Resolution, bf: BadgeFile, rows: li
           notes: list[str]) -> FireResult:
     require_primary(conn, "a fire-mode dry run")
     b, fired = target.badge, FireResult()
-    channel = bf.channel if isinstance(bf.channel, str) else "badge_awarded"
+    channel = bf.settings.channel
     try:
         with conn.transaction():
             # REPEATABLE READ: every award row this snapshot sees with an xmin at or after

@@ -37,8 +37,9 @@ def installed_health(conn: psycopg.Connection, bf: BadgeFile, res: Resolution | 
     installed = read_installed(conn) if installed is None else installed
     if not installed:
         return {}
-    award = read_setting(conn, "award_table") or (res.award.display if res else "badges_badge")
-    index = {b.code: i for i, b in enumerate(bf.badges) if isinstance(b.code, str)}
+    award = read_setting(conn, "award_table") or (
+        res.award.display if res else bf.settings.award_table)
+    index = {b.valid_code: i for i, b in enumerate(bf.badges) if b.valid_code}
     file_problems: dict[int, Problem] = {}
     for p in res.problems if res else []:
         if p.index is not None and p.kind not in NOT_THE_DEFINITION:

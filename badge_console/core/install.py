@@ -15,7 +15,7 @@ from psycopg import sql
 
 from . import catalog
 from .advice import index_advice
-from .definitions import CODE_RE, BadgeFile
+from .definitions import BadgeFile
 from .errors import DefinitionError, OperationFailed
 from .error_log import read_errors, read_paused, read_pauses, set_paused  # noqa: F401
 from .guards import award_guard_ddl, migration_recorder_ddl
@@ -100,7 +100,7 @@ def _create(target: Target, res: Resolution, channel: str) -> list[sql.Composed]
         " VALUES ({code}, {name}, {fp}, {definition}, {table}, {triggers})").format(
         t=sql.Identifier(SCHEMA, "installed"), code=sql.Literal(b.code),
         name=sql.Literal(b.name), fp=sql.Literal(fingerprint(b, res.award, channel)),
-        definition=sql.Literal(json.dumps(b.to_dict(), ensure_ascii=False)),
+        definition=sql.Literal(json.dumps(b.entry, ensure_ascii=False)),
         table=sql.Literal(target.table.display),
         triggers=sql.Literal(json.dumps(triggers, ensure_ascii=False))))
     return stmts
@@ -138,7 +138,7 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
     Drops are planned from the catalog (installed.live_badges), so any installed state,
     renamed tables and badges that no longer resolve included, moves to the file's."""
     res = resolve(conn, bf)
-    channel = bf.channel if isinstance(bf.channel, str) else "badge_awarded"
+    channel = bf.settings.channel
     installed, live = read_installed(conn), live_badges(conn)
     health = installed_health(conn, bf, res, installed)
     res.broken = list(health.values())
@@ -152,8 +152,7 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
     claimed: set = set()
 
     for index, badge in enumerate(bf.badges):
-        code = badge.code if isinstance(badge.code, str) and CODE_RE.fullmatch(badge.code) \
-            else f"#{index}"
+        code = badge.valid_code or f"#{index}"
         name = badge.name if isinstance(badge.name, str) else ""
         inst, sick = installed.get(code), health.get(code)
         ours = drop_badge(code, live.get(code)) if inst or code in live else []
@@ -171,7 +170,7 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
             items.append(PlanItem(code, name, status, "none", detail))
             continue
         target = targets[code]
-        fp = fingerprint(badge, res.award, channel)
+        fp = fingerprint(target.badge, res.award, channel)
         expected = {(target.table.schema, target.table.name, trigger_name(code, op))
                     for op in badge.operations}
         here = live.get(code)

@@ -14,8 +14,9 @@ from psycopg import sql
 
 from . import catalog
 from .condition import check_condition
-from .definitions import CODE_RE, BadgeFile, check_definitions
+from .definitions import BadgeFile, check_definitions
 from .errors import Problem
+from .model import ValidBadge, valid_badges
 from .sqlgen import EVENTS, SCHEMA, AwardTable, Target
 from .sqlgen_winners import award_query, winners_query
 from .waits import READS, Timeouts, bounded, tables_of
@@ -26,6 +27,8 @@ class Resolution:
     award: AwardTable
     award_exists: bool
     user_type: str  # type for user_id when the award table must be created
+    # Every badge the file checks passed, enabled or not; those resolved are targets.
+    badges: list[ValidBadge] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)  # valid, enabled or not
     problems: list[Problem] = field(default_factory=list)
     search_path: list[str] = field(default_factory=list)
@@ -41,8 +44,7 @@ class Resolution:
         return not self.problems
 
 
-def _award_table(conn, bf: BadgeFile, problems: list[Problem]) -> tuple[AwardTable, bool, dict]:
-    name = bf.award_table if isinstance(bf.award_table, str) else "badges_badge"
+def _award_table(conn, name: str, problems: list[Problem]) -> tuple[AwardTable, bool, dict]:
     ref = catalog.resolve_table(conn, name)
     if ref is None:
         schema, _, table = name.rpartition(".") if "." in name else ("", "", name)
@@ -97,8 +99,8 @@ def _shared_names(bf: BadgeFile, problems: list[Problem], award: AwardTable) -> 
         first = seen.setdefault(badge.name, (index, badge.code))
         if first[0] != index:
             problems.append(Problem(
-                index, badge.code if CODE_RE.fullmatch(badge.code) else None, "name",
-                "shared-award", f"same name '{badge.name}' as badge #{first[0]} ({first[1]}): "
+                index, badge.valid_code, "name", "shared-award",
+                f"same name '{badge.name}' as badge #{first[0]} ({first[1]}): "
                 f"{award.display} is unique on (user_id, name), so only one of {first[1]} "
                 f"and {badge.code} could ever be awarded; give each badge its own name"))
 
@@ -127,24 +129,21 @@ def _explain(conn, query: sql.Composable) -> str | None:
 def resolve(conn: psycopg.Connection, bf: BadgeFile) -> Resolution:
     """File checks, then database checks for every badge the file check passed."""
     problems = check_definitions(bf)
-    award, award_exists, facts = _award_table(conn, bf, problems)
+    award, award_exists, facts = _award_table(conn, bf.settings.award_table, problems)
     res = Resolution(award=award, award_exists=award_exists, user_type="bigint",
                      problems=problems, search_path=catalog.search_path(conn),
                      award_user_type=facts["user_type"].type if facts.get("user_type") else None,
                      award_unique_name=facts.get("unique_name", False))
     if res.award_unique_name:
         _shared_names(bf, problems, award)
-    broken = {p.index for p in problems if p.index is not None}
+    res.badges = valid_badges(bf, problems)
     user_type = None
     events = catalog.relation_exists(conn, SCHEMA, EVENTS)  # else planned without recording
-    for index, badge in enumerate(bf.badges):
-        if index in broken:
-            continue
-        code = badge.code if CODE_RE.fullmatch(badge.code) else None
-        found = problems if badge.is_enabled else res.ignored
+    for badge in res.badges:
+        found = problems if badge.enabled else res.ignored
 
         def add(key, kind, message):
-            found.append(Problem(index, code, key, kind, message))
+            found.append(Problem(badge.index, badge.code, key, kind, message))
 
         table = catalog.resolve_table(conn, badge.trigger_table)
         if table is None:

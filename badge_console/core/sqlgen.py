@@ -22,7 +22,7 @@ from psycopg import sql
 
 from .catalog import TableRef
 from .condition import ConditionInfo
-from .definitions import Badge
+from .model import ValidBadge
 
 SCHEMA = "badge_console"
 GENERATOR_VERSION = "7"  # 3: one-row path, generic plans, inline conditions; 4: STRICT fetch;
@@ -60,7 +60,7 @@ class AwardTable:
 class Target:
     """A valid badge resolved against the database: all the generator needs."""
 
-    badge: Badge
+    badge: ValidBadge
     info: ConditionInfo
     table: TableRef
     primary_key: tuple[str, ...]
@@ -100,9 +100,9 @@ def function_name(code: str, op: str) -> str:
     return f"{code}__{op}"
 
 
-def fingerprint(badge: Badge, award: AwardTable, channel: str) -> str:
+def fingerprint(badge: ValidBadge, award: AwardTable, channel: str) -> str:
     """What an installed trigger was generated from; any change makes it outdated."""
-    doc = {"badge": badge.definition(), "award": award.display, "channel": channel,
+    doc = {"badge": badge.definition, "award": award.display, "channel": channel,
            "generator": GENERATOR_VERSION}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -35,7 +35,7 @@ def log_error(target: Target) -> sql.Composed:
 
 def skips_errors(target: Target) -> bool:
     """on_error skip (the default): a failing condition skips the badge, the write goes on."""
-    return (target.badge.on_error or "skip") == "skip"
+    return target.badge.on_error == "skip"
 
 
 def guarded(target: Target, statements: sql.Composable) -> sql.Composed:

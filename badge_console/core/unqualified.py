@@ -103,12 +103,12 @@ def _prepare(conn, bf: BadgeFile, code: str | None):
         raise DefinitionError(str(bf.path or "badge.json"), res.problems)
     targets = {t.badge.code: t for t in res.targets}
     plan = []
-    for badge in bf.badges:
+    for badge in res.badges:
         if code is not None and badge.code != code:
             continue
         target = targets[badge.code]
         op, reason = evaluated_op(target)
-        if not badge.is_enabled:
+        if not badge.enabled:
             op, reason = None, "not applicable: disabled in badge.json"
         plan.append((UnqualifiedItem(badge.code, badge.name, op is not None, reason),
                      target, op))

@@ -99,7 +99,7 @@ def bounded(conn: psycopg.Connection, timeouts: Timeouts = READS, tables: list[s
 
 
 def tables_of(bf) -> list[str]:
-    """The tables a badge file's checks and triggers lock: trigger tables, award table."""
+    """The tables a badge file's checks and triggers lock: trigger tables, award table.
+    Read from the file as written (not yet checked): it bounds the checks themselves."""
     names = [b.trigger_table for b in bf.badges if isinstance(b.trigger_table, str)]
-    award = bf.award_table if isinstance(bf.award_table, str) else "badges_badge"
-    return [*names, award]
+    return [*names, bf.settings.award_table]

@@ -161,7 +161,7 @@ class BadgesView(Horizontal):
         if problems:
             first = problems[0]
             return "invalid", (f"{first.key}: " if first.key else "") + first.message
-        if badge.enabled is False:
+        if not badge.is_enabled:
             return "disabled", "kept in the file, not installed"
         status = self.checked.statuses.get(badge.code, "valid")
         return ("valid" if status == "invalid" else status), ""

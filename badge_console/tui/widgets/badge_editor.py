@@ -125,7 +125,7 @@ class BadgeEditor(VerticalScroll):
             if area.text != _text(b.condition):  # re-showing must not move the cursor
                 area.text = _text(b.condition)
             self.query_one("#f-description", Input).value = _text(b.description)
-            self.query_one("#f-enabled", Checkbox).value = b.enabled is not False
+            self.query_one("#f-enabled", Checkbox).value = b.is_enabled
         self.show_problems([])
 
     def _show_title(self) -> None:
