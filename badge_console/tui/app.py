@@ -28,7 +28,7 @@ from textual.worker import get_current_worker
 from . import settings
 from .badge_file import load
 from .db import ConnectionLost, Database
-from .messages import BadgeFileState, ConnectionLost as ConnectionLostMessage
+from .messages import BadgeFileState, ConnectionDropped
 from .messages import ConnectionRestored, DatabaseChanged, ServerInfo
 from .views.tables import TablesView
 from .widgets.confirm import ConfirmScreen
@@ -202,7 +202,7 @@ class BadgeConsoleApp(App):
                 "app", lambda conn: (server_version(conn), is_standby(conn)))
             self.post_message(ServerInfo(version, standby))
         except ConnectionLost as exc:
-            self.post_message(ConnectionLostMessage(str(exc)))
+            self.post_message(ConnectionDropped(str(exc)))
 
     def on_server_info(self, message: ServerInfo) -> None:
         self.standby = message.standby
@@ -210,7 +210,7 @@ class BadgeConsoleApp(App):
         header.server_version = message.server_version
         header.standby = message.standby
 
-    def on_connection_lost(self, message: ConnectionLostMessage) -> None:
+    def on_connection_dropped(self, message: ConnectionDropped) -> None:
         self.query_one(StatusHeader).lost = message.reason
         if not self.reconnecting:
             self.reconnecting = True

@@ -8,8 +8,8 @@ from textual.message import Message
 
 
 @dataclass
-class ConnectionLost(Message):
-    """A worker found the database gone; the app shows a banner and reconnects."""
+class ConnectionDropped(Message):
+    """A worker's query raised db.ConnectionLost; the app shows a banner and reconnects."""
 
     reason: str
 

@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, ProgressBar, Static
 
 from ..db import ConnectionLost, QueryCancelled
-from ..messages import ConnectionLost as ConnectionLostMessage
+from ..messages import ConnectionDropped
 from ..widgets.confirm import ConfirmScreen
 from ..widgets.grant_form import GrantForm
 from ...core.errors import StandbyRefused
@@ -130,12 +130,12 @@ class AwardsView(Vertical):
     # ---- workers (threads: post messages only) ------------------------------------
     def _post(self, fn, message) -> None:
         """fn(conn) on the view's connection; its result posted as `message`, or the
-        failure as Failed (and ConnectionLost for the app's banner)."""
+        failure as Failed (and ConnectionDropped for the app's banner)."""
         try:
             result = self.app.db.run(DB, fn)  # type: ignore[attr-defined]
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message
             if isinstance(exc, ConnectionLost):
-                self.post_message(ConnectionLostMessage(str(exc)))
+                self.post_message(ConnectionDropped(str(exc)))
             self.post_message(self.Failed(_sentence(exc)))
             return
         self.post_message(message(result))

@@ -30,7 +30,7 @@ from ...core.install import plan_install, set_paused
 from ..badge_file import load, refused
 from ..db import ConnectionLost
 from ..messages import BadgeFileState, DatabaseChanged
-from ..messages import ConnectionLost as ConnectionLostMessage
+from ..messages import ConnectionDropped
 from ..widgets.badge_editor import BadgeEditor
 from ..widgets.confirm import ConfirmScreen
 
@@ -138,7 +138,7 @@ class BadgesView(Horizontal):
         try:
             choices = self.app.db.run("badges", browse.table_choices)  # type: ignore[attr-defined]
         except ConnectionLost as exc:
-            self.post_message(ConnectionLostMessage(str(exc)))
+            self.post_message(ConnectionDropped(str(exc)))
             return
         self.post_message(self.CatalogLoaded(choices))
 
@@ -146,7 +146,7 @@ class BadgesView(Horizontal):
     def _check(self, bf: BadgeFile, then_save: bool, quiet: bool = False) -> None:
         checked = check_badges(self.app.db, bf)  # type: ignore[attr-defined]
         if checked.lost:
-            self.post_message(ConnectionLostMessage(checked.lost))
+            self.post_message(ConnectionDropped(checked.lost))
         if not get_current_worker().is_cancelled:
             self.post_message(self.Validated(checked, then_save, quiet))
 

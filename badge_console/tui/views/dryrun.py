@@ -34,7 +34,7 @@ from ...core.sample_rows import (DEFAULT_LIMIT, MAX_LIMIT, Sample, parse_json_ch
                                  parse_json_rows)
 from ...core.errors import BadgeConsoleError, StandbyRefused
 from ..db import ConnectionLost, QueryCancelled
-from ..messages import ConnectionLost as ConnectionLostMessage
+from ..messages import ConnectionDropped
 from ..widgets.dryrun_results import DryRunResults
 
 DRAFT = "__draft__"
@@ -383,7 +383,7 @@ class DryRunView(Vertical):
             message = self.Finished(result, request.label,
                                     columns_read(picked.condition if picked else ""))
         except ConnectionLost as exc:
-            self.post_message(ConnectionLostMessage(str(exc)))
+            self.post_message(ConnectionDropped(str(exc)))
             message = self.Failed(f"{exc} The run was not finished; nothing was changed.")
         except QueryCancelled as exc:
             message = self.Failed(f"{exc} Everything was rolled back.", cancelled=True)

@@ -30,7 +30,7 @@ from ...core.definitions import BadgeFile, load_badge_file
 from ...core.errors import BadgeConsoleError, DefinitionError, StandbyRefused
 from ...core.install import Plan, install, plan_install, uninstall, uninstall_statements
 from ..db import ConnectionLost, QueryCancelled
-from ..messages import ConnectionLost as ConnectionLostMessage
+from ..messages import ConnectionDropped
 from ..messages import DatabaseChanged
 from ..widgets.confirm import ConfirmScreen
 from ..widgets.install_backfill import BackfillPanel
@@ -132,7 +132,7 @@ class InstallView(Vertical):
     # ---- workers (no widget is touched from here) ---------------------------------------
     def _error_text(self, exc: Exception) -> str:
         if isinstance(exc, ConnectionLost):
-            self.post_message(ConnectionLostMessage(str(exc)))
+            self.post_message(ConnectionDropped(str(exc)))
         if isinstance(exc, DefinitionError):
             return invalid_reason(exc)
         if isinstance(exc, (BadgeConsoleError, ConnectionLost, QueryCancelled)):

@@ -25,7 +25,7 @@ from textual.worker import get_current_worker
 
 from ...core.errors import StatementTimeout
 from ..db import ConnectionLost, QueryCancelled
-from ..messages import ConnectionLost as ConnectionLostMessage
+from ..messages import ConnectionDropped
 
 if TYPE_CHECKING:
     from ...core import browse
@@ -105,7 +105,7 @@ class TablesView(Horizontal):
         from ...core import browse
 
         if isinstance(exc, ConnectionLost):
-            self.post_message(ConnectionLostMessage(str(exc)))
+            self.post_message(ConnectionDropped(str(exc)))
             self.post_message(self.PageFailed("Waiting for the database…"))
         elif isinstance(exc, browse.FilterError):
             self.post_message(self.PageFailed(str(exc), filter_error=True))
