@@ -29,7 +29,7 @@ class ServerInfo(Message):
 
 @dataclass
 class BadgeFileState(Message):
-    """The badges file's state changed: edits made, saved, or reloaded."""
+    """ConsoleState's badge.json changed: edits made, saved, or reloaded."""
 
     dirty: bool
 

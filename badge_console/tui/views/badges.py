@@ -1,8 +1,9 @@
 """Badges view: the list with each badge's status, and the editor.
 
-The working copy of badge.json is `app.badge_file`; edits change it in place and mark
-it dirty. Validation (file checks, then database checks and install statuses) runs in
-a worker on a copy. Save validates first, asks before saving something invalid, and
+The working copy of badge.json is the console state's `badge_file` (tui/state.py);
+edits change it in place and tell the state (`edited`, `add_badge`, `remove_badge`).
+Validation (file checks, then database checks and install statuses) runs in a worker
+on a copy. Save validates first, asks before saving something invalid, and
 never overwrites a file that changed on disk without asking.
 """
 
@@ -22,15 +23,14 @@ from textual.worker import get_current_worker
 
 from ...core import browse
 from ...core.condition import TIME_BASED_NOTE, is_time_based
-from ...core.definitions import (REQUIRED, Badge, BadgeFile, check_definitions,
-                                 save_badge_file)
+from ...core.definitions import REQUIRED, Badge, BadgeFile, check_definitions
 from ...core.connection import first_line, redact
 from ...core.errors import BadgeConsoleError, Problem, StandbyRefused
 from ...core.install import plan_install, set_paused
-from ..badge_file import load, refused
+from ..badge_file import refused
 from ..db import ConnectionLost
-from ..messages import BadgeFileState, DatabaseChanged
-from ..messages import ConnectionDropped
+from ..messages import ConnectionDropped, DatabaseChanged
+from ..state import console_app
 from ..widgets.badge_editor import BadgeEditor
 from ..widgets.confirm import ConfirmScreen
 
@@ -118,7 +118,7 @@ class BadgesView(Horizontal):
 
     @property
     def bf(self) -> BadgeFile | None:
-        return self.app.badge_file  # type: ignore[attr-defined]
+        return console_app(self).state.badge_file
 
     @property
     def editor(self) -> BadgeEditor:
@@ -136,7 +136,7 @@ class BadgesView(Horizontal):
     @work(thread=True, exclusive=True, exit_on_error=False, group="badges-catalog")
     def load_catalog(self) -> None:
         try:
-            choices = self.app.db.run("badges", browse.table_choices)  # type: ignore[attr-defined]
+            choices = console_app(self).db.run("badges", browse.table_choices)
         except ConnectionLost as exc:
             self.post_message(ConnectionDropped(str(exc)))
             return
@@ -144,7 +144,7 @@ class BadgesView(Horizontal):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="badges-check")
     def _check(self, bf: BadgeFile, then_save: bool, quiet: bool = False) -> None:
-        checked = check_badges(self.app.db, bf)  # type: ignore[attr-defined]
+        checked = check_badges(console_app(self).db, bf)
         if checked.lost:
             self.post_message(ConnectionDropped(checked.lost))
         if not get_current_worker().is_cancelled:
@@ -194,8 +194,9 @@ class BadgesView(Horizontal):
     def _show_detail(self) -> None:
         detail = Text()
         bf = self.bf
-        if self._file_error():
-            name = getattr(getattr(self.app, "badges_path", None), "name", "badge.json")
+        state = console_app(self).state
+        if state.load_error:
+            name = state.badges_path.name
             detail.append(f"{name} is not loaded: see the red line at the top.", style="red")
         elif self.current is not None and bf and self.current < len(bf.badges):
             status, problem = self._status(self.current, bf.badges[self.current])
@@ -251,17 +252,13 @@ class BadgesView(Horizontal):
         self._show_detail()
 
     def on_badge_editor_edited(self, message: BadgeEditor.Edited) -> None:
-        self._mark_dirty()
+        console_app(self).state.edited()
         if self.editor.message.startswith(VALID):  # no longer true of what is in the editor
             self.editor.say("Edited since the last validation (^r validates).", "dim")
         if message.key == "code" and self.current is not None:
             table = self.query_one("#badge-list", DataTable)
             key = f"b{self.current}"
             table.update_cell(key, message.key, str(getattr(message.badge, message.key) or ""))
-
-    def _mark_dirty(self, dirty: bool = True) -> None:
-        self.app.dirty = dirty  # type: ignore[attr-defined]
-        self.post_message(BadgeFileState(dirty))
 
     # ---- kill switch -------------------------------------------------------------------
     def action_toggle_pause(self) -> None:
@@ -271,16 +268,15 @@ class BadgesView(Horizontal):
         if bf is None or index is None or index >= len(bf.badges):
             self.editor.say(self._needs_file("pause a badge") or "Pick a badge first.", "red")
             return
-        code = bf.badges[index].code
-        if getattr(self.app, "read_only", False):
+        code, state = bf.badges[index].code, console_app(self).state
+        if state.read_only:
             self.editor.say("Pause refused: the console runs with --read-only.", "bold red")
             return
-        if getattr(self.app, "standby", False):
-            database = self.app.database  # type: ignore[attr-defined]
-            self.editor.say(str(StandbyRefused("pause", database)), "bold red")
+        if state.standby:
+            self.editor.say(str(StandbyRefused("pause", state.database)), "bold red")
             return
         pause = not (self.checked and code in self.checked.paused)
-        database = getattr(self.app, "database", "the database")
+        database = state.database
         question = (f"Pause {code} on {database}? Its trigger awards nothing until resumed "
                     "(k again); nothing else changes." if pause else
                     f"Resume {code} on {database}? Its trigger awards again from the next write.")
@@ -298,14 +294,14 @@ class BadgesView(Horizontal):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="badges-pause")
     def _set_paused(self, code: str, pause: bool) -> None:
+        db = console_app(self).db
         try:
-            self.app.db.run(  # type: ignore[attr-defined]
-                "badges", lambda conn: set_paused(conn, code, pause))
+            db.run("badges", lambda conn: set_paused(conn, code, pause))
         except (ConnectionLost, BadgeConsoleError) as exc:
             self.post_message(self.PauseDone(code, pause, str(exc)))
             return
         except Exception as exc:  # noqa: BLE001 - never leave "Pausing…" on screen
-            detail = redact(first_line(exc), self.app.db.dsn)  # type: ignore[attr-defined]
+            detail = redact(first_line(exc), db.dsn)
             self.post_message(self.PauseDone(code, pause, f"Pause failed: {detail}."))
             return
         self.post_message(self.PauseDone(code, pause, ""))
@@ -339,12 +335,9 @@ class BadgesView(Horizontal):
             self.editor.say("Validating…", "italic")
         self._check(copy.deepcopy(self.bf), then_save, quiet)
 
-    def _file_error(self) -> str:
-        return getattr(self.app, "badge_file_error", "")
-
     def _needs_file(self, what: str) -> str:
         """Why `what` cannot work now ("" when the file is loaded); also a notification."""
-        error = self._file_error()
+        error = console_app(self).state.load_error
         if self.bf is not None or not error:
             return ""
         text = refused(what, error)
@@ -375,7 +368,7 @@ class BadgesView(Horizontal):
             self._save_after_check(count)
 
     def action_save(self) -> None:
-        if getattr(self.app, "read_only", False):
+        if console_app(self).state.read_only:
             self.editor.say("Save refused: the console runs with --read-only, so badge.json "
                             "is not written.", "bold red")
             self.app.notify("Refused under --read-only: badge.json is not written.",
@@ -420,40 +413,29 @@ class BadgesView(Horizontal):
             self.editor.say("Not saved; your edits are still here.", "yellow")
 
     def _write(self) -> None:
+        state = console_app(self).state
         try:
-            save_badge_file(self.bf)  # type: ignore[arg-type]
+            state.save()
         except OSError as exc:
-            self.editor.say(f"Could not save {self.bf.path}: {exc.strerror}.", "bold red")
+            self.editor.say(f"Could not save {state.badges_path}: {exc.strerror}.", "bold red")
             return
-        self._mark_dirty(False)
-        self.editor.say(f"✓ Saved {self.bf.path}.", "green")  # type: ignore[union-attr]
-        self.app.notify(f"Saved {self.bf.path}.")  # type: ignore[union-attr]
+        self.editor.say(f"✓ Saved {state.badges_path}.", "green")
+        self.app.notify(f"Saved {state.badges_path}.")
 
     def reload_file(self) -> None:
-        path = self.bf.path if self.bf else getattr(self.app, "badges_path", None)
-        self.app.badge_file, self.app.badge_file_error = load(path)  # type: ignore[attr-defined]
+        state = console_app(self).state
+        state.reload()
         self.current = None
         self.checked = None
-        self._mark_dirty(False)
         self.refresh_list()
         self.action_validate()
-        self.editor.say(f"Reloaded {path} from disk.", "yellow")
+        self.editor.say(f"Reloaded {state.badges_path} from disk.", "yellow")
 
     # ---- add, duplicate, delete ----------------------------------------------------
-    def _unique_code(self, base: str) -> str:
-        codes = {b.code for b in self.bf.badges} if self.bf else set()
-        code, n = base[:50], 2
-        while code in codes:
-            suffix = f"_{n}"
-            code, n = base[:50 - len(suffix)] + suffix, n + 1
-        return code
-
     def _add(self, badge: Badge) -> None:
-        self.bf.badges.append(badge)  # type: ignore[union-attr]
-        self._mark_dirty()
+        index = console_app(self).state.add_badge(badge)
         self.current = None
         self.refresh_list()
-        index = len(self.bf.badges) - 1  # type: ignore[union-attr]
         self.query_one("#badge-list", DataTable).move_cursor(row=index)
         self._select(index)
         self.query_one("#f-name").focus()
@@ -463,7 +445,8 @@ class BadgesView(Horizontal):
         if self.bf is None:
             self.editor.say(self._needs_file("add a badge"), "red")
             return
-        self._add(Badge(name="New badge", code=self._unique_code("new_badge"), condition="",
+        state = console_app(self).state
+        self._add(Badge(name="New badge", code=state.unique_code("new_badge"), condition="",
                         trigger_condition="insert", trigger_table="", user_field="",
                         present=frozenset(REQUIRED)))
         self.editor.say("New badge: choose its table, user field and condition.", "")
@@ -474,8 +457,8 @@ class BadgesView(Horizontal):
                             "red")
             return
         source = self.bf.badges[self.current]
-        code = self._unique_code(f"{source.code}_copy" if isinstance(source.code, str)
-                                 else "copy")
+        code = console_app(self).state.unique_code(
+            f"{source.code}_copy" if isinstance(source.code, str) else "copy")
         self._add(copy.deepcopy(source).copy(code=code, name=f"{source.name} (copy)"))
         self.editor.say(f"Duplicated as {code}.", "")
 
@@ -492,8 +475,7 @@ class BadgesView(Horizontal):
             lambda answer: self._delete(index) if answer == "delete" else None)
 
     def _delete(self, index: int) -> None:
-        removed = self.bf.badges.pop(index)  # type: ignore[union-attr]
-        self._mark_dirty()
+        removed = console_app(self).state.remove_badge(index)
         self.checked = None
         self.current = None
         self.refresh_list()
