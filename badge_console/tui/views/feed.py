@@ -208,7 +208,8 @@ class FeedView(Vertical):
             text.append("\n")
         if len(codes) > 12:
             text.append(f"  and {len(codes) - 12} more badges", style="dim")
-        self.query_one("#feed-counts", Static).update(text.rstrip() or text)
+        text.rstrip()  # in place: the last line's newline
+        self.query_one("#feed-counts", Static).update(text)
 
     def _show_rate(self, now: float) -> None:
         series = self.rate.series(now)
