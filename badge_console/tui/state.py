@@ -5,7 +5,8 @@ name, --read-only, the embedded demo, a hot standby) and the badge.json working 
 the file, why it is not loaded, whether it has unsaved edits. Views read it typed,
 `console_app(self).state`, and change the working copy only through its methods; each
 change posts `BadgeFileState` to the app, which updates the header and tells the views.
-The Badges editor writes a badge's fields in place and then calls `edited()`.
+The Badges editor writes a badge's fields in place; the Badges view then calls
+`edited()`.
 
 `console_app(node)` is the one cast from Textual's `App` to ours, so views reach the
 app's connections and state without an untyped attribute access each time.
