@@ -61,7 +61,7 @@ def test_run_console_masks_the_password(console_db, badges_copy, monkeypatch):  
     seen = {}
 
     def fake_run(self, *args, **kwargs):
-        seen["database"] = self.database
+        seen["database"] = self.state.database
         return 0
 
     monkeypatch.setattr(app_module.BadgeConsoleApp, "run", fake_run)
@@ -80,7 +80,7 @@ async def test_quit_with_unsaved_edits_asks_first(make_app):
         await settle(pilot, app)
         app.query_one("#f-name").value = "Pioneer"
         await pilot.pause()
-        assert app.dirty and app.query_one(StatusHeader).dirty
+        assert app.state.dirty and app.query_one(StatusHeader).dirty
         await pilot.press("ctrl+q")
         await pilot.pause()
         assert app.screen.__class__.__name__ == "ConfirmScreen"

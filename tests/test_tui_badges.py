@@ -79,7 +79,7 @@ async def test_break_condition_see_error_fix_and_save(make_app, badges_copy):
         assert area.text.startswith("count(id) >= 5") and area.language == "sql"
         area.text = "count(id) >= from dummy_sketch where user_id = NEW.user_id"
         await pilot.pause()
-        assert app.dirty
+        assert app.state.dirty
         await pilot.press("ctrl+r")
         await settle(pilot, app)
         assert "syntax error" in _error(app, "condition")
@@ -94,7 +94,7 @@ async def test_break_condition_see_error_fix_and_save(make_app, badges_copy):
         assert _error(app, "condition") == "" and _statuses(app)["collector"] == "outdated"
         await pilot.press("ctrl+s")
         await settle(pilot, app)
-        assert not app.dirty
+        assert not app.state.dirty
         saved = json.loads(badges_copy.read_text())
         assert saved["badges"][1]["condition"].startswith("count(id) >= 6")
         assert not list(badges_copy.parent.glob(".badge.json.*"))
@@ -110,7 +110,7 @@ async def test_user_field_choices_follow_the_trigger_table(make_app):
         assert "date_joined" in options
         app.query_one("#f-trigger_table").value = "dummy_sketch"
         await pilot.pause()
-        badge = app.badge_file.badges[0]
+        badge = app.state.badge_file.badges[0]
         assert badge.trigger_table == "dummy_sketch" and badge.user_field == "id"
         app.query_one("#f-user_field").value = "user_id"
         await pilot.press("ctrl+r")
@@ -130,7 +130,7 @@ async def test_save_invalid_asks_first(make_app, badges_copy):
         assert app.screen.__class__.__name__ == "ConfirmScreen"
         await pilot.click("#answer-cancel")
         await pilot.pause()
-        assert app.dirty and "Bad Code" not in badges_copy.read_text()
+        assert app.state.dirty and "Bad Code" not in badges_copy.read_text()
 
 
 @sync
@@ -147,19 +147,19 @@ async def test_file_changed_on_disk_offers_reload_or_overwrite(make_app, badges_
         assert "changed on disk" in str(app.screen.query_one("#question").render())
         await pilot.click("#answer-cancel")
         await pilot.pause()
-        assert "theirs" in badges_copy.read_text() and app.dirty
+        assert "theirs" in badges_copy.read_text() and app.state.dirty
         await pilot.press("ctrl+s")
         await settle(pilot, app)
         await pilot.click("#answer-reload")
         await settle(pilot, app)
-        assert app.badge_file.badges[0].name == "Pioneer (theirs)" and not app.dirty
+        assert app.state.badge_file.badges[0].name == "Pioneer (theirs)" and not app.state.dirty
         app.query_one("#f-name").value = "Pioneer (mine)"
         badges_copy.write_text(badges_copy.read_text().replace("theirs", "third"))
         await pilot.press("ctrl+s")
         await settle(pilot, app)
         await pilot.click("#answer-overwrite")
         await settle(pilot, app)
-        assert "Pioneer (mine)" in badges_copy.read_text() and not app.dirty
+        assert "Pioneer (mine)" in badges_copy.read_text() and not app.state.dirty
 
 
 @sync
@@ -184,7 +184,7 @@ async def test_add_duplicate_and_delete_with_confirmation(make_app, badges_copy)
         await pilot.press("ctrl+o")
         await settle(pilot, app)
         assert "star_copy" in _statuses(app)
-        assert app.badge_file.by_code("star_copy").name == "Star (copy)"
+        assert app.state.badge_file.by_code("star_copy").name == "Star (copy)"
         await pilot.press("ctrl+n")
         await settle(pilot, app)
         assert "new_badge" in _statuses(app)

@@ -118,7 +118,7 @@ async def test_draft_with_a_new_threshold_is_dry_run_before_saving(make_app, bad
         assert 0 < len(winners) < len(draft) and any(r[3] == "false" for r in draft)
         await _run(pilot, app, badge="collector")  # the saved badge still says 5
         assert all(r[4] == "✓ award" for r in _grid(app))
-        assert app.dirty
+        assert app.state.dirty
     assert badges_copy.read_bytes() == on_disk
     assert json.loads(on_disk)["badges"][1]["condition"].startswith("count(id) >= 5")
 

@@ -274,8 +274,8 @@ async def test_unsaved_edits_are_pointed_out_and_not_installed(make_app, console
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, app)
-        app.badge_file.badges[1].condition = "true"  # an edit in the Badges view, unsaved
-        app.dirty = True
+        app.state.badge_file.badges[1].condition = "true"  # an edit in the Badges view, unsaved
+        app.state.edited()
         await _open(pilot, app)
         assert "unsaved edits" in _text(app, "#install-notice")
         assert _plan_rows(app)["collector"][:2] == ("installed", "unchanged")  # saved file

@@ -9,7 +9,9 @@ action changed the database, and owns the keys that work everywhere: view switch
 Only the Tables view is imported here: the first screen shows it. The other views'
 modules (and the engine and drivers behind them) and styles (views.tcss) are loaded
 and the views mounted in their empty tabs after the first screen is drawn, so the app
-finds them by id, not by class.
+finds them by id, and imports a view's class only inside a method that runs once the
+views are mounted. What the views share (badge.json, read-only, standby…) is
+`self.state` (tui/state.py); views reach the app typed through `console_app(self)`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import gc
 import importlib
 import time
 from pathlib import Path
+from typing import Iterable, Protocol, runtime_checkable
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -26,10 +29,10 @@ from textual.widgets import Footer, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from . import settings
-from .badge_file import load
 from .db import ConnectionLost, Database
-from .messages import BadgeFileState, ConnectionLost as ConnectionLostMessage
-from .messages import ConnectionRestored, DatabaseChanged, ServerInfo
+from .messages import BadgeFileState, ConnectionDropped, ConnectionRestored, DatabaseChanged
+from .messages import ServerInfo
+from .state import ConsoleState
 from .views.tables import TablesView
 from .widgets.confirm import ConfirmScreen
 from .widgets.header import StatusHeader
@@ -39,8 +42,14 @@ from .widgets.help import HelpScreen, key_rows
 VIEWS = (("tables", "Tables", "1", "TablesView"), ("badges", "Badges", "2", "BadgesView"),
          ("dryrun", "Dry run", "3", "DryRunView"), ("install", "Install", "4", "InstallView"),
          ("feed", "Live feed", "5", "FeedView"), ("awards", "Awards", "6", "AwardsView"))
-COMMAND_VIEWS = ("dryrun", "install", "feed", "awards")  # views that add commands to the palette
 RECONNECT_EVERY = 2.0
+
+
+@runtime_checkable
+class OffersCommands(Protocol):
+    """A view that adds its actions to the command palette."""
+
+    def system_commands(self) -> Iterable[SystemCommand]: ...
 
 
 def switch_keys(key: str) -> str:
@@ -74,14 +83,8 @@ class BadgeConsoleApp(App):
     def __init__(self, dsn: str, badges_path: Path, database: str, read_only: bool = False,
                  demo: bool = False):
         super().__init__()
-        self.demo = demo  # the embedded demo database: the Live feed offers demo traffic
         self.db = Database(dsn)
-        self.badges_path = Path(badges_path)
-        self.database = database
-        self.read_only = read_only
-        self.standby = False  # known once the first query ran (ServerInfo)
-        self.dirty = False
-        self.badge_file, self.badge_file_error = load(self.badges_path)
+        self.state = ConsoleState(badges_path, database, read_only, demo, self.post_message)
         self.reconnecting = False
         theme = settings.load().get("theme")
         if theme in self.available_themes:
@@ -89,10 +92,10 @@ class BadgeConsoleApp(App):
 
     def compose(self) -> ComposeResult:
         header = StatusHeader()
-        header.database = self.database
-        header.badges_path = str(self.badges_path)
-        header.read_only = self.read_only
-        header.file_error = self.badge_file_error
+        header.database = self.state.database
+        header.badges_path = str(self.state.badges_path)
+        header.read_only = self.state.read_only
+        header.file_error = self.state.load_error
         yield header
         with TabbedContent(id="views"):
             for view_id, label, key, _ in VIEWS:
@@ -168,13 +171,16 @@ class BadgeConsoleApp(App):
                                 lambda v=view_id: self.action_show_view(v))
         yield SystemCommand("Reload badges file", "Read badge.json again from disk "
                             "(asks first when there are unsaved edits)", self.action_reload_badges)
-        for view_id in COMMAND_VIEWS:  # mounted after the first screen: may not exist yet
+        for view_id, _, _, _ in VIEWS:  # mounted after the first screen: may not exist yet
             for view in self.query(f"#{view_id}-view"):
-                yield from view.system_commands()  # type: ignore[attr-defined]
+                if isinstance(view, OffersCommands):
+                    yield from view.system_commands()
 
     def action_reload_badges(self) -> None:
-        view = self.query_one("#badges-view")
-        if not self.dirty:
+        from .views.badges import BadgesView
+
+        view = self.query_one("#badges-view", BadgesView)
+        if not self.state.dirty:
             view.reload_file()
             return
         self.push_screen(ConfirmScreen(
@@ -183,10 +189,10 @@ class BadgeConsoleApp(App):
             lambda answer: view.reload_file() if answer == "reload" else None)
 
     async def action_quit(self) -> None:
-        if not self.dirty:
+        if not self.state.dirty:
             self.exit(0)
             return
-        question = f"{self.badges_path} has unsaved edits. Quit and lose them?"
+        question = f"{self.state.badges_path} has unsaved edits. Quit and lose them?"
         self.push_screen(ConfirmScreen(question, [
             ("quit", "Quit without saving", "error"), ("cancel", "Keep editing", "primary")]),
             lambda answer: self.exit(0) if answer == "quit" else None)
@@ -202,15 +208,15 @@ class BadgeConsoleApp(App):
                 "app", lambda conn: (server_version(conn), is_standby(conn)))
             self.post_message(ServerInfo(version, standby))
         except ConnectionLost as exc:
-            self.post_message(ConnectionLostMessage(str(exc)))
+            self.post_message(ConnectionDropped(str(exc)))
 
     def on_server_info(self, message: ServerInfo) -> None:
-        self.standby = message.standby
+        self.state.standby = message.standby
         header = self.query_one(StatusHeader)
         header.server_version = message.server_version
         header.standby = message.standby
 
-    def on_connection_lost(self, message: ConnectionLostMessage) -> None:
+    def on_connection_dropped(self, message: ConnectionDropped) -> None:
         self.query_one(StatusHeader).lost = message.reason
         if not self.reconnecting:
             self.reconnecting = True
@@ -231,19 +237,22 @@ class BadgeConsoleApp(App):
             return
 
     def on_connection_restored(self, message: ConnectionRestored) -> None:
+        from .views.badges import BadgesView
+
         self.reconnecting = False
         header = self.query_one(StatusHeader)
         header.lost = ""
         header.server_version = message.server_version
         self.notify("Reconnected to the database.")
         self.fetch_server_info()  # a failover may have turned a standby into the primary
-        for view_id in ("tables", "badges"):
-            self.query_one(f"#{view_id}-view").reload()  # type: ignore[attr-defined]
+        self.query_one("#tables-view", TablesView).reload()
+        self.query_one("#badges-view", BadgesView).reload()
 
     def on_badge_file_state(self, message: BadgeFileState) -> None:
+        """The shared state's badge.json changed (edited, saved, reloaded)."""
         header = self.query_one(StatusHeader)
         header.dirty = message.dirty
-        header.file_error = self.badge_file_error
+        header.file_error = self.state.load_error
         self._tell_views("file_changed")
 
     def _tell_views(self, hook: str, source=None) -> None:
@@ -265,8 +274,8 @@ class BadgeConsoleApp(App):
     def deliver_screenshot(self, filename=None, path=None, time_format=None):
         """Saved next to the badges file (or in the current folder), not ~/Downloads,
         which may not exist."""
-        folder = path or (str(self.badges_path.parent) if self.badges_path.parent.is_dir()
-                          else ".")
+        parent = self.state.badges_path.parent
+        folder = path or (str(parent) if parent.is_dir() else ".")
         try:
             saved = self.save_screenshot(filename, folder, time_format)
         except OSError as exc:

@@ -1,11 +1,12 @@
 """Connections for the console's workers: one per view, opened lazily, cancellable.
 
 A plain object (no Textual): workers call `run(name, fn)` from their threads; the UI
-thread may call `cancel(name)`. A lost connection is dropped and reported as
-ConnectionLost so the app can show a banner and reconnect; a statement the user cancelled
-is QueryCancelled. Neither ever escapes as a traceback. Timeouts are not set here: every
-core function a view calls bounds its own transactions (core.waits, SET LOCAL), so
-nothing session-wide reaches a pooler's other clients.
+thread may call `cancel(name)`. A lost connection is dropped and raised as
+ConnectionLost (the worker posts messages.ConnectionDropped, so the app shows a banner
+and reconnects); a statement the user cancelled is QueryCancelled. Neither ever
+escapes as a traceback. Timeouts are not set here: every core function a view calls
+bounds its own transactions (core.waits, SET LOCAL), so nothing session-wide reaches a
+pooler's other clients.
 
 psycopg is imported by the first worker that runs a query (a thread, after the first
 screen), never while the console starts.

@@ -8,8 +8,8 @@ from textual.message import Message
 
 
 @dataclass
-class ConnectionLost(Message):
-    """A worker found the database gone; the app shows a banner and reconnects."""
+class ConnectionDropped(Message):
+    """A worker's query raised db.ConnectionLost; the app shows a banner and reconnects."""
 
     reason: str
 
@@ -29,7 +29,7 @@ class ServerInfo(Message):
 
 @dataclass
 class BadgeFileState(Message):
-    """The badges file's state changed: edits made, saved, or reloaded."""
+    """ConsoleState's badge.json changed: edits made, saved, or reloaded."""
 
     dirty: bool
 

@@ -22,13 +22,15 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, ProgressBar, Static
 
 from ..db import ConnectionLost, QueryCancelled
-from ..messages import ConnectionLost as ConnectionLostMessage
+from ..messages import ConnectionDropped
+from ..state import console_app
 from ..widgets.confirm import ConfirmScreen
 from ..widgets.grant_form import GrantForm
 from ...core.errors import StandbyRefused
 
 if TYPE_CHECKING:
     from ...core.awards import AwardChange, AwardPage
+    from ...core.definitions import BadgeFile
     from ...core.unqualified import RevokeProgress, Unqualified
 
 PAGE = 100
@@ -130,12 +132,12 @@ class AwardsView(Vertical):
     # ---- workers (threads: post messages only) ------------------------------------
     def _post(self, fn, message) -> None:
         """fn(conn) on the view's connection; its result posted as `message`, or the
-        failure as Failed (and ConnectionLost for the app's banner)."""
+        failure as Failed (and ConnectionDropped for the app's banner)."""
         try:
-            result = self.app.db.run(DB, fn)  # type: ignore[attr-defined]
+            result = console_app(self).db.run(DB, fn)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message
             if isinstance(exc, ConnectionLost):
-                self.post_message(ConnectionLostMessage(str(exc)))
+                self.post_message(ConnectionDropped(str(exc)))
             self.post_message(self.Failed(_sentence(exc)))
             return
         self.post_message(message(result))
@@ -144,7 +146,7 @@ class AwardsView(Vertical):
     def fetch(self, before: int | None) -> None:
         from ...core.awards import list_awards
 
-        bf = getattr(self.app, "badge_file", None)
+        bf = console_app(self).state.badge_file
         self._post(lambda conn: list_awards(conn, bf, user=self.user or None,
                                             search=self.badge or None, limit=PAGE,
                                             before=before), self.PageLoaded)
@@ -153,22 +155,20 @@ class AwardsView(Vertical):
     def change(self, code: str, user: str, grant: bool) -> None:
         from ...core.awards import grant_award, revoke_award
 
-        bf = getattr(self.app, "badge_file", None)
+        bf = console_app(self).state.badge_file
         self._post(lambda conn: (grant_award if grant else revoke_award)(conn, bf, code, user),
                    self.Changed)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="awards-unqualified")
-    def preview(self) -> None:
+    def preview(self, bf: BadgeFile) -> None:
         from ...core.unqualified import preview_unqualified
 
-        bf = self.app.badge_file  # type: ignore[attr-defined]
         self._post(lambda conn: preview_unqualified(conn, bf), self.PreviewReady)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="awards-unqualified")
-    def revoke_run(self) -> None:
+    def revoke_run(self, bf: BadgeFile) -> None:
         from ...core.unqualified import revoke_unqualified
 
-        bf = self.app.badge_file  # type: ignore[attr-defined]
         self._post(lambda conn: revoke_unqualified(
             conn, bf, progress=lambda p: self.post_message(self.Progressed(p))),
             self.RevokeDone)
@@ -220,14 +220,15 @@ class AwardsView(Vertical):
             lambda answer: self._start_run() if answer == "revoke" else None)
 
     def _start_run(self) -> None:
-        if not self._writable():
+        bf = self._loaded_file() if self._writable() else None
+        if bf is None:
             return
         self.running = True
         bar = self.query_one("#aw-progress", ProgressBar)
         bar.update(total=None, progress=0)
         bar.add_class("-running")
         self._status("Revoking holders who no longer qualify…")
-        self.revoke_run()
+        self.revoke_run(bf)
 
     def on_awards_view_progressed(self, message: Progressed) -> None:
         p = message.progress
@@ -293,14 +294,22 @@ class AwardsView(Vertical):
         self.reload()
         self.query_one("#aw-grid", DataTable).focus()
 
+    def _loaded_file(self) -> BadgeFile | None:
+        """The working copy of badge.json, or None (and says so) while it is unusable."""
+        bf = console_app(self).state.badge_file
+        if bf is None:
+            self.app.notify("badge.json is unusable; fix it first (Badges view).",
+                            severity="error")
+        return bf
+
     def _writable(self) -> bool:
-        if getattr(self.app, "read_only", False):
+        state = console_app(self).state
+        if state.read_only:
             self.app.notify("Refused under --read-only: this would change the awards.",
                             severity="error")
             return False
-        if getattr(self.app, "standby", False):
-            self.app.notify(str(StandbyRefused("changing awards",
-                                               self.app.database)),  # type: ignore[attr-defined]
+        if state.standby:
+            self.app.notify(str(StandbyRefused("changing awards", state.database)),
                             severity="error")
             return False
         return True
@@ -341,14 +350,11 @@ class AwardsView(Vertical):
             lambda ok: self.change(row.code, str(row.user_id), False) if ok == "revoke" else None)
 
     def action_unqualified(self) -> None:
-        if self.running:
-            return
-        if getattr(self.app, "badge_file", None) is None:
-            self.app.notify("badge.json is unusable; fix it first (Badges view).",
-                            severity="error")
+        bf = None if self.running else self._loaded_file()
+        if bf is None:
             return
         self._status("Checking who no longer qualifies…")
-        self.preview()
+        self.preview(bf)
 
     def system_commands(self):
         """Commands the app puts in its command palette."""
@@ -362,6 +368,6 @@ class AwardsView(Vertical):
 
     def _palette(self, action):
         def run() -> None:
-            self.app.action_show_view("awards")  # type: ignore[attr-defined]
+            console_app(self).action_show_view("awards")
             action()
         return run

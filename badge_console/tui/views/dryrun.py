@@ -34,7 +34,8 @@ from ...core.sample_rows import (DEFAULT_LIMIT, MAX_LIMIT, Sample, parse_json_ch
                                  parse_json_rows)
 from ...core.errors import BadgeConsoleError, StandbyRefused
 from ..db import ConnectionLost, QueryCancelled
-from ..messages import ConnectionLost as ConnectionLostMessage
+from ..messages import ConnectionDropped
+from ..state import console_app
 from ..widgets.dryrun_results import DryRunResults
 
 DRAFT = "__draft__"
@@ -179,12 +180,12 @@ class DryRunView(Vertical):
     # ---- the form -----------------------------------------------------------------
     @property
     def read_only(self) -> bool:
-        return bool(getattr(self.app, "read_only", False))
+        return console_app(self).state.read_only
 
     def refresh_badges(self) -> None:
         """Badge choices: the file's codes, then the editor's draft."""
         select = self.query_one("#dr-badge", Select)
-        bf = getattr(self.app, "badge_file", None)
+        bf = console_app(self).state.badge_file
         codes = [str(b.code) for b in (bf.badges if bf else []) if isinstance(b.code, str)
                  and b.code]
         options = [(code, code) for code in dict.fromkeys(codes)]
@@ -230,7 +231,7 @@ class DryRunView(Vertical):
         choice = str(self.query_one("#dr-badge", Select).value)
         if choice == DRAFT:
             return self._draft()
-        bf = getattr(self.app, "badge_file", None)
+        bf = console_app(self).state.badge_file
         return next((b for b in (bf.badges if bf else []) if b.code == choice), None)
 
     def _columns(self, badge: Badge | None) -> list[tuple[str, str]]:
@@ -273,10 +274,10 @@ class DryRunView(Vertical):
         if mode == "fire" and self.read_only:
             return ("Fire mode is refused under --read-only: it creates the trigger and "
                     "writes the sample rows (rolled back). Use evaluate mode.")
-        if mode == "fire" and getattr(self.app, "standby", False):
-            database = self.app.database  # type: ignore[attr-defined]
+        if mode == "fire" and console_app(self).state.standby:
+            database = console_app(self).state.database
             return str(StandbyRefused("a fire-mode dry run", database))
-        bf = getattr(self.app, "badge_file", None)
+        bf = console_app(self).state.badge_file
         choice = str(self.query_one("#dr-badge", Select).value)
         draft = None
         if choice == DRAFT:
@@ -303,7 +304,7 @@ class DryRunView(Vertical):
         op = str(self.query_one("#dr-op", Select).value)
         sample = Sample(where=text if kind == "where" and text else None, limit=limit,
                         rows=rows, changes=changes)
-        path = bf.path if bf and bf.path else getattr(self.app, "badges_path", None)
+        path = bf.path if bf and bf.path else console_app(self).state.badges_path
         return Request(label, None if draft else choice, draft,
                        copy.deepcopy(bf) if (draft and bf) else None, path, sample, mode,
                        None if op == "auto" else op)
@@ -368,7 +369,7 @@ class DryRunView(Vertical):
     @work(thread=True, exclusive=True, exit_on_error=False, group="dryrun")
     def _run(self, request: Request) -> None:
         worker = get_current_worker()
-        db = self.app.db  # type: ignore[attr-defined]
+        db = console_app(self).db
         message: Message
         try:
             if request.draft is not None:
@@ -383,7 +384,7 @@ class DryRunView(Vertical):
             message = self.Finished(result, request.label,
                                     columns_read(picked.condition if picked else ""))
         except ConnectionLost as exc:
-            self.post_message(ConnectionLostMessage(str(exc)))
+            self.post_message(ConnectionDropped(str(exc)))
             message = self.Failed(f"{exc} The run was not finished; nothing was changed.")
         except QueryCancelled as exc:
             message = self.Failed(f"{exc} Everything was rolled back.", cancelled=True)
@@ -400,7 +401,7 @@ class DryRunView(Vertical):
 
     @work(thread=True, group="dryrun-cancel")
     def _cancel_statements(self) -> None:
-        db, deadline = self.app.db, time.monotonic() + CANCEL_FOR  # type: ignore[attr-defined]
+        db, deadline = console_app(self).db, time.monotonic() + CANCEL_FOR
         while not self._done.is_set() and time.monotonic() < deadline:
             db.cancel(CONNECTION)
             self._done.wait(CANCEL_EVERY)
@@ -439,5 +440,5 @@ class DryRunView(Vertical):
                                 lambda act=action: self._from_palette(act))
 
     def _from_palette(self, action) -> None:
-        self.app.action_show_view("dryrun")  # type: ignore[attr-defined]
+        console_app(self).action_show_view("dryrun")
         action()

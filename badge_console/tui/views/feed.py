@@ -29,6 +29,7 @@ from textual.widgets import Input, Sparkline, Static
 
 from ...core.connection import first_line, redact
 from ...core.feed import Award, AwardListener, FeedState, PollSource
+from ..state import console_app
 from ..widgets.feed_log import AwardLog, header_line
 from ..widgets.feed_stats import AwardFilter, AwardInbox, AwardRate
 
@@ -121,9 +122,9 @@ class FeedView(Vertical):
 
     # ---- the listener (its thread) and the flush timer (UI thread) ------------------
     def start_listener(self) -> None:
-        app = self.app
-        self.listener = AwardListener(app.db.dsn, self.inbox.put, self._on_state,  # type: ignore[attr-defined]
-                                      badge_file=getattr(app, "badge_file", None))
+        app = console_app(self)
+        self.listener = AwardListener(app.db.dsn, self.inbox.put, self._on_state,
+                                      badge_file=app.state.badge_file)
         self.listener.start()
         self.set_interval(FLUSH_EVERY, self.flush)
         self._wait_until_live()
@@ -207,7 +208,8 @@ class FeedView(Vertical):
             text.append("\n")
         if len(codes) > 12:
             text.append(f"  and {len(codes) - 12} more badges", style="dim")
-        self.query_one("#feed-counts", Static).update(text.rstrip() or text)
+        text.rstrip()  # in place: the last line's newline
+        self.query_one("#feed-counts", Static).update(text)
 
     def _show_rate(self, now: float) -> None:
         series = self.rate.series(now)
@@ -284,18 +286,19 @@ class FeedView(Vertical):
 
     def check_action(self, action: str, parameters) -> bool | None:
         if action == "demo_traffic":  # the key exists only on the embedded demo
-            return bool(getattr(self.app, "demo", False))
+            return console_app(self).state.demo
         return True
 
     def action_demo_traffic(self) -> None:
         if self._traffic_stop is not None:
             self._traffic_stop.set()
             return
-        if getattr(self.app, "read_only", False):
+        state = console_app(self).state
+        if state.read_only:
             self.app.notify("Refused under --read-only: demo traffic writes rows.",
                             severity="error")
             return
-        if not getattr(self.app, "demo", False):
+        if not state.demo:
             self.app.notify("Demo traffic only runs on the embedded demo database.",
                             severity="warning")
             return
@@ -308,7 +311,7 @@ class FeedView(Vertical):
     def _run_traffic(self, stop: threading.Event) -> None:
         from ...core.traffic import run_demo_traffic
 
-        dsn = self.app.db.dsn  # type: ignore[attr-defined]
+        dsn = console_app(self).db.dsn
         try:
             stats = run_demo_traffic(dsn, stop=stop)
         except Exception as exc:  # noqa: BLE001 - shown as one sentence
@@ -332,10 +335,10 @@ class FeedView(Vertical):
                             self.action_clear)
         yield SystemCommand("Live feed: filter", "Show only some users or badges (key /)",
                             self._palette_filter)
-        if getattr(self.app, "demo", False):
+        if console_app(self).state.demo:
             yield SystemCommand("Live feed: demo traffic", "Start or stop realistic writes "
                                 "on the embedded demo (key t)", self.action_demo_traffic)
 
     def _palette_filter(self) -> None:
-        self.app.action_show_view("feed")  # type: ignore[attr-defined]
+        console_app(self).action_show_view("feed")
         self.action_focus_filter()

@@ -30,8 +30,8 @@ from ...core.definitions import BadgeFile, load_badge_file
 from ...core.errors import BadgeConsoleError, DefinitionError, StandbyRefused
 from ...core.install import Plan, install, plan_install, uninstall, uninstall_statements
 from ..db import ConnectionLost, QueryCancelled
-from ..messages import ConnectionLost as ConnectionLostMessage
-from ..messages import DatabaseChanged
+from ..messages import ConnectionDropped, DatabaseChanged
+from ..state import console_app
 from ..widgets.confirm import ConfirmScreen
 from ..widgets.install_backfill import BackfillPanel
 from ..widgets.install_plan import (PlanTable, describe_item, install_notice,
@@ -124,15 +124,18 @@ class InstallView(Vertical):
         return self.query_one(BackfillPanel)
 
     def _db(self):
-        return self.app.db  # type: ignore[attr-defined]
+        return console_app(self).db
 
     def _path(self):
-        return self.app.badges_path  # type: ignore[attr-defined]
+        return console_app(self).state.badges_path
+
+    def _database(self) -> str:
+        return console_app(self).state.database
 
     # ---- workers (no widget is touched from here) ---------------------------------------
     def _error_text(self, exc: Exception) -> str:
         if isinstance(exc, ConnectionLost):
-            self.post_message(ConnectionLostMessage(str(exc)))
+            self.post_message(ConnectionDropped(str(exc)))
         if isinstance(exc, DefinitionError):
             return invalid_reason(exc)
         if isinstance(exc, (BadgeConsoleError, ConnectionLost, QueryCancelled)):
@@ -171,7 +174,7 @@ class InstallView(Vertical):
             return
         counts = {a: sum(1 for i in done.changes if i.action == a)
                   for a in ("create", "replace", "drop")}
-        text = (f"Installed on {self.app.database}: {counts['create']} created, "  # type: ignore[attr-defined]
+        text = (f"Installed on {self._database()}: {counts['create']} created, "
                 f"{counts['replace']} replaced, {counts['drop']} dropped, in one transaction.")
         if done.sql_text() != shown_sql:
             text += (" The database changed after the plan was shown, so the plan recomputed "
@@ -196,7 +199,7 @@ class InstallView(Vertical):
                                             False))
             return
         self.post_message(self.Finished(
-            f"Uninstalled from {self.app.database}: {dropped} trigger(s) and schema "  # type: ignore[attr-defined]
+            f"Uninstalled from {self._database()}: {dropped} trigger(s) and schema "
             "badge_console removed; awards and application data kept.", True))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="install")
@@ -240,8 +243,8 @@ class InstallView(Vertical):
         self.load_plan()
 
     def _notice(self) -> None:
-        notice = install_notice(self._path(), getattr(self.app, "read_only", False),
-                                getattr(self.app, "dirty", False), self.load_error,
+        notice = install_notice(self._path(), console_app(self).state.read_only,
+                                console_app(self).state.dirty, self.load_error,
                                 self.plan.problems if self.plan else [])
         widget = self.query_one("#install-notice", Static)
         widget.update(notice)
@@ -319,7 +322,7 @@ class InstallView(Vertical):
         triggers = sum(1 for s in statements if s.startswith("DROP TRIGGER"))
         self._show_sql(";\n\n".join(statements) + ";\n", Text.assemble(
             ("SQL uninstall will run ", "bold"), ("(one transaction)", "dim")))
-        question = (f"Uninstall from {self.app.database}: drop {triggers} trigger(s) and "  # type: ignore[attr-defined]
+        question = (f"Uninstall from {self._database()}: drop {triggers} trigger(s) and "
                     "schema badge_console (the SQL is shown behind this dialog)? Awards and "
                     "application data are kept.")
         self.app.push_screen(ConfirmScreen(question, [
@@ -349,7 +352,7 @@ class InstallView(Vertical):
                                  "hold the badge.", style="yellow"))
             return
         badges = sum(1 for i in preview.items if i.would_award)
-        question = (f"Backfill on {self.app.database}: award {preview.would_award} user(s) "  # type: ignore[attr-defined]
+        question = (f"Backfill on {self._database()}: award {preview.would_award} user(s) "
                     f"across {badges} badge(s), as previewed behind this dialog? Runs in "
                     "batches, each committed and notified like a trigger's award; Esc stops "
                     "after the current batch and a later run continues without awarding "
@@ -381,7 +384,7 @@ class InstallView(Vertical):
             text = Text(f"Backfill cancelled after {result.awarded} award(s) ({per}); run it "
                         "again to continue, nobody is awarded twice.", style="yellow")
         else:
-            text = Text(f"Backfill done on {self.app.database}: {result.awarded} award(s) "  # type: ignore[attr-defined]
+            text = Text(f"Backfill done on {self._database()}: {result.awarded} award(s) "
                         f"granted ({per or 'none'}).", style="green")
         self.panel.idle(text)
         self.app.notify(str(text))
@@ -391,10 +394,10 @@ class InstallView(Vertical):
     # ---- actions --------------------------------------------------------------------
     def _refused(self, what: str) -> bool:
         """True (and says why) when `what` may not run now."""
-        if getattr(self.app, "read_only", False):
+        if console_app(self).state.read_only:
             text = f"Refused under --read-only: {what} would change the database."
-        elif getattr(self.app, "standby", False):
-            text = str(StandbyRefused(what, self.app.database))  # type: ignore[attr-defined]
+        elif console_app(self).state.standby:
+            text = str(StandbyRefused(what, self._database()))
         elif self.busy:
             text = f"Busy {self.busy}; wait for it" + (
                 " or press Esc to cancel." if self.busy == "running the backfill" else ".")
@@ -424,11 +427,11 @@ class InstallView(Vertical):
             return
         counts = {a: sum(1 for i in plan.changes if i.action == a)
                   for a in ("create", "replace", "drop")}
-        question = (f"Install on {self.app.database} from {self._path()} as saved: "  # type: ignore[attr-defined]
+        question = (f"Install on {self._database()} from {self._path()} as saved: "
                     f"{counts['create']} create, {counts['replace']} replace, "
                     f"{counts['drop']} drop, in one transaction (the SQL is shown behind this "
                     "dialog)?")
-        if getattr(self.app, "dirty", False):
+        if console_app(self).state.dirty:
             question += " Your unsaved edits in the Badges view are NOT included."
         bf, shown = self.bf, plan.sql_text()
         self.busy = "confirming"
@@ -513,9 +516,7 @@ class InstallView(Vertical):
 
     def _from_palette(self, action: str) -> None:
         """Show this view first; when that starts computing the plan, act once it is in."""
-        show = getattr(self.app, "action_show_view", None)
-        if show is not None:
-            show("install")
+        console_app(self).action_show_view("install")
         if self.busy == "computing the plan":
             self.pending = action
         else:

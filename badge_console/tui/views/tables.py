@@ -21,11 +21,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static, Tree
+from textual.widgets.tree import TreeNode
 from textual.worker import get_current_worker
 
 from ...core.errors import StatementTimeout
 from ..db import ConnectionLost, QueryCancelled
-from ..messages import ConnectionLost as ConnectionLostMessage
+from ..messages import ConnectionDropped
+from ..state import console_app
 
 if TYPE_CHECKING:
     from ...core import browse
@@ -98,14 +100,11 @@ class TablesView(Horizontal):
         self.call_after_refresh(self.load_tree)  # the first screen does not wait for the driver
 
     # ---- workers ------------------------------------------------------------------
-    def _db(self):
-        return self.app.db  # type: ignore[attr-defined]
-
     def _fail(self, exc: Exception) -> None:
         from ...core import browse
 
         if isinstance(exc, ConnectionLost):
-            self.post_message(ConnectionLostMessage(str(exc)))
+            self.post_message(ConnectionDropped(str(exc)))
             self.post_message(self.PageFailed("Waiting for the database…"))
         elif isinstance(exc, browse.FilterError):
             self.post_message(self.PageFailed(str(exc), filter_error=True))
@@ -127,7 +126,7 @@ class TablesView(Horizontal):
         from ...core.health import broken_triggers
 
         try:
-            entries, path, broken = self._db().run(
+            entries, path, broken = console_app(self).db.run(
                 "tables", lambda conn: (browse.list_tables(conn), search_path(conn),
                                         broken_triggers(conn)))
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message
@@ -149,7 +148,7 @@ class TablesView(Horizontal):
                 move, lambda c, p: browser.last(c))(conn, page)
 
         try:
-            result = self._db().run("tables", go)
+            result = console_app(self).db.run("tables", go)
         except Exception as exc:  # noqa: BLE001
             if not get_current_worker().is_cancelled:
                 self._fail(exc)
@@ -159,14 +158,14 @@ class TablesView(Horizontal):
 
     @work(thread=True, group="tables-cancel")
     def _cancel_query(self) -> None:
-        self._db().cancel("tables")
+        console_app(self).db.cancel("tables")
 
     # ---- handlers -----------------------------------------------------------------
     def on_tables_view_tree_loaded(self, message: TreeLoaded) -> None:
         self.search_path = message.search_path
         tree = self.query_one("#table-tree", Tree)
         tree.clear()
-        schemas: dict[str, object] = {}
+        schemas: dict[str, TreeNode] = {}
         for entry in message.entries:
             if entry.schema not in schemas:
                 schemas[entry.schema] = tree.root.add(Text(entry.schema, style="bold"),
@@ -177,7 +176,7 @@ class TablesView(Horizontal):
                 label.append(f" {KIND.get(entry.kind, entry.kind)}", style="italic dim")
             if entry.badge_triggers:
                 label.append(f" ⚡{len(entry.badge_triggers)}", style="yellow")
-                node = schemas[entry.schema].add(label, data=entry)  # type: ignore[attr-defined]
+                node = schemas[entry.schema].add(label, data=entry)
                 for trigger in entry.badge_triggers:
                     if (entry.schema, entry.name, trigger) in message.broken:
                         leaf = Text(f"⚡ {trigger} broken", style="bold red")
@@ -185,7 +184,7 @@ class TablesView(Horizontal):
                         leaf = Text(f"⚡ {trigger}", style="yellow")
                     node.add_leaf(leaf, data=entry)
             else:
-                schemas[entry.schema].add_leaf(label, data=entry)  # type: ignore[attr-defined]
+                schemas[entry.schema].add_leaf(label, data=entry)
         if not message.entries:
             tree.root.add_leaf("(no tables you may read)")
         self.call_after_refresh(self._cursor_on_first_table)
@@ -255,7 +254,7 @@ class TablesView(Horizontal):
                "offset": "view: paged by OFFSET"}[table.paging]
         title.append(f"  ·  {key}", style="dim")
         self.query_one("#table-title", Static).update(title)
-        bf = getattr(self.app, "badge_file", None)
+        bf = console_app(self).state.badge_file
         used = browse.badges_using(bf, table, self.search_path) if bf else []
         info = Text("Badges using it: ", style="dim")
         info.append(", ".join(used) if used else "none", style="yellow" if used else "dim")
