@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import class_row, scalar_row
 
 from . import catalog
 from .browse import FilterError
@@ -110,22 +111,18 @@ def check_columns(conn, target: Target, rows: list[dict], what: str) -> None:
 def _typed_rows(conn, target: Target, rows: list[dict], skip: set[str]) -> list[SampleRow]:
     """Hand-typed rows with the column defaults PostgreSQL would fill in (keys stay NULL)."""
     check_columns(conn, target, rows, "--rows")
-    defaults = [(n, e) for n, e in conn.execute(
-        "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute"
-        " a ON a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE d.adrelid = %s"
-        " AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum",
-        (target.table.oid,)) if n not in skip]
+    defaults = [d for d in catalog.column_defaults(conn, target.table) if d.column not in skip]
     out = []
     for row in rows:
-        text, missing = json.dumps(row), [(n, e) for n, e in defaults if n not in row]
+        text, missing = json.dumps(row), [d for d in defaults if d.column not in row]
         if missing:  # default expressions come from the catalog, not from the operator
-            pairs = sql.SQL(", ").join(sql.SQL("%s::text, ({})").format(raw_sql(e))
-                                       for _, e in missing)
+            pairs = sql.SQL(", ").join(sql.SQL("%s::text, ({})").format(raw_sql(d.expression))
+                                       for d in missing)
             try:
-                with conn.transaction():
-                    text = conn.execute(sql.SQL(
+                with conn.transaction(), conn.cursor(row_factory=scalar_row) as cur:
+                    text = cur.execute(sql.SQL(
                         "SELECT (jsonb_build_object({}) || %s::jsonb)::text").format(pairs),
-                        [n for n, _ in missing] + [text]).fetchone()[0]
+                        [d.column for d in missing] + [text]).fetchone()
             except psycopg.Error:  # a default that writes cannot run read-only: keep NULL
                 pass
         out.append(SampleRow(text, typed=tuple(row)))
@@ -137,32 +134,19 @@ def pick_sample(conn, target: Target, sample: Sample, where: str | None,
     if sample.rows is not None:
         return _typed_rows(conn, target, sample.rows, skip)
     t = sql.Identifier(*target.table.parts)
-    query = sql.SQL("SELECT ctid::text, tableoid::int, to_jsonb({}.*)::text FROM {}").format(
-        t, t)
+    query = sql.SQL("SELECT ctid::text AS ctid, tableoid::int AS tableoid,"
+                    " to_jsonb({}.*)::text AS text FROM {}").format(t, t)
     if where:
         query += sql.SQL(" WHERE ({})").format(raw_sql(where))
-    if target.primary_key:
-        query += sql.SQL(" ORDER BY {}").format(
-            sql.SQL(", ").join(map(sql.Identifier, target.primary_key)))
+    if target.primary_key:  # qualified: a key column named like an output column
+        query += sql.SQL(" ORDER BY {}").format(sql.SQL(", ").join(
+            sql.Identifier(*target.table.parts, c) for c in target.primary_key))
     query += sql.SQL(" LIMIT {}").format(sql.Literal(sample.limit))
     try:
-        with conn.transaction():
-            found = conn.execute(query).fetchall()
+        with conn.transaction(), conn.cursor(row_factory=class_row(SampleRow)) as cur:
+            return cur.execute(query).fetchall()
     except psycopg.Error as exc:
         if where and not isinstance(exc, psycopg.errors.QueryCanceled):
             raise FilterError(f"PostgreSQL rejects the --where filter: {error_sentence(exc)}.") \
                 from None
         raise OperationFailed(f"Reading sample rows failed: {error_sentence(exc)}.") from None
-    return [SampleRow(text, ctid, oid) for ctid, oid, text in found]
-
-
-def key_columns(conn, target: Target) -> set[str]:
-    """Columns a copy must not carry: identity, generated, or defaulting to nextval()."""
-    rows = conn.execute(
-        "SELECT a.attname FROM pg_attribute a LEFT JOIN pg_attrdef d"
-        " ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
-        " WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped"
-        " AND (a.attidentity <> '' OR a.attgenerated <> ''"
-        "      OR pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%%')",
-        (target.table.oid,)).fetchall()
-    return {r[0] for r in rows}
