@@ -28,7 +28,7 @@ from psycopg.rows import namedtuple_row, scalar_row
 from . import catalog
 from .bookkeeping import read_paused
 from .definitions import DEFAULT_CHANNEL, BadgeFile
-from .errors import DefinitionError, OperationFailed
+from .errors import BackfillStopped, DefinitionError, OperationFailed, primary_message
 from .resolve import Resolution, resolve
 from .sqlgen import ROWS_ALIAS, Target, award_query, rows_op, rows_where, winners_query
 from .topology import require_primary
@@ -256,11 +256,6 @@ def run_backfill(conn: psycopg.Connection, bf: BadgeFile, *, batch_size: int = D
                 if lo is None:
                     break
     except psycopg.Error as exc:
-        diag = exc.diag
-        message = (diag.message_primary or str(exc).splitlines()[0]).rstrip(".")
-        if diag.sqlstate == "55P03":
-            message = "gave up waiting for a lock (the table is busy; retry later)"
-        raise OperationFailed(
-            f"Backfill stopped: {message}; {result.awarded} award(s) committed before that "
-            "stay, and running it again continues without awarding anyone twice.") from None
+        raise BackfillStopped(primary_message(exc), result.awarded,
+                              lock=isinstance(exc, psycopg.errors.LockNotAvailable)) from None
     return result

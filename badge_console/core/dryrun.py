@@ -22,11 +22,12 @@ from psycopg.rows import namedtuple_row, scalar_row
 from . import catalog
 from .browse import check_filter
 from .definitions import Badge, BadgeFile
-from .errors import DefinitionError, OperationFailed, StatementTimeout
+from .errors import (ChangesNeedUpdate, DefinitionError, OperationFailed, SampleError,
+                     SampleRejected, StatementFailure, StatementTimeout, Wording)
 from .fire import FireResult, fire
 from .resolve import Resolution, resolve
-from .sample_rows import (MAX_LIMIT, Sample, SampleError, SampleRow, check_columns,
-                          error_sentence, pick_sample, raw_sql, set_timeouts)
+from .sample_rows import (MAX_LIMIT, Sample, SampleRow, check_columns, pick_sample, raw_sql,
+                          set_timeouts, statement_failure)
 from .sqlgen import Target, held_probe, winners_query
 from .waits import lock_timeout_error, tables_of
 
@@ -42,7 +43,7 @@ class RowResult:
     user: str | None
     holds: bool | None  # already holds the badge
     value: bool | None  # the condition's value (None: NULL or not evaluated)
-    error: str | None
+    error: StatementFailure | None
     would_award: bool
     row: dict  # NEW (insert, update) or OLD (delete)
 
@@ -64,19 +65,25 @@ class DryRunResult:
     def winners(self) -> list[str]:
         return list(dict.fromkeys(r.user for r in self.rows if r.would_award))
 
-    @property
-    def summary(self) -> str:
+    def summary(self, word: Wording = str) -> str:
+        """One sentence; `word` is how the front end words a failed write."""
         text = (f"Would award {len(self.winners)} distinct user(s) out of "
                 f"{len(self.rows)} row(s).")
         if self.fire is not None:
             f = self.fire
             text += (f" Fired: {f.written} row(s) written, the trigger awarded "
-                     f"{len(f.awarded)} user(s)" + (f", write failed: {f.error}" if f.error
-                                                    else "") + "; rolled back.")
+                     f"{len(f.awarded)} user(s)" + (f", write failed: {word(f.error)}"
+                                                    if f.error else "") + "; rolled back.")
         return text
 
-    def as_dict(self) -> dict:
-        return asdict(self) | {"summary": self.summary, "would_award": self.winners}
+    def as_dict(self, word: Wording = str) -> dict:
+        """The result as JSON, failures worded by `word`."""
+        doc = asdict(self) | {"summary": self.summary(word), "would_award": self.winners}
+        for row, shown in zip(self.rows, doc["rows"]):
+            shown["error"] = row.error and word(row.error)
+        if self.fire is not None:
+            doc["fire"]["error"] = self.fire.error and word(self.fire.error)
+        return doc
 
 
 def _resolve(conn, bf: BadgeFile, badge: Badge | str) -> tuple[Target, Resolution]:
@@ -141,19 +148,19 @@ def _evaluate(conn, target: Target, op: str, res: Resolution, rows: list[SampleR
             with conn.transaction(), conn.cursor(row_factory=namedtuple_row) as cur:
                 found = cur.execute(who, params).fetchone()
         except psycopg.Error as exc:
-            what = f"row {i} of --rows" if hand else "the --set changes"
-            raise SampleError(f"PostgreSQL rejects {what}: {error_sentence(exc)}.") from None
+            raise SampleRejected("rows" if hand else "changes", i if hand else None,
+                                 statement_failure(exc)) from None
         value = error = None
         if stopped:
-            error = f"not evaluated: {stopped}"
+            error = StatementFailure("skipped", row=stopped)
         else:
             try:
                 with conn.transaction(), conn.cursor(row_factory=scalar_row) as cur:
                     value = cur.execute(cond, params).fetchone()
             except psycopg.Error as exc:
-                error = error_sentence(exc, timeout)
+                error = statement_failure(exc, timeout)
                 if isinstance(exc, psycopg.errors.QueryCanceled):
-                    stopped = f"row {i} hit the statement timeout"
+                    stopped = i
         out.append(RowResult(i, found.user_id, found.holds, value, error,
                              bool(value) and found.user_id is not None and not found.holds,
                              shown))
@@ -216,9 +223,9 @@ def dry_run(conn: psycopg.Connection, bf: BadgeFile, badge: Badge | str, sample:
             raise SampleError(f"Badge {b.code} is not triggered by {op}; it is triggered by "
                               f"{', '.join(b.operations)}.")
         if sample.changes is not None and op != "update":
-            raise SampleError("Changes (--set) apply to update badges only.")
+            raise ChangesNeedUpdate(op)
         changes = json.dumps(sample.changes or {})
-        check_columns(conn, target, [sample.changes or {}], "--set")
+        check_columns(conn, target, [sample.changes or {}], "changes")
         result = DryRunResult(b.code, b.name, target.table.display, op, mode,
                               res.award.display)
         skip = catalog.key_columns(conn, target.table)
@@ -230,7 +237,8 @@ def dry_run(conn: psycopg.Connection, bf: BadgeFile, badge: Badge | str, sample:
                 result.explain, warnings = _explain(conn, target, op, res, rows[0], changes)
                 result.notes += warnings
             except psycopg.Error as exc:
-                result.notes.append(f"EXPLAIN failed: {error_sentence(exc, statement_timeout)}.")
+                result.notes.append(
+                    f"EXPLAIN failed: {statement_failure(exc, statement_timeout)}.")
         raise psycopg.Rollback()
     result.notes += _eval_notes(b, op, sample, rows)
     if mode == "fire" and rows:

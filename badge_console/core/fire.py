@@ -27,10 +27,10 @@ from psycopg.rows import class_row, dict_row
 from . import catalog
 from .bookkeeping import errors_recorded_here, read_paused
 from .definitions import BadgeFile
-from .errors import OperationFailed
+from .errors import StatementFailure, StatementRefused
 from .install import legacy_trigger_names
 from .resolve import Resolution
-from .sample_rows import SampleRow, error_sentence, set_timeouts
+from .sample_rows import SampleRow, set_timeouts, statement_failure
 from .sqlgen import (SCHEMA, Target, award_table_ddl, create_trigger_ddl, function_name,
                      schema_ddl, trigger_function_ddl, trigger_name)
 from .topology import require_primary
@@ -41,7 +41,7 @@ class FireResult:
     written: int = 0
     awarded: list[dict] = field(default_factory=list)  # user_id, name, code
     trigger_errors: list[str] = field(default_factory=list)  # recorded by on_error skip
-    error: str | None = None  # the write itself failed
+    error: StatementFailure | None = None  # the write itself failed
     disabled: list[str] = field(default_factory=list)  # installed triggers switched off
 
 
@@ -147,7 +147,7 @@ def fire(conn, target: Target, op: str, res: Resolution, bf: BadgeFile, rows: li
                     fired.written = _write(conn, target, op, rows, changes, skip)
                     conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
             except psycopg.Error as exc:
-                fired.error = error_sentence(exc, statement_timeout)
+                fired.error = statement_failure(exc, statement_timeout)
             with conn.cursor(row_factory=dict_row) as cur:  # the awards this wrote
                 fired.awarded = cur.execute(sql.SQL(
                     "SELECT user_id::text AS user_id, name, code FROM {}"
@@ -157,8 +157,8 @@ def fire(conn, target: Target, op: str, res: Resolution, bf: BadgeFile, rows: li
                                     for e in errors_recorded_here(conn, b.code)]
             raise psycopg.Rollback()
     except psycopg.Error as exc:
-        raise OperationFailed(f"Fire mode could not install the trigger for the test, nothing "
-                              f"was changed: {error_sentence(exc, statement_timeout)}.") from None
+        raise StatementRefused("Fire mode could not install the trigger for the test, nothing "
+                               "was changed", statement_failure(exc, statement_timeout)) from None
     notes.append(f"Fire mode took a brief SHARE ROW EXCLUSIVE lock on {target.table.display} "
                  f"(writers waited; lock_timeout {lock_timeout}).")
     if fired.disabled:

@@ -1,9 +1,10 @@
 """The rows a dry run works on: a WHERE filter's rows, or rows typed by hand as JSON.
 
-Also what every dry-run statement shares: the timeouts it runs under and the one
-sentence its errors become. Hand-typed rows get the column defaults PostgreSQL would fill
-in, except key columns (identity, generated, nextval defaults): they stay NULL, and fire
-mode inserts copies without them so that defaults and sequences give new keys.
+Also what every dry-run statement shares: the timeouts it runs under and the facts its
+errors become (errors.StatementFailure). Hand-typed rows get the column defaults
+PostgreSQL would fill in, except key columns (identity, generated, nextval defaults):
+they stay NULL, and fire mode inserts copies without them so that defaults and
+sequences give new keys.
 """
 
 from __future__ import annotations
@@ -16,16 +17,13 @@ from psycopg import sql
 from psycopg.rows import class_row, scalar_row
 
 from . import catalog
-from .browse import FilterError
-from .errors import BadgeConsoleError, OperationFailed
+from .errors import (FilterRejected, SampleError, SampleInput, SampleNotJson,
+                     SampleShapeInvalid, StatementFailure, StatementRefused,
+                     UnknownSampleColumns, primary_message)
 from .sqlgen import Target
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 1000
-
-
-class SampleError(BadgeConsoleError):
-    """The sample (rows JSON, changes, limit, mode, code) is not usable; exit code 1."""
 
 
 @dataclass
@@ -37,28 +35,26 @@ class Sample:
 
 
 def parse_json_rows(text: str) -> list[dict]:
-    """`--rows`: one JSON object or a list of them."""
-    doc = _json(text, "--rows")
+    """Rows typed by hand: one JSON object or a list of them."""
+    doc = _json(text, "rows")
     rows = [doc] if isinstance(doc, dict) else doc
     if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
-        raise SampleError("--rows must be a JSON object or a non-empty list of objects "
-                          "(column: value).")
+        raise SampleShapeInvalid("rows")
     return rows
 
 
 def parse_json_changes(text: str) -> dict:
-    doc = _json(text, "--set")
+    doc = _json(text, "changes")
     if not isinstance(doc, dict):
-        raise SampleError("--set must be a JSON object (column: new value).")
+        raise SampleShapeInvalid("changes")
     return doc
 
 
-def _json(text: str, what: str):
+def _json(text: str, what: SampleInput):
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SampleError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, "
-                          f"column {exc.colno}.") from None
+        raise SampleNotJson(what, exc.msg, exc.lineno, exc.colno) from None
 
 
 @dataclass
@@ -69,18 +65,15 @@ class SampleRow:
     typed: tuple = ()  # hand-typed rows: the columns the operator gave
 
 
-def error_sentence(exc: psycopg.Error, timeout: str = "") -> str:
-    diag = exc.diag
-    text = (diag.message_primary or str(exc).splitlines()[0]).rstrip(".")
+def statement_failure(exc: psycopg.Error, timeout: str = "") -> StatementFailure:
+    """What a failed dry-run statement ran into; `timeout` is the statement_timeout."""
     if isinstance(exc, psycopg.errors.QueryCanceled):
-        return f"stopped at the statement timeout ({timeout}); the condition is too slow"
+        return StatementFailure("timeout", primary_message(exc), timeout)
     if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
-        return (f"tried to write ({text}); a dry run's evaluation is read only and a "
-                "badge condition must not write")
+        return StatementFailure("write", primary_message(exc))
     if isinstance(exc, psycopg.errors.LockNotAvailable):
-        return "could not get a table lock in time (the table is busy); retry or raise " \
-               "--lock-timeout"
-    return text
+        return StatementFailure("lock", primary_message(exc))
+    return StatementFailure("other", primary_message(exc))
 
 
 def raw_sql(text: str) -> sql.SQL:
@@ -95,22 +88,21 @@ def set_timeouts(conn, lock_timeout: str, statement_timeout: str) -> None:
                          " set_config('statement_timeout', %s, true)",
                          (lock_timeout, statement_timeout))
     except psycopg.Error as exc:
-        raise SampleError(f"Invalid timeout: {error_sentence(exc)}.") from None
+        raise SampleError(f"Invalid timeout: {primary_message(exc)}.") from None
 
 
-def check_columns(conn, target: Target, rows: list[dict], what: str) -> None:
+def check_columns(conn, target: Target, rows: list[dict], what: SampleInput) -> None:
     cols = {c.name for c in catalog.columns(conn, target.table)}
     for i, row in enumerate(rows, 1):
         unknown = [k for k in row if k not in cols]
         if unknown:
-            where = f"row {i} of {what}" if what == "--rows" else what
-            raise SampleError(f"In {where}, {', '.join(unknown)} is not a column of "
-                              f"{target.table.display}.")
+            raise UnknownSampleColumns(what, i if what == "rows" else None, unknown,
+                                       target.table.display)
 
 
 def _typed_rows(conn, target: Target, rows: list[dict], skip: set[str]) -> list[SampleRow]:
     """Hand-typed rows with the column defaults PostgreSQL would fill in (keys stay NULL)."""
-    check_columns(conn, target, rows, "--rows")
+    check_columns(conn, target, rows, "rows")
     defaults = [d for d in catalog.column_defaults(conn, target.table) if d.column not in skip]
     out = []
     for row in rows:
@@ -147,6 +139,5 @@ def pick_sample(conn, target: Target, sample: Sample, where: str | None,
             return cur.execute(query).fetchall()
     except psycopg.Error as exc:
         if where and not isinstance(exc, psycopg.errors.QueryCanceled):
-            raise FilterError(f"PostgreSQL rejects the --where filter: {error_sentence(exc)}.") \
-                from None
-        raise OperationFailed(f"Reading sample rows failed: {error_sentence(exc)}.") from None
+            raise FilterRejected(statement_failure(exc)) from None
+        raise StatementRefused("Reading sample rows failed", statement_failure(exc)) from None
