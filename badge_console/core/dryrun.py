@@ -28,7 +28,8 @@ from .fire import FireResult, fire
 from .resolve import Resolution, resolve
 from .sample_rows import (MAX_LIMIT, Sample, SampleRow, check_columns, pick_sample, raw_sql,
                           set_timeouts, statement_failure)
-from .sqlgen import Target, held_probe, winners_query
+from .sqlgen import Target
+from .sqlgen_winners import held_probe, winners_query
 from .waits import lock_timeout_error, tables_of
 
 MODES = ("eval", "fire")

@@ -31,8 +31,9 @@ from .errors import StatementFailure, StatementRefused
 from .install import legacy_trigger_names
 from .resolve import Resolution
 from .sample_rows import SampleRow, set_timeouts, statement_failure
-from .sqlgen import (SCHEMA, Target, award_table_ddl, create_trigger_ddl, function_name,
-                     schema_ddl, trigger_function_ddl, trigger_name)
+from .sqlgen import SCHEMA, Target, function_name, trigger_name
+from .sqlgen_setup import award_table_ddl, schema_ddl
+from .sqlgen_trigger import create_trigger_ddl, trigger_function_ddl
 from .topology import require_primary
 
 
