@@ -322,3 +322,38 @@ def test_cli_exit_codes_and_read_only(cli, installed):
     code, _, err = cli("dry-run", "collector", "--dsn",
                        "postgresql://bob:s3cret@127.0.0.1:1/x", "--badges", BADGES)
     assert code == 3 and "s3cret" not in err
+
+
+def test_cli_words_bad_input_with_its_options(cli, sketches):
+    """The engine's errors say which input; the CLI names the option that gave it."""
+    base = ("--dsn", sketches, "--badges", BADGES)
+    said = {args: cli("dry-run", *args, *base) for args in (
+        ("collector", "--rows", '[{"user_id": 1'), ("collector", "--rows", "[1]"),
+        ("star", "--set", '{"a": '), ("star", "--set", "[1]"),
+        ("collector", "--rows", '{"title2": "x"}'), ("star", "--set", '{"views": 1}'),
+        ("collector", "--rows", '{"user_id": "abc"}'), ("star", "--set", '{"hit_views": "x"}'),
+        ("collector", "--where", "no_col = 1"), ("collector", "--set", '{"hit_views": 1}'))}
+    assert {code for code, _, _ in said.values()} == {1}
+    assert [err.strip().removeprefix("badge-console: ") for _, _, err in said.values()] == [
+        "--rows is not valid JSON: Expecting ',' delimiter at line 1, column 15.",
+        "--rows must be a JSON object or a non-empty list of objects (column: value).",
+        "--set is not valid JSON: Expecting value at line 1, column 7.",
+        "--set must be a JSON object (column: new value).",
+        "In row 1 of --rows, title2 is not a column of public.dummy_sketch.",
+        "In --set, views is not a column of public.dummy_sketch.",
+        'PostgreSQL rejects row 1 of --rows: invalid input syntax for type integer: "abc".',
+        'PostgreSQL rejects the --set changes: invalid input syntax for type integer: "x".',
+        'PostgreSQL rejects the --where filter: column "no_col" does not exist.',
+        "Changes (--set) apply to update badges only."]
+
+
+def test_cli_words_a_busy_table_with_lock_timeout(cli, installed):
+    with psycopg.connect(installed) as app:  # an uncommitted INSERT: ROW EXCLUSIVE held
+        app.execute("INSERT INTO dummy_sketch (user_id, title) VALUES (1, 'open')")
+        code, _, err = cli("dry-run", "collector", "--mode", "fire", "--lock-timeout", "200ms",
+                           "--dsn", installed, "--badges", BADGES)
+        app.rollback()
+    assert code == 1 and err.strip().splitlines()[-1] == (
+        "badge-console: Fire mode could not install the trigger for the test, nothing was "
+        "changed: could not get a table lock in time (the table is busy); retry or raise "
+        "--lock-timeout.")
