@@ -9,11 +9,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from badge_console.core.browse import FilterError
 from badge_console.core.definitions import Badge, load_badge_file
 from badge_console.core.dryrun import dry_run
-from badge_console.core.sample_rows import Sample, SampleError
-from badge_console.core.errors import DefinitionError, OperationFailed
+from badge_console.core.sample_rows import Sample
+from badge_console.core.errors import (ChangesNeedUpdate, DefinitionError, FilterError,
+                                       FilterRejected, SampleError, SampleRejected,
+                                       StatementRefused, UnknownSampleColumns)
 from conftest import make_demo
 from helpers import ROOT, demo_badge, install_file, run
 
@@ -87,7 +88,7 @@ def test_collector_on_twenty_sample_users_matches_an_independent_count(installed
     assert 0 < len(expected) < 20
     assert {r.user for r in result.rows if r.value} == expected
     assert set(result.winners) == expected
-    assert result.summary == f"Would award {len(expected)} distinct user(s) out of 20 row(s)."
+    assert result.summary() == f"Would award {len(expected)} distinct user(s) out of 20 row(s)."
     assert all(r.error is None and r.holds is False for r in result.rows)
 
 
@@ -121,7 +122,9 @@ def test_an_error_on_one_row_does_not_stop_the_others(sketches):
     result = go(sketches, draft(condition="100 / (NEW.hit_views - 131) > 0"),
                 Sample(limit=5))
     assert result.rows[0].row["hit_views"] == 131
-    assert "division by zero" in result.rows[0].error and result.rows[0].value is None
+    failed = result.rows[0].error
+    assert failed.kind == "other" and failed.message == "division by zero"
+    assert str(failed) == "division by zero" and result.rows[0].value is None
     assert all(r.error is None and r.value is not None for r in result.rows[1:])
 
 
@@ -130,8 +133,10 @@ def test_a_slow_condition_stops_at_the_statement_timeout(sketches):
     result = go(sketches, draft(condition="pg_sleep(30) IS NOT NULL"), Sample(limit=3),
                 statement_timeout="1s")
     assert time.monotonic() - started < 10
-    assert "statement timeout (1s)" in result.rows[0].error
-    assert all("not evaluated" in r.error for r in result.rows[1:])
+    assert (result.rows[0].error.kind, result.rows[0].error.timeout) == ("timeout", "1s")
+    assert "statement timeout (1s)" in str(result.rows[0].error)
+    assert [(r.error.kind, r.error.row) for r in result.rows[1:]] == [("skipped", 1)] * 2
+    assert str(result.rows[1].error) == "not evaluated: row 1 hit the statement timeout"
     assert result.winners == []
 
 
@@ -140,7 +145,8 @@ def test_a_condition_that_writes_fails_read_only_and_writes_nothing(sketches):
         "CREATE FUNCTION sneaky(u int) RETURNS boolean LANGUAGE sql"
         " AS 'INSERT INTO spy VALUES (u) RETURNING true'")
     result = go(sketches, draft(condition="sneaky(NEW.user_id)"), Sample(limit=2))
-    assert all("read only" in r.error and "INSERT" in r.error for r in result.rows)
+    assert all(r.error.kind == "write" and "read only" in str(r.error)
+               and "INSERT" in str(r.error) for r in result.rows)
     with psycopg.connect(sketches) as conn:
         assert conn.execute("SELECT count(*) FROM spy").fetchone()[0] == 0
 
@@ -173,23 +179,31 @@ def test_a_filter_that_is_not_one_expression_is_refused(sketches, where):
         assert conn.execute("SELECT count(*) FROM dummy_sketch").fetchone()[0] == SKETCHES
 
 
-def test_bad_input_is_one_sentence(sketches):
+def test_bad_input_is_one_sentence_with_its_facts(sketches):
     with pytest.raises(SampleError, match="No badge with code 'nope'"):
         go(sketches, "nope")
-    with pytest.raises(FilterError, match="no_col"):
+    with pytest.raises(FilterRejected, match="no_col") as filter_:
         go(sketches, "collector", Sample(where="no_col = 1"))
-    with pytest.raises(SampleError, match="row 1 of --rows, title2 is not a column"):
+    assert isinstance(filter_.value, FilterError) and filter_.value.failure.kind == "other"
+    with pytest.raises(UnknownSampleColumns, match="typed row 1, title2 is not a column") \
+            as typed:
         go(sketches, "collector", Sample(rows=[{"title2": "x"}]))
-    with pytest.raises(SampleError, match="In --set, views is not a column"):
+    assert (typed.value.input, typed.value.row, typed.value.columns, typed.value.table) == (
+        "rows", 1, ["title2"], "public.dummy_sketch")
+    with pytest.raises(UnknownSampleColumns, match="In the changes, views is not a column") \
+            as changes:
         go(sketches, "star", Sample(changes={"views": 1}))
-    with pytest.raises(SampleError, match="row 1 of --rows.*integer"):
+    assert (changes.value.input, changes.value.row) == ("changes", None)
+    with pytest.raises(SampleRejected, match="typed row 1: .*integer") as rejected:
         go(sketches, "collector", Sample(rows=[{"user_id": "abc"}]))
+    assert (rejected.value.input, rejected.value.row) == ("rows", 1)
     with pytest.raises(SampleError, match="not triggered by delete"):
         go(sketches, "collector", op="delete")
     with pytest.raises(SampleError, match="between 1 and 1000"):
         go(sketches, "collector", Sample(limit=0))
-    with pytest.raises(SampleError, match="update badges only"):
+    with pytest.raises(ChangesNeedUpdate, match="update badges only") as insert:
         go(sketches, "collector", Sample(changes={"hit_views": 1}))
+    assert insert.value.op == "insert"
 
 
 def test_explain_shows_the_plan_and_warns_about_a_large_scan(sketches):
@@ -255,13 +269,13 @@ def test_fire_behind_an_open_application_write_gives_up_in_one_sentence(installe
     with psycopg.connect(installed) as app:  # an uncommitted INSERT: ROW EXCLUSIVE held
         app.execute("INSERT INTO dummy_sketch (user_id, title) VALUES (1, 'open')")
         started = time.monotonic()
-        with pytest.raises(OperationFailed) as caught:
+        with pytest.raises(StatementRefused) as caught:
             go(installed, "collector", Sample(limit=1), mode="fire", lock_timeout="200ms")
         assert time.monotonic() - started < 10  # a hang guard, not a benchmark
         app.rollback()
     message = str(caught.value)
     assert "nothing was changed: could not get a table lock in time" in message
-    assert "\n" not in message
+    assert "\n" not in message and "--" not in message and caught.value.failure.kind == "lock"
 
 
 def test_fire_reports_unique_collisions_and_trigger_errors_as_results(sketches):
@@ -269,7 +283,7 @@ def test_fire_reports_unique_collisions_and_trigger_errors_as_results(sketches):
                              "trigger_condition": "insert", "trigger_table": "auth_user",
                              "user_field": "id"})
     clash = go(sketches, users, Sample(limit=2), mode="fire")
-    assert "duplicate key" in clash.fire.error and clash.fire.awarded == []
+    assert "duplicate key" in str(clash.fire.error) and clash.fire.awarded == []
     fresh = go(sketches, users, Sample(rows=[{"username": "new_one"}]), mode="fire")
     assert fresh.fire.error is None and len(fresh.fire.awarded) == 1
     skip = go(sketches, draft(condition="1 / (NEW.hit_views - 131) > 0"), Sample(limit=1),
@@ -277,7 +291,7 @@ def test_fire_reports_unique_collisions_and_trigger_errors_as_results(sketches):
     assert skip.fire.error is None and "division by zero" in skip.fire.trigger_errors[0]
     boom = go(sketches, draft(condition="1 / (NEW.hit_views - 131) > 0", on_error="raise"),
               Sample(limit=1), mode="fire")
-    assert "division by zero" in boom.fire.error
+    assert "division by zero" in str(boom.fire.error)
     with psycopg.connect(sketches) as conn:
         assert conn.execute("SELECT to_regclass('badges_badge')").fetchone()[0] is None
 
@@ -308,3 +322,38 @@ def test_cli_exit_codes_and_read_only(cli, installed):
     code, _, err = cli("dry-run", "collector", "--dsn",
                        "postgresql://bob:s3cret@127.0.0.1:1/x", "--badges", BADGES)
     assert code == 3 and "s3cret" not in err
+
+
+def test_cli_words_bad_input_with_its_options(cli, sketches):
+    """The engine's errors say which input; the CLI names the option that gave it."""
+    base = ("--dsn", sketches, "--badges", BADGES)
+    said = {args: cli("dry-run", *args, *base) for args in (
+        ("collector", "--rows", '[{"user_id": 1'), ("collector", "--rows", "[1]"),
+        ("star", "--set", '{"a": '), ("star", "--set", "[1]"),
+        ("collector", "--rows", '{"title2": "x"}'), ("star", "--set", '{"views": 1}'),
+        ("collector", "--rows", '{"user_id": "abc"}'), ("star", "--set", '{"hit_views": "x"}'),
+        ("collector", "--where", "no_col = 1"), ("collector", "--set", '{"hit_views": 1}'))}
+    assert {code for code, _, _ in said.values()} == {1}
+    assert [err.strip().removeprefix("badge-console: ") for _, _, err in said.values()] == [
+        "--rows is not valid JSON: Expecting ',' delimiter at line 1, column 15.",
+        "--rows must be a JSON object or a non-empty list of objects (column: value).",
+        "--set is not valid JSON: Expecting value at line 1, column 7.",
+        "--set must be a JSON object (column: new value).",
+        "In row 1 of --rows, title2 is not a column of public.dummy_sketch.",
+        "In --set, views is not a column of public.dummy_sketch.",
+        'PostgreSQL rejects row 1 of --rows: invalid input syntax for type integer: "abc".',
+        'PostgreSQL rejects the --set changes: invalid input syntax for type integer: "x".',
+        'PostgreSQL rejects the --where filter: column "no_col" does not exist.',
+        "Changes (--set) apply to update badges only."]
+
+
+def test_cli_words_a_busy_table_with_lock_timeout(cli, installed):
+    with psycopg.connect(installed) as app:  # an uncommitted INSERT: ROW EXCLUSIVE held
+        app.execute("INSERT INTO dummy_sketch (user_id, title) VALUES (1, 'open')")
+        code, _, err = cli("dry-run", "collector", "--mode", "fire", "--lock-timeout", "200ms",
+                           "--dsn", installed, "--badges", BADGES)
+        app.rollback()
+    assert code == 1 and err.strip().splitlines()[-1] == (
+        "badge-console: Fire mode could not install the trigger for the test, nothing was "
+        "changed: could not get a table lock in time (the table is busy); retry or raise "
+        "--lock-timeout.")

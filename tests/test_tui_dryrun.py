@@ -209,3 +209,36 @@ def test_snapshot_dryrun_results(make_app, snap_compare):
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=before)
+
+
+def test_the_view_words_engine_errors_in_its_own_terms():
+    """The same sentences the view showed when it rewrote the engine's CLI wording."""
+    from badge_console.core.errors import (ChangesNeedUpdate, FilterRejected, SampleNotJson,
+                                           SampleRejected, SampleShapeInvalid,
+                                           StatementFailure, StatementRefused,
+                                           UnknownSampleColumns)
+    from badge_console.tui.views.dryrun_form import sentence
+
+    lock, bad = StatementFailure("lock", "canceling statement"), StatementFailure("other", "no")
+    said = {sentence(e) for e in (SampleNotJson("rows", "Expecting value", 1, 2),
+                                  SampleNotJson("changes", "Expecting value", 1, 2))}
+    assert said == {"The typed rows are not valid JSON: Expecting value at line 1, column 2.",
+                    "The SET changes are not valid JSON: Expecting value at line 1, column 2."}
+    assert sentence(SampleShapeInvalid("rows")) == (
+        "The typed rows must be a JSON object or a non-empty list of objects (column: value).")
+    assert sentence(SampleShapeInvalid("changes")) == (
+        "SET must be a JSON object (column: new value).")
+    assert sentence(UnknownSampleColumns("rows", 2, ["a", "b"], "public.t")) == (
+        "In typed row 2, a, b is not a column of public.t.")
+    assert sentence(UnknownSampleColumns("changes", None, ["v"], "public.t")) == (
+        "In SET, v is not a column of public.t.")
+    assert sentence(SampleRejected("rows", 3, bad)) == "PostgreSQL rejects typed row 3: no."
+    assert sentence(SampleRejected("changes", None, lock)) == (
+        "PostgreSQL rejects the SET changes: could not get a table lock in time (the table "
+        "is busy); retry when it is quieter.")
+    assert sentence(FilterRejected(bad)) == "PostgreSQL rejects the WHERE filter: no."
+    assert sentence(ChangesNeedUpdate("insert")) == "SET changes apply to update badges only."
+    assert sentence(StatementRefused("Fire mode could not install the trigger for the test, "
+                                     "nothing was changed", lock)) == (
+        "Fire mode could not install the trigger for the test, nothing was changed: could not "
+        "get a table lock in time (the table is busy); retry when it is quieter.")

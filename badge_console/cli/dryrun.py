@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..core.errors import ReadOnlyRefused
 from .context import load_badges, open_context, open_for_write
 from .options import add_command_options
-from .output import console, emit_json
+from .output import console, emit_json, failure_words
 
 
 def _dry_run_table(result):
@@ -18,7 +18,7 @@ def _dry_run_table(result):
     for column in ("#", "user", "holds", "condition", "would award", "row"):
         table.add_column(column, overflow="fold")
     for r in result.rows:
-        value = Text(r.error, style="red") if r.error else Text(
+        value = Text(failure_words(r.error), style="red") if r.error else Text(
             {True: "true", False: "false", None: "null"}[r.value])
         row = ", ".join(f"{k}={v}" for k, v in r.row.items())
         table.add_row(str(r.index), Text(r.user or "-"), "yes" if r.holds else "no", value,
@@ -53,7 +53,7 @@ def cmd_dry_run(args) -> int:
                          lock_timeout=args.lock_timeout,
                          statement_timeout=args.statement_timeout)
     if args.json:
-        emit_json(result.as_dict() | {"database": ctx.database, "standby": ctx.standby,
+        emit_json(result.as_dict(failure_words) | {"database": ctx.database, "standby": ctx.standby,
                                       "file": str(ctx.badges_path)})
         return 0
     out.print(_dry_run_table(result))
@@ -62,14 +62,14 @@ def cmd_dry_run(args) -> int:
         users = ", ".join(a["user_id"] for a in fired.awarded) or "nobody"
         out.print(f"Fire: {fired.written} row(s) written; the trigger awarded: {users}.",
                   markup=False)
-        for line in ([f"Write failed: {fired.error}"] if fired.error else []) + [
+        for line in ([f"Write failed: {failure_words(fired.error)}"] if fired.error else []) + [
                 f"Trigger error (on_error skip): {e}" for e in fired.trigger_errors]:
             out.print(line, style="red", markup=False)
     if result.explain:
         out.print(f"EXPLAIN (one sample row):\n{result.explain}", markup=False)
     for note in result.notes:
         out.print(f"Note: {note}", style="dim", markup=False)
-    out.print(f"{result.summary} ({ctx.database})", markup=False)
+    out.print(f"{result.summary(failure_words)} ({ctx.database})", markup=False)
     return 0
 
 

@@ -1,6 +1,7 @@
 """What the operator sees and answers: rich consoles, --json documents, problem lists, the
 plan table, progress bars, the yes/no question, and the one sentence (with its exit code)
-that ends a failed command. rich and psycopg are imported only when something is shown.
+that ends a failed command, worded with the CLI's options (the engine's errors carry the
+facts). rich and psycopg are imported only when something is shown.
 """
 
 from __future__ import annotations
@@ -8,9 +9,28 @@ from __future__ import annotations
 import json
 import sys
 
-from ..core.errors import BadgeConsoleError, DefinitionError, LockTimeout, UsageError
+from ..core.errors import (BadgeConsoleError, DefinitionError, LockTimeout, StatementFailure,
+                           UsageError, in_words)
 
 PROG = "badge-console"
+# The engine's error topics the CLI words with its options (core.errors.NEUTRAL has the rest)
+WORDS = {
+    "rows-json": "--rows is not valid JSON: {reason} at line {line}, column {column}.",
+    "changes-json": "--set is not valid JSON: {reason} at line {line}, column {column}.",
+    "rows-shape": "--rows must be {shape}.",
+    "changes-shape": "--set must be {shape}.",
+    "rows-columns": "In row {row} of --rows, {columns} is not a column of {table}.",
+    "changes-columns": "In --set, {columns} is not a column of {table}.",
+    "rows-rejected": "PostgreSQL rejects row {row} of --rows: {failure}.",
+    "changes-rejected": "PostgreSQL rejects the --set changes: {failure}.",
+    "filter-rejected": "PostgreSQL rejects the --where filter: {failure}.",
+    "changes-need-update": "Changes (--set) apply to update badges only.",
+}
+
+
+def failure_words(failure: StatementFailure) -> str:
+    """A failed dry-run statement as the CLI says it: a busy table points at --lock-timeout."""
+    return f"{failure}; retry or raise --lock-timeout" if failure.kind == "lock" else str(failure)
 
 
 def console(stderr: bool = False):
@@ -117,7 +137,7 @@ def report_failure(exc: Exception, args, dsn: str | None) -> int | None:
     if isinstance(exc, BadgeConsoleError):
         if isinstance(exc, DefinitionError) and len(exc.problems) > 1:
             print_problems(exc.problems, exc.path)
-        err.print(f"{PROG}: {_safe(str(exc), dsn)}", markup=False)
+        err.print(f"{PROG}: {_safe(in_words(exc, WORDS, failure_words), dsn)}", markup=False)
         return exc.exit_code
     known = _database_error(exc, dsn)
     if known is None:

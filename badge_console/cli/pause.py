@@ -27,7 +27,7 @@ def cmd_resume(args) -> int:
 
 def cmd_errors(args) -> int:
     from ..core.connection import connect
-    from ..core.error_log import clear_errors, read_errors, read_pauses
+    from ..core.bookkeeping import clear_errors, read_errors, read_pauses
 
     ctx = open_for_write(args, "errors --clear") if args.clear else open_context(args)
     with connect(ctx.dsn) as conn:

@@ -23,11 +23,13 @@ from typing import Callable
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import namedtuple_row, scalar_row
 
+from . import catalog
 from .batch_sizes import BACKFILL_ROWS
+from .bookkeeping import read_paused
 from .definitions import BadgeFile
-from .errors import DefinitionError, OperationFailed
-from .install import read_paused
+from .errors import BackfillStopped, DefinitionError, OperationFailed, primary_message
 from .resolve import Resolution, resolve
 from .sqlgen import Target
 from .sqlgen_winners import ROWS_ALIAS, award_query, rows_op, rows_where, winners_query
@@ -132,12 +134,13 @@ def preview_backfill(conn: psycopg.Connection, bf: BadgeFile, sample: int = SAMP
             src = sql.Identifier(*target.table.parts)
             winners = winners_query(target, item.op, res.award if res.award_exists else None,
                                     src, src)
-            rows = conn.execute(sql.SQL(
-                "SELECT w.user_id, count(*) OVER () FROM ({winners}) AS w"
-                " ORDER BY w.user_id LIMIT {n}").format(
-                winners=winners, n=sql.Literal(sample))).fetchall()
-            item.would_award = rows[0][1] if rows else 0
-            item.sample = [r[0] for r in rows]
+            with conn.cursor(row_factory=namedtuple_row) as cur:
+                rows = cur.execute(sql.SQL(
+                    "SELECT w.user_id, count(*) OVER () AS winners FROM ({winners}) AS w"
+                    " ORDER BY w.user_id LIMIT {n}").format(
+                    winners=winners, n=sql.Literal(sample))).fetchall()
+            item.would_award = rows[0].winners if rows else 0
+            item.sample = [r.user_id for r in rows]
         raise psycopg.Rollback()
     return Backfill(res.award.display, channel, [i for i, _ in plan], dry_run=True)
 
@@ -159,15 +162,14 @@ class _Batches:
         self.conn, self.target, self.size = conn, target, max(1, int(size))
         self.table = sql.Identifier(*target.table.parts)
         self.pk = list(target.primary_key)
-        estimate, pages = conn.execute(
-            "SELECT reltuples::bigint, pg_relation_size(oid)"
-            " / current_setting('block_size')::bigint FROM pg_class WHERE oid = %s",
-            (target.table.oid,)).fetchone()
+        size = catalog.size_estimate(conn, target.table)
+        estimate = size.rows
         if estimate is None or estimate <= 0:
-            estimate = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
-                self.table)).fetchone()[0]
+            with conn.cursor(row_factory=scalar_row) as cur:
+                estimate = cur.execute(sql.SQL("SELECT count(*) FROM {}").format(
+                    self.table)).fetchone()
         self.total = int(estimate)
-        self.pages = int(pages or 0)
+        self.pages = int(size.pages or 0)
         self.by_ctid = not self.pk and target.table.kind == "r"
         per_page = max(1, self.total // self.pages) if self.pages else 1
         self.pages_per_batch = max(1, self.size // per_page)
@@ -241,12 +243,12 @@ def run_backfill(conn: psycopg.Connection, bf: BadgeFile, *, batch_size: int = B
                 if cancelled():
                     result.cancelled = True
                     return result
-                with conn.transaction():
+                with conn.transaction(), conn.cursor(row_factory=scalar_row) as cur:
                     bound(conn, BATCH_TIMEOUTS)
                     src, lo, rows = batches.next(lo)
                     query = award_query(target, item.op, res.award, channel, src, src,
                                         op_label="backfill")
-                    item.awarded += conn.execute(query).fetchone()[0]
+                    item.awarded += cur.execute(query).fetchone()
                 item.batches += 1
                 done = batches.total if lo is None else min(done + (rows or batches.size),
                                                             batches.total)
@@ -255,11 +257,6 @@ def run_backfill(conn: psycopg.Connection, bf: BadgeFile, *, batch_size: int = B
                 if lo is None:
                     break
     except psycopg.Error as exc:
-        diag = exc.diag
-        message = (diag.message_primary or str(exc).splitlines()[0]).rstrip(".")
-        if diag.sqlstate == "55P03":
-            message = "gave up waiting for a lock (the table is busy; retry later)"
-        raise OperationFailed(
-            f"Backfill stopped: {message}; {result.awarded} award(s) committed before that "
-            "stay, and running it again continues without awarding anyone twice.") from None
+        raise BackfillStopped(primary_message(exc), result.awarded,
+                              lock=isinstance(exc, psycopg.errors.LockNotAvailable)) from None
     return result

@@ -17,17 +17,13 @@ import psycopg
 from psycopg import sql
 
 from . import catalog
-from .errors import BadgeConsoleError, StatementTimeout
+from .errors import BadgeConsoleError, FilterError, StatementTimeout
 from .sqlgen import TRIGGER_PREFIX
 from .waits import READS, Timeouts, bound, bounded
 
 PAGE_SIZE = 100
 BROWSE_TIMEOUT = "10s"
 CELL_LIMIT = 200  # characters kept of one cell's text
-
-
-class FilterError(BadgeConsoleError):
-    """The WHERE text is not one valid expression, or PostgreSQL rejected it."""
 
 
 @dataclass(frozen=True)

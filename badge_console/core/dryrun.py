@@ -17,15 +17,18 @@ from dataclasses import asdict, dataclass, field, replace
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import namedtuple_row, scalar_row
 
+from . import catalog
 from .browse import check_filter
 from .definitions import Badge, BadgeFile
-from .errors import DefinitionError, OperationFailed, StatementTimeout
+from .errors import (ChangesNeedUpdate, DefinitionError, OperationFailed, SampleError,
+                     SampleRejected, StatementFailure, StatementTimeout, Wording)
 from .fire import FireResult, fire
 from .model import ValidBadge
 from .resolve import Resolution, resolve
-from .sample_rows import (MAX_LIMIT, Sample, SampleError, SampleRow, check_columns,
-                          error_sentence, key_columns, pick_sample, raw_sql, set_timeouts)
+from .sample_rows import (MAX_LIMIT, Sample, SampleRow, check_columns, pick_sample, raw_sql,
+                          set_timeouts, statement_failure)
 from .sqlgen import Target
 from .sqlgen_winners import held_probe, winners_query
 from .waits import lock_timeout_error, tables_of
@@ -42,7 +45,7 @@ class RowResult:
     user: str | None
     holds: bool | None  # already holds the badge
     value: bool | None  # the condition's value (None: NULL or not evaluated)
-    error: str | None
+    error: StatementFailure | None
     would_award: bool
     row: dict  # NEW (insert, update) or OLD (delete)
 
@@ -64,19 +67,25 @@ class DryRunResult:
     def winners(self) -> list[str]:
         return list(dict.fromkeys(r.user for r in self.rows if r.would_award))
 
-    @property
-    def summary(self) -> str:
+    def summary(self, word: Wording = str) -> str:
+        """One sentence; `word` is how the front end words a failed write."""
         text = (f"Would award {len(self.winners)} distinct user(s) out of "
                 f"{len(self.rows)} row(s).")
         if self.fire is not None:
             f = self.fire
             text += (f" Fired: {f.written} row(s) written, the trigger awarded "
-                     f"{len(f.awarded)} user(s)" + (f", write failed: {f.error}" if f.error
-                                                    else "") + "; rolled back.")
+                     f"{len(f.awarded)} user(s)" + (f", write failed: {word(f.error)}"
+                                                    if f.error else "") + "; rolled back.")
         return text
 
-    def as_dict(self) -> dict:
-        return asdict(self) | {"summary": self.summary, "would_award": self.winners}
+    def as_dict(self, word: Wording = str) -> dict:
+        """The result as JSON, failures worded by `word`."""
+        doc = asdict(self) | {"summary": self.summary(word), "would_award": self.winners}
+        for row, shown in zip(self.rows, doc["rows"]):
+            shown["error"] = row.error and word(row.error)
+        if self.fire is not None:
+            doc["fire"]["error"] = self.fire.error and word(self.fire.error)
+        return doc
 
 
 def _resolve(conn, bf: BadgeFile, badge: Badge | str) -> tuple[Target, Resolution]:
@@ -93,10 +102,10 @@ def _resolve(conn, bf: BadgeFile, badge: Badge | str) -> tuple[Target, Resolutio
     try:
         res = resolve(conn, alone)
     except psycopg.errors.LockNotAvailable:  # its savepoint is gone, this transaction is not
-        timeout = conn.execute("SHOW lock_timeout").fetchone()[0]
+        timeout = catalog.setting(conn, "lock_timeout")
         raise lock_timeout_error(conn, timeout, tables_of(alone)) from None
     except psycopg.errors.QueryCanceled:
-        raise StatementTimeout(conn.execute("SHOW statement_timeout").fetchone()[0]) from None
+        raise StatementTimeout(catalog.setting(conn, "statement_timeout")) from None
     if res.problems or not res.targets:
         problems = [replace(p, index=index) if p.index == 0 and index is not None else p
                     for p in res.problems]
@@ -129,7 +138,8 @@ def _evaluate(conn, target: Target, op: str, res: Resolution, rows: list[SampleR
     user = sql.SQL("{}.{}").format(alias, sql.Identifier(b.user_field))
     held = sql.SQL("EXISTS ({})").format(held_probe(res.award, user, b.code)) \
         if res.award_exists else sql.SQL("false")
-    who = sql.SQL("SELECT {}::text, {} FROM {}").format(user, held, _from(target, op))
+    who = sql.SQL("SELECT {}::text AS user_id, {} AS holds FROM {}").format(
+        user, held, _from(target, op))
     cond = sql.SQL("SELECT ({}) FROM {}").format(raw_sql(target.info.select_sql),
                                                   _from(target, op))
     out, stopped = [], None
@@ -137,24 +147,25 @@ def _evaluate(conn, target: Target, op: str, res: Resolution, rows: list[SampleR
         params = {"row": r.text, "set": changes}
         shown = json.loads(r.text) | (json.loads(changes) if op == "update" else {})
         try:
-            with conn.transaction():
-                uid, holds = conn.execute(who, params).fetchone()
+            with conn.transaction(), conn.cursor(row_factory=namedtuple_row) as cur:
+                found = cur.execute(who, params).fetchone()
         except psycopg.Error as exc:
-            what = f"row {i} of --rows" if hand else "the --set changes"
-            raise SampleError(f"PostgreSQL rejects {what}: {error_sentence(exc)}.") from None
+            raise SampleRejected("rows" if hand else "changes", i if hand else None,
+                                 statement_failure(exc)) from None
         value = error = None
         if stopped:
-            error = f"not evaluated: {stopped}"
+            error = StatementFailure("skipped", row=stopped)
         else:
             try:
-                with conn.transaction():
-                    value = conn.execute(cond, params).fetchone()[0]
+                with conn.transaction(), conn.cursor(row_factory=scalar_row) as cur:
+                    value = cur.execute(cond, params).fetchone()
             except psycopg.Error as exc:
-                error = error_sentence(exc, timeout)
+                error = statement_failure(exc, timeout)
                 if isinstance(exc, psycopg.errors.QueryCanceled):
-                    stopped = f"row {i} hit the statement timeout"
-        out.append(RowResult(i, uid, holds, value, error,
-                             bool(value) and uid is not None and not holds, shown))
+                    stopped = i
+        out.append(RowResult(i, found.user_id, found.holds, value, error,
+                             bool(value) and found.user_id is not None and not found.holds,
+                             shown))
     return out
 
 
@@ -169,11 +180,10 @@ def _explain(conn, target: Target, op: str, res: Resolution, row: SampleRow,
     query = winners_query(escaped, op, res.award if res.award_exists else None, new, old,
                           single_row=True)
     params = {"row": row.text, "set": changes}
-    with conn.transaction():
-        text = "\n".join(r[0] for r in conn.execute(sql.SQL("EXPLAIN {}").format(query),
-                                                    params))
-        plan = conn.execute(sql.SQL("EXPLAIN (FORMAT JSON, VERBOSE) {}").format(query),
-                            params).fetchone()[0]
+    with conn.transaction(), conn.cursor(row_factory=scalar_row) as cur:
+        text = "\n".join(cur.execute(sql.SQL("EXPLAIN {}").format(query), params).fetchall())
+        plan = cur.execute(sql.SQL("EXPLAIN (FORMAT JSON, VERBOSE) {}").format(query),
+                           params).fetchone()
     plan = json.loads(plan) if isinstance(plan, str) else plan
     scans, stack = [], [plan[0]["Plan"]]
     while stack:
@@ -183,11 +193,9 @@ def _explain(conn, target: Target, op: str, res: Resolution, row: SampleRow,
             scans.append((node["Schema"], node["Relation Name"]))
     warnings = []
     for schema, name in dict.fromkeys(scans):
-        est = conn.execute("SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n"
-                           " ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
-                           (schema, name)).fetchone()
-        if est and est[0] >= LARGE_TABLE:
-            warnings.append(f"The condition scans all of {schema}.{name} (~{est[0]:,} rows) "
+        rows = catalog.estimated_rows(conn, schema, name)
+        if rows is not None and rows >= LARGE_TABLE:
+            warnings.append(f"The condition scans all of {schema}.{name} (~{rows:,} rows) "
                             "on every write; an index on the columns it filters on would help.")
     return text, warnings
 
@@ -217,12 +225,12 @@ def dry_run(conn: psycopg.Connection, bf: BadgeFile, badge: Badge | str, sample:
             raise SampleError(f"Badge {b.code} is not triggered by {op}; it is triggered by "
                               f"{', '.join(b.operations)}.")
         if sample.changes is not None and op != "update":
-            raise SampleError("Changes (--set) apply to update badges only.")
+            raise ChangesNeedUpdate(op)
         changes = json.dumps(sample.changes or {})
-        check_columns(conn, target, [sample.changes or {}], "--set")
+        check_columns(conn, target, [sample.changes or {}], "changes")
         result = DryRunResult(b.code, b.name, target.table.display, op, mode,
                               res.award.display)
-        skip = key_columns(conn, target)
+        skip = catalog.key_columns(conn, target.table)
         rows = pick_sample(conn, target, sample, where, skip)
         result.rows = _evaluate(conn, target, op, res, rows, changes,
                                 sample.rows is not None, statement_timeout)
@@ -231,7 +239,8 @@ def dry_run(conn: psycopg.Connection, bf: BadgeFile, badge: Badge | str, sample:
                 result.explain, warnings = _explain(conn, target, op, res, rows[0], changes)
                 result.notes += warnings
             except psycopg.Error as exc:
-                result.notes.append(f"EXPLAIN failed: {error_sentence(exc, statement_timeout)}.")
+                result.notes.append(
+                    f"EXPLAIN failed: {statement_failure(exc, statement_timeout)}.")
         raise psycopg.Rollback()
     result.notes += _eval_notes(b, op, sample, rows)
     if mode == "fire" and rows:

@@ -1,12 +1,16 @@
 """Typed errors the engine raises; front ends turn them into one sentence and an exit code.
 
-Exit codes follow SPEC section 4: 1 invalid definitions or failed operation,
-2 usage error, 3 database unreachable.
+Errors carry facts (which input, table, pid, timeout, column); `str()` is a neutral
+sentence that never names a command-line option: the CLI and each view word their own
+from the fields. Exit codes follow SPEC section 4: 1 invalid definitions or failed
+operation, 2 usage error, 3 database unreachable. No psycopg here (`--help` never loads
+it): the engine modules that run statements classify psycopg's errors.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Literal
 
 
 class BadgeConsoleError(Exception):
@@ -52,6 +56,8 @@ class StatementTimeout(OperationFailed):
         self.timeout = timeout
         super().__init__(f"a statement ran longer than the statement timeout ({timeout}) and "
                          "was cancelled; nothing was changed.")
+
+
 class StandbyRefused(BadgeConsoleError):
     """A write was asked of a hot standby (pg_is_in_recovery()): refused before trying."""
 
@@ -134,3 +140,172 @@ class AwardStateConflict(OperationFailed):
         self.code, self.user, self.held = code, user, held
         state = "already holds" if held else "does not hold"
         super().__init__(f"User {user} {state} badge {code}.")
+
+
+def primary_message(exc) -> str:
+    """PostgreSQL's primary message of a psycopg error, without its final full stop."""
+    return (exc.diag.message_primary or str(exc).splitlines()[0]).rstrip(".")
+
+
+FailureKind = Literal["lock", "timeout", "write", "skipped", "other"]
+
+
+@dataclass(frozen=True)
+class StatementFailure:
+    """Why one statement of a dry run failed, as facts. kind: lock (lock_timeout),
+    timeout (statement_timeout, `timeout`), write (a write in the READ ONLY evaluation),
+    skipped (not run: an earlier row, `row`, hit the statement timeout), other."""
+
+    kind: FailureKind
+    message: str = ""  # PostgreSQL's primary message
+    timeout: str = ""
+    row: int | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "timeout":
+            return f"stopped at the statement timeout ({self.timeout}); the condition is too slow"
+        if self.kind == "write":
+            return (f"tried to write ({self.message}); a dry run's evaluation is read only and "
+                    "a badge condition must not write")
+        if self.kind == "lock":
+            return "could not get a table lock in time (the table is busy)"
+        if self.kind == "skipped":
+            return f"not evaluated: row {self.row} hit the statement timeout"
+        return self.message
+
+
+Wording = Callable[[StatementFailure], str]  # how a front end words a StatementFailure
+
+# The engine's own words for the errors below, by topic: neutral, no command-line option.
+# A front end words them with `in_words`, giving its own template for any topic.
+NEUTRAL = {
+    "rows-json": "The typed rows are not valid JSON: {reason} at line {line}, column {column}.",
+    "changes-json": "The changes are not valid JSON: {reason} at line {line}, column {column}.",
+    "rows-shape": "The typed rows must be {shape}.",
+    "changes-shape": "The changes must be {shape}.",
+    "rows-columns": "In typed row {row}, {columns} is not a column of {table}.",
+    "changes-columns": "In the changes, {columns} is not a column of {table}.",
+    "rows-rejected": "PostgreSQL rejects typed row {row}: {failure}.",
+    "changes-rejected": "PostgreSQL rejects the changes: {failure}.",
+    "filter-rejected": "PostgreSQL rejects the filter: {failure}.",
+    "changes-need-update": "Changes apply to update badges only.",
+    "statement-refused": "{what}: {failure}.",
+}
+
+
+def in_words(exc: BaseException, words: dict[str, str], failure: Wording = str) -> str:
+    """`exc` as one sentence in a front end's words: its topic's template from `words`
+    (else NEUTRAL) over its facts, the StatementFailure among them worded by `failure`.
+    An error without a topic is its str()."""
+    topic = getattr(exc, "topic", None)
+    if topic is None:
+        return str(exc)
+    facts = exc.facts()  # type: ignore[attr-defined]
+    if "failure" in facts:
+        facts["failure"] = failure(facts["failure"])
+    return words.get(topic, NEUTRAL[topic]).format(**facts)
+
+
+class _Worded:
+    """Mixin of the errors below: a `topic`, facts for its templates, the neutral str()."""
+
+    topic: str
+
+    def facts(self) -> dict:
+        return {k: v for k, v in vars(self).items() if k != "topic"}
+
+    def _say(self) -> None:
+        Exception.__init__(self, in_words(self, NEUTRAL))  # type: ignore[misc]
+
+
+class StatementRefused(_Worded, OperationFailed):
+    """A step of a dry run failed on a statement; `what` says which step, neutrally."""
+
+    topic = "statement-refused"
+
+    def __init__(self, what: str, failure: StatementFailure):
+        self.what, self.failure = what, failure
+        self._say()
+
+
+class FilterError(BadgeConsoleError):
+    """The WHERE text is not one valid expression, or PostgreSQL rejected it."""
+
+
+class FilterRejected(_Worded, FilterError):
+    """PostgreSQL refused a dry run's WHERE filter."""
+
+    topic = "filter-rejected"
+
+    def __init__(self, failure: StatementFailure):
+        self.failure = failure
+        self._say()
+
+
+class SampleError(BadgeConsoleError):
+    """The sample (rows JSON, changes, limit, mode, code) is not usable; exit code 1."""
+
+
+SampleInput = Literal["rows", "changes"]  # rows typed by hand, changes of an update
+
+
+class SampleNotJson(_Worded, SampleError):
+    def __init__(self, input: SampleInput, reason: str, line: int, column: int):
+        self.input, self.reason, self.line, self.column = input, reason, line, column
+        self.topic = f"{input}-json"
+        self._say()
+
+
+class SampleShapeInvalid(_Worded, SampleError):
+    """Valid JSON of the wrong shape for its input."""
+
+    SHAPES = {"rows": "a JSON object or a non-empty list of objects (column: value)",
+              "changes": "a JSON object (column: new value)"}
+
+    def __init__(self, input: SampleInput):
+        self.input, self.topic = input, f"{input}-shape"
+        self._say()
+
+    def facts(self) -> dict:
+        return super().facts() | {"shape": self.SHAPES[self.input]}
+
+
+class UnknownSampleColumns(_Worded, SampleError):
+    """Keys of typed row `row` (1-based), or of the changes, that are not columns of `table`."""
+
+    def __init__(self, input: SampleInput, row: int | None, columns: list[str], table: str):
+        self.input, self.row, self.columns, self.table = input, row, columns, table
+        self.topic = f"{input}-columns"
+        self._say()
+
+    def facts(self) -> dict:
+        return super().facts() | {"columns": ", ".join(self.columns)}
+
+
+class SampleRejected(_Worded, SampleError):
+    """PostgreSQL refused typed row `row` (1-based) or the changes as values of the table."""
+
+    def __init__(self, input: SampleInput, row: int | None, failure: StatementFailure):
+        self.input, self.row, self.failure = input, row, failure
+        self.topic = f"{input}-rejected"
+        self._say()
+
+
+class ChangesNeedUpdate(_Worded, SampleError):
+    """Changes were given for a dry run of an insert or delete (`op`)."""
+
+    topic = "changes-need-update"
+
+    def __init__(self, op: str):
+        self.op = op
+        self._say()
+
+
+class BackfillStopped(OperationFailed):
+    """A batch failed; the `awarded` awards of earlier batches stay committed."""
+
+    def __init__(self, reason: str, awarded: int, lock: bool = False):
+        self.reason, self.awarded, self.lock = reason, awarded, lock
+        why = "gave up waiting for a lock (the table is busy; retry later)" if lock else reason
+        super().__init__(f"Backfill stopped: {why}; {awarded} award(s) committed before that "
+                         "stay, and running it again continues without awarding anyone twice.")

@@ -22,13 +22,15 @@ from itertools import groupby
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import class_row, dict_row
 
 from . import catalog
+from .bookkeeping import errors_recorded_here, read_paused
 from .definitions import BadgeFile
-from .errors import OperationFailed
-from .install import legacy_trigger_names, read_paused
+from .errors import StatementFailure, StatementRefused
+from .install import legacy_trigger_names
 from .resolve import Resolution
-from .sample_rows import SampleRow, error_sentence, set_timeouts
+from .sample_rows import SampleRow, set_timeouts, statement_failure
 from .sqlgen import SCHEMA, Target, function_name, trigger_name
 from .sqlgen_setup import award_table_ddl, schema_ddl
 from .sqlgen_trigger import create_trigger_ddl, trigger_function_ddl
@@ -40,22 +42,32 @@ class FireResult:
     written: int = 0
     awarded: list[dict] = field(default_factory=list)  # user_id, name, code
     trigger_errors: list[str] = field(default_factory=list)  # recorded by on_error skip
-    error: str | None = None  # the write itself failed
+    error: StatementFailure | None = None  # the write itself failed
     disabled: list[str] = field(default_factory=list)  # installed triggers switched off
 
 
-def _insert(conn, target: Target, rows: list[SampleRow], skip: set[str]) -> list:
-    """Insert copies (hand-typed rows with the columns typed); (ctid, tableoid) of each."""
+@dataclass(frozen=True)
+class RowKey:
+    """Where a row is: its ctid within the table (partition) its tableoid names."""
+
+    ctid: str
+    tableoid: int
+
+
+def _insert(conn, target: Target, rows: list[SampleRow], skip: set[str]) -> list[RowKey]:
+    """Insert copies (hand-typed rows with the columns typed); where each one went."""
     t = sql.Identifier(*target.table.parts)
     order = [c.name for c in catalog.columns(conn, target.table) if c.name not in skip]
-    made = []
-    for typed, group in groupby(rows, key=lambda r: r.typed):
-        cols = sql.SQL(", ").join(sql.Identifier(c) for c in order if c in typed or not typed)
-        texts = "[" + ",".join(r.text for r in group) + "]"
-        made += conn.execute(sql.SQL(
-            "INSERT INTO {t} ({c}) SELECT {c} FROM jsonb_populate_recordset(NULL::{t},"
-            " %s::jsonb) RETURNING ctid::text, tableoid::int").format(t=t, c=cols),
-            (texts,)).fetchall()
+    made: list[RowKey] = []
+    with conn.cursor(row_factory=class_row(RowKey)) as cur:
+        for typed, group in groupby(rows, key=lambda r: r.typed):
+            cols = sql.SQL(", ").join(sql.Identifier(c) for c in order
+                                      if c in typed or not typed)
+            texts = "[" + ",".join(r.text for r in group) + "]"
+            made += cur.execute(sql.SQL(
+                "INSERT INTO {t} ({c}) SELECT {c} FROM jsonb_populate_recordset(NULL::{t},"
+                " %s::jsonb) RETURNING ctid::text AS ctid, tableoid::int AS tableoid").format(
+                t=t, c=cols), (texts,)).fetchall()
     return made
 
 
@@ -64,10 +76,12 @@ def _write(conn, target: Target, op: str, rows: list[SampleRow], changes: str,
     t = sql.Identifier(*target.table.parts)
     if op == "insert":
         return len(_insert(conn, target, rows, skip))
-    keys = [(r.ctid, r.tableoid) for r in rows if r.ctid] or _insert(conn, target, rows, skip)
+    keys = [RowKey(r.ctid, r.tableoid) for r in rows if r.ctid] \
+        or _insert(conn, target, rows, skip)
     match = sql.SQL("x.ctid = ANY(%(tids)s::tid[]) AND (x.tableoid, x.ctid) IN"
                     " (SELECT * FROM unnest(%(oids)s::oid[], %(tids)s::tid[]))")
-    params = {"tids": [k[0] for k in keys], "oids": [k[1] for k in keys], "set": changes}
+    params = {"tids": [k.ctid for k in keys], "oids": [k.tableoid for k in keys],
+              "set": changes}
     if op == "delete":
         return conn.execute(sql.SQL("DELETE FROM {} AS x WHERE ").format(t) + match,
                             params).rowcount
@@ -104,8 +118,7 @@ def _install_for_test(conn, target: Target, op: str, res: Resolution, channel: s
         conn.execute(award_table_ddl(res.award, res.user_type))
     disabled = _disable_installed(conn, target)
     name = trigger_name(target.badge.code, op)
-    exists = conn.execute("SELECT 1 FROM pg_trigger WHERE tgrelid = %s AND tgname = %s",
-                          (target.table.oid, name)).fetchone()
+    exists = catalog.trigger_exists(conn, target.table, name)
     conn.execute(trigger_function_ddl(target, op, res.award, channel, res.search_path))
     create = create_trigger_ddl(target, op)
     if exists:  # the installed trigger (now disabled) has the name: same DDL, name + _dry
@@ -135,18 +148,18 @@ def fire(conn, target: Target, op: str, res: Resolution, bf: BadgeFile, rows: li
                     fired.written = _write(conn, target, op, rows, changes, skip)
                     conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
             except psycopg.Error as exc:
-                fired.error = error_sentence(exc, statement_timeout)
-            found = conn.execute(sql.SQL(
-                "SELECT user_id::text, name, code FROM {} WHERE code = %s AND age(xmin) <= 0"
-                " ORDER BY id").format(res.award.ident), (b.code,)).fetchall()
-            fired.awarded = [{"user_id": u, "name": n, "code": c} for u, n, c in found]
-            fired.trigger_errors = [f"{s}: {m}" for s, m in conn.execute(sql.SQL(
-                "SELECT sqlstate, message FROM {} WHERE code = %s AND age(xmin) <= 0"
-                " ORDER BY id").format(sql.Identifier(SCHEMA, "error_log")), (b.code,))]
+                fired.error = statement_failure(exc, statement_timeout)
+            with conn.cursor(row_factory=dict_row) as cur:  # the awards this wrote
+                fired.awarded = cur.execute(sql.SQL(
+                    "SELECT user_id::text AS user_id, name, code FROM {}"
+                    " WHERE code = %s AND age(xmin) <= 0 ORDER BY id").format(res.award.ident),
+                    (b.code,)).fetchall()
+            fired.trigger_errors = [f"{e.sqlstate}: {e.message}"
+                                    for e in errors_recorded_here(conn, b.code)]
             raise psycopg.Rollback()
     except psycopg.Error as exc:
-        raise OperationFailed(f"Fire mode could not install the trigger for the test, nothing "
-                              f"was changed: {error_sentence(exc, statement_timeout)}.") from None
+        raise StatementRefused("Fire mode could not install the trigger for the test, nothing "
+                               "was changed", statement_failure(exc, statement_timeout)) from None
     notes.append(f"Fire mode took a brief SHARE ROW EXCLUSIVE lock on {target.table.display} "
                  f"(writers waited; lock_timeout {lock_timeout}).")
     if fired.disabled:

@@ -17,7 +17,7 @@ from . import catalog
 from .advice import index_advice
 from .definitions import BadgeFile
 from .errors import DefinitionError, OperationFailed
-from .error_log import read_errors, read_paused, read_pauses, set_paused  # noqa: F401
+from .bookkeeping import read_errors, read_pauses, set_paused  # noqa: F401
 from .guards import award_guard_ddl, migration_recorder_ddl
 from .health import FIX, installed_health
 from .installed import drop_badge, live_badges, read_installed, recorder_wanted

@@ -1,9 +1,10 @@
 """The rows a dry run works on: a WHERE filter's rows, or rows typed by hand as JSON.
 
-Also what every dry-run statement shares: the timeouts it runs under and the one
-sentence its errors become. Hand-typed rows get the column defaults PostgreSQL would fill
-in, except key columns (identity, generated, nextval defaults): they stay NULL, and fire
-mode inserts copies without them so that defaults and sequences give new keys.
+Also what every dry-run statement shares: the timeouts it runs under and the facts its
+errors become (errors.StatementFailure). Hand-typed rows get the column defaults
+PostgreSQL would fill in, except key columns (identity, generated, nextval defaults):
+they stay NULL, and fire mode inserts copies without them so that defaults and
+sequences give new keys.
 """
 
 from __future__ import annotations
@@ -13,18 +14,16 @@ from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import class_row, scalar_row
 
 from . import catalog
-from .browse import FilterError
-from .errors import BadgeConsoleError, OperationFailed
+from .errors import (FilterRejected, SampleError, SampleInput, SampleNotJson,
+                     SampleShapeInvalid, StatementFailure, StatementRefused,
+                     UnknownSampleColumns, primary_message)
 from .sqlgen import Target
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 1000
-
-
-class SampleError(BadgeConsoleError):
-    """The sample (rows JSON, changes, limit, mode, code) is not usable; exit code 1."""
 
 
 @dataclass
@@ -36,28 +35,26 @@ class Sample:
 
 
 def parse_json_rows(text: str) -> list[dict]:
-    """`--rows`: one JSON object or a list of them."""
-    doc = _json(text, "--rows")
+    """Rows typed by hand: one JSON object or a list of them."""
+    doc = _json(text, "rows")
     rows = [doc] if isinstance(doc, dict) else doc
     if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
-        raise SampleError("--rows must be a JSON object or a non-empty list of objects "
-                          "(column: value).")
+        raise SampleShapeInvalid("rows")
     return rows
 
 
 def parse_json_changes(text: str) -> dict:
-    doc = _json(text, "--set")
+    doc = _json(text, "changes")
     if not isinstance(doc, dict):
-        raise SampleError("--set must be a JSON object (column: new value).")
+        raise SampleShapeInvalid("changes")
     return doc
 
 
-def _json(text: str, what: str):
+def _json(text: str, what: SampleInput):
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SampleError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, "
-                          f"column {exc.colno}.") from None
+        raise SampleNotJson(what, exc.msg, exc.lineno, exc.colno) from None
 
 
 @dataclass
@@ -68,18 +65,15 @@ class SampleRow:
     typed: tuple = ()  # hand-typed rows: the columns the operator gave
 
 
-def error_sentence(exc: psycopg.Error, timeout: str = "") -> str:
-    diag = exc.diag
-    text = (diag.message_primary or str(exc).splitlines()[0]).rstrip(".")
+def statement_failure(exc: psycopg.Error, timeout: str = "") -> StatementFailure:
+    """What a failed dry-run statement ran into; `timeout` is the statement_timeout."""
     if isinstance(exc, psycopg.errors.QueryCanceled):
-        return f"stopped at the statement timeout ({timeout}); the condition is too slow"
+        return StatementFailure("timeout", primary_message(exc), timeout)
     if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
-        return (f"tried to write ({text}); a dry run's evaluation is read only and a "
-                "badge condition must not write")
+        return StatementFailure("write", primary_message(exc))
     if isinstance(exc, psycopg.errors.LockNotAvailable):
-        return "could not get a table lock in time (the table is busy); retry or raise " \
-               "--lock-timeout"
-    return text
+        return StatementFailure("lock", primary_message(exc))
+    return StatementFailure("other", primary_message(exc))
 
 
 def raw_sql(text: str) -> sql.SQL:
@@ -94,38 +88,33 @@ def set_timeouts(conn, lock_timeout: str, statement_timeout: str) -> None:
                          " set_config('statement_timeout', %s, true)",
                          (lock_timeout, statement_timeout))
     except psycopg.Error as exc:
-        raise SampleError(f"Invalid timeout: {error_sentence(exc)}.") from None
+        raise SampleError(f"Invalid timeout: {primary_message(exc)}.") from None
 
 
-def check_columns(conn, target: Target, rows: list[dict], what: str) -> None:
+def check_columns(conn, target: Target, rows: list[dict], what: SampleInput) -> None:
     cols = {c.name for c in catalog.columns(conn, target.table)}
     for i, row in enumerate(rows, 1):
         unknown = [k for k in row if k not in cols]
         if unknown:
-            where = f"row {i} of {what}" if what == "--rows" else what
-            raise SampleError(f"In {where}, {', '.join(unknown)} is not a column of "
-                              f"{target.table.display}.")
+            raise UnknownSampleColumns(what, i if what == "rows" else None, unknown,
+                                       target.table.display)
 
 
 def _typed_rows(conn, target: Target, rows: list[dict], skip: set[str]) -> list[SampleRow]:
     """Hand-typed rows with the column defaults PostgreSQL would fill in (keys stay NULL)."""
-    check_columns(conn, target, rows, "--rows")
-    defaults = [(n, e) for n, e in conn.execute(
-        "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute"
-        " a ON a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE d.adrelid = %s"
-        " AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum",
-        (target.table.oid,)) if n not in skip]
+    check_columns(conn, target, rows, "rows")
+    defaults = [d for d in catalog.column_defaults(conn, target.table) if d.column not in skip]
     out = []
     for row in rows:
-        text, missing = json.dumps(row), [(n, e) for n, e in defaults if n not in row]
+        text, missing = json.dumps(row), [d for d in defaults if d.column not in row]
         if missing:  # default expressions come from the catalog, not from the operator
-            pairs = sql.SQL(", ").join(sql.SQL("%s::text, ({})").format(raw_sql(e))
-                                       for _, e in missing)
+            pairs = sql.SQL(", ").join(sql.SQL("%s::text, ({})").format(raw_sql(d.expression))
+                                       for d in missing)
             try:
-                with conn.transaction():
-                    text = conn.execute(sql.SQL(
+                with conn.transaction(), conn.cursor(row_factory=scalar_row) as cur:
+                    text = cur.execute(sql.SQL(
                         "SELECT (jsonb_build_object({}) || %s::jsonb)::text").format(pairs),
-                        [n for n, _ in missing] + [text]).fetchone()[0]
+                        [d.column for d in missing] + [text]).fetchone()
             except psycopg.Error:  # a default that writes cannot run read-only: keep NULL
                 pass
         out.append(SampleRow(text, typed=tuple(row)))
@@ -137,32 +126,18 @@ def pick_sample(conn, target: Target, sample: Sample, where: str | None,
     if sample.rows is not None:
         return _typed_rows(conn, target, sample.rows, skip)
     t = sql.Identifier(*target.table.parts)
-    query = sql.SQL("SELECT ctid::text, tableoid::int, to_jsonb({}.*)::text FROM {}").format(
-        t, t)
+    query = sql.SQL("SELECT ctid::text AS ctid, tableoid::int AS tableoid,"
+                    " to_jsonb({}.*)::text AS text FROM {}").format(t, t)
     if where:
         query += sql.SQL(" WHERE ({})").format(raw_sql(where))
-    if target.primary_key:
-        query += sql.SQL(" ORDER BY {}").format(
-            sql.SQL(", ").join(map(sql.Identifier, target.primary_key)))
+    if target.primary_key:  # qualified: a key column named like an output column
+        query += sql.SQL(" ORDER BY {}").format(sql.SQL(", ").join(
+            sql.Identifier(*target.table.parts, c) for c in target.primary_key))
     query += sql.SQL(" LIMIT {}").format(sql.Literal(sample.limit))
     try:
-        with conn.transaction():
-            found = conn.execute(query).fetchall()
+        with conn.transaction(), conn.cursor(row_factory=class_row(SampleRow)) as cur:
+            return cur.execute(query).fetchall()
     except psycopg.Error as exc:
         if where and not isinstance(exc, psycopg.errors.QueryCanceled):
-            raise FilterError(f"PostgreSQL rejects the --where filter: {error_sentence(exc)}.") \
-                from None
-        raise OperationFailed(f"Reading sample rows failed: {error_sentence(exc)}.") from None
-    return [SampleRow(text, ctid, oid) for ctid, oid, text in found]
-
-
-def key_columns(conn, target: Target) -> set[str]:
-    """Columns a copy must not carry: identity, generated, or defaulting to nextval()."""
-    rows = conn.execute(
-        "SELECT a.attname FROM pg_attribute a LEFT JOIN pg_attrdef d"
-        " ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
-        " WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped"
-        " AND (a.attidentity <> '' OR a.attgenerated <> ''"
-        "      OR pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%%')",
-        (target.table.oid,)).fetchall()
-    return {r[0] for r in rows}
+            raise FilterRejected(statement_failure(exc)) from None
+        raise StatementRefused("Reading sample rows failed", statement_failure(exc)) from None

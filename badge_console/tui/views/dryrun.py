@@ -8,13 +8,13 @@ here are the only code that touches widgets. Everything the engine does is rolle
 
 Cancel cancels the worker and keeps cancelling the running statement until the engine
 returns (it evaluates row by row, so one cancelled statement alone would not stop it);
-the connection is then dropped so the next run starts on a clean one.
+the connection is then dropped so the next run starts on a clean one. The form's choices,
+the Request and the view's words for the engine's errors are in dryrun_form.py.
 """
 
 from __future__ import annotations
 
 import copy
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -37,65 +37,13 @@ from ..db import ConnectionLost, QueryCancelled
 from ..messages import ConnectionDropped
 from ..state import console_app
 from ..widgets.dryrun_results import DryRunResults
+from .dryrun_form import (DRAFT, DRAFT_LABEL, MODES, OPS, PLACEHOLDER, SAMPLES, Request,
+                          columns_read, rows_placeholder, sentence)
 
-DRAFT = "__draft__"
 CONNECTION = "dryrun"
 SHORT = 30  # view rows below which the form drops its spacing (views.tcss: -short)
 CANCEL_EVERY = 0.25  # seconds between cancel requests while the engine still runs
 CANCEL_FOR = 15.0  # give up re-cancelling after this long (the timeouts act anyway)
-# Option names in the engine's messages (written for the CLI), said the way this view does.
-WORDING = ((r"row (\d+) of --rows", r"typed row \1"), (r"the --where filter", "the WHERE filter"),
-           (r"--rows is not", "The typed rows are not"), (r"--rows must", "The typed rows must"),
-           (r"--set is not", "The SET changes are not"), (r"the --set changes", "the SET changes"),
-           (r"Changes \(--set\)", "SET changes"), (r"--set", "SET"),
-           (r"; retry or raise --lock-timeout", "; retry when it is quieter"))
-MODES = [("evaluate (read only)", "eval"), ("fire (rolled back)", "fire")]
-DRAFT_LABEL = "✎ editor draft (unsaved)"
-# NEW.col / OLD.col (quoted or not) in a condition: the columns it reads, shown first
-READS = re.compile(r'\b(?:new|old)\s*\.\s*(?:"([^"]+)"|(\w+))', re.IGNORECASE)
-OPS = [("as defined", "auto"), ("insert", "insert"), ("update", "update"),
-       ("delete", "delete")]
-SAMPLES = [("WHERE filter", "where"), ("rows typed by hand (JSON)", "rows")]
-PLACEHOLDER = {"where": "a condition on the trigger table; empty: its first rows",
-               "rows": '{"user_id": 3, "title": "new"} or a JSON list of such objects'}
-
-
-def columns_read(condition) -> list[str]:
-    """The row columns a condition reads (NEW.x, OLD.x), in order, each once."""
-    found = (quoted or plain.lower() for quoted, plain in READS.findall(str(condition or "")))
-    return list(dict.fromkeys(found))
-
-
-def rows_placeholder(badge: Badge | None, columns: list[tuple[str, str]]) -> str:
-    """The hand-typed rows hint, in the picked badge's own columns."""
-    if badge is None or not columns:
-        return PLACEHOLDER["rows"]
-    names = [name for name, _ in columns]
-    first = [c for c in [badge.user_field, *columns_read(badge.condition)] if c in names]
-    shown = list(dict.fromkeys(first + names))[:3]
-    example = ", ".join(f'"{name}": …' for name in shown)
-    return f"{{{example}}} or a JSON list of such objects (columns of {badge.trigger_table})"
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    for cli_words, ui_words in WORDING:
-        text = re.sub(cli_words, ui_words, text)
-    return text
-
-
-@dataclass
-class Request:
-    """One run, prepared on the UI thread: the worker reads nothing from widgets."""
-
-    label: str  # "collector (saved)" or "collector (draft)"
-    code: str | None  # a saved badge, read from the file on disk by the worker
-    draft: Badge | None  # or the editor's draft, with the working copy's settings
-    bf: BadgeFile | None
-    path: object
-    sample: Sample
-    mode: str
-    op: str | None
 
 
 class DryRunView(Vertical):
@@ -294,7 +242,7 @@ class DryRunView(Vertical):
             rows = parse_json_rows(text) if kind == "rows" else None
             changes = parse_json_changes(changes_text) if changes_text else None
         except BadgeConsoleError as exc:
-            return _one_line(exc)
+            return sentence(exc)
         if kind == "rows" and not text:
             return "Type the sample rows as JSON, or pick the WHERE filter."
         limit_text = self.query_one("#dr-limit", Input).value.strip() or str(DEFAULT_LIMIT)
@@ -389,9 +337,9 @@ class DryRunView(Vertical):
         except QueryCancelled as exc:
             message = self.Failed(f"{exc} Everything was rolled back.", cancelled=True)
         except BadgeConsoleError as exc:
-            message = self.Failed(_one_line(exc))
+            message = self.Failed(sentence(exc))
         except Exception as exc:  # noqa: BLE001 - every failure becomes one line
-            message = self.Failed(f"Error: {_one_line(exc)}")
+            message = self.Failed(f"Error: {sentence(exc)}")
         finally:
             self._done.set()
         if worker.is_cancelled:

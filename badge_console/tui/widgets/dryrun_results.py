@@ -2,7 +2,9 @@
 
 A display widget only: `show(result)` fills it from a core `DryRunResult`; it never
 talks to the database. The EXPLAIN (fetched with every run) stays hidden until
-`toggle_explain()`. Styles: the Dry run section of app.tcss.
+`toggle_explain()`. Failed statements are worded by `failure_words`, the Dry run view's
+words for them (the view's error line uses it too). Styles: the Dry run section of
+app.tcss.
 """
 
 from __future__ import annotations
@@ -13,11 +15,18 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from ...core.dryrun import DryRunResult, RowResult
+from ...core.errors import StatementFailure
 
 ROW_WIDTH = 60  # characters of the sample row shown in the grid
 WINNERS_SHOWN = 25  # users named in the summary line; the grid has every row
 COLUMNS = (("#", "index"), ("user", "user"), ("holds already", "holds"),
            ("value / error", "value"), ("would award", "award"), ("sample row", "row"))
+
+
+def failure_words(failure: StatementFailure) -> str:
+    """A failed statement as this view says it: a busy table is retried when it is quieter
+    (the console has no lock-timeout option)."""
+    return f"{failure}; retry when it is quieter" if failure.kind == "lock" else str(failure)
 
 
 def _holds(holds: bool | None) -> Text:
@@ -28,7 +37,7 @@ def _holds(holds: bool | None) -> Text:
 
 def _value(row: RowResult) -> Text:
     if row.error:
-        return Text(f"✗ {row.error}", style="red")
+        return Text(f"✗ {failure_words(row.error)}", style="red")
     if row.value is None:
         return Text("NULL", style="dim")
     return Text("true", style="green") if row.value else Text("false")
@@ -89,7 +98,7 @@ class DryRunResults(Vertical):
             grid.add_row(*grid_cells(row, tuple(first_columns)), key=str(row.index))
         summary = Text(f"{badge_label} on {result.table} ({result.op}, "
                        f"{'fire' if result.mode == 'fire' else 'evaluate'}): ", style="bold")
-        summary.append(result.summary)
+        summary.append(result.summary(failure_words))
         if result.winners:
             summary.append("\nWould award: ", style="dim")
             shown = result.winners[:WINNERS_SHOWN]
@@ -103,7 +112,7 @@ class DryRunResults(Vertical):
             summary.append("\nThe real trigger awarded: ", style="dim")
             summary.append(users, style="green" if fired.awarded else "")
             if fired.error:
-                summary.append(f"\nWrite failed: {fired.error}", style="red")
+                summary.append(f"\nWrite failed: {failure_words(fired.error)}", style="red")
             for error in fired.trigger_errors:
                 summary.append(f"\nTrigger error (on_error skip): {error}", style="red")
         box = self.query_one("#dr-summary", Static)

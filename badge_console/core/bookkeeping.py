@@ -1,8 +1,10 @@
-"""Run-time errors the triggers recorded, and the kill switch they share.
+"""Queries on the console's bookkeeping tables: the run-time errors the triggers
+recorded and the kill switch they share.
 
 A badge with on_error skip records each failing statement in badge_console.error_log;
 after sqlgen.MAX_ERRORS of them it pauses itself (a row in badge_console.paused with
 auto true and the last error). `errors` shows and clears them; `resume` re-arms.
+Rows come through psycopg row factories, by name.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import class_row, dict_row
 
 from . import catalog
 from .errors import OperationFailed
@@ -37,16 +40,32 @@ def read_errors(conn: psycopg.Connection, code: str | None = None) -> dict[str, 
     if not catalog.relation_exists(conn, SCHEMA, "error_log"):
         return {}
     where = sql.SQL(" WHERE code = {}").format(sql.Literal(code)) if code else sql.SQL("")
-    rows = conn.execute(sql.SQL(
-        "SELECT code, sqlstate, message, count(*), min(at), max(at) FROM {}{}"
-        " GROUP BY code, sqlstate, message ORDER BY max(at) DESC").format(
-        _table("error_log"), where)).fetchall()
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(sql.SQL(
+            "SELECT code, sqlstate, message, count(*) AS count, min(at) AS first_at,"
+            " max(at) AS last_at FROM {}{}"
+            " GROUP BY code, sqlstate, message ORDER BY max(at) DESC").format(
+            _table("error_log"), where)).fetchall()
     grouped: dict[str, list[dict]] = {}
-    for row_code, sqlstate, message, count, first, last in rows:
-        grouped.setdefault(row_code, []).append({
-            "sqlstate": sqlstate, "message": message, "count": count,
-            "first_at": first.isoformat(), "last_at": last.isoformat()})
+    for row in rows:
+        grouped.setdefault(row.pop("code"), []).append(row | {
+            "first_at": row["first_at"].isoformat(), "last_at": row["last_at"].isoformat()})
     return grouped
+
+
+@dataclass(frozen=True)
+class RecordedError:
+    sqlstate: str
+    message: str
+
+
+def errors_recorded_here(conn: psycopg.Connection, code: str) -> list[RecordedError]:
+    """The errors this badge's trigger recorded in the current transaction (xmin at or
+    after ours: under REPEATABLE READ, only this transaction's rows), oldest first."""
+    with conn.cursor(row_factory=class_row(RecordedError)) as cur:
+        return cur.execute(sql.SQL(
+            "SELECT sqlstate, message FROM {} WHERE code = %s AND age(xmin) <= 0"
+            " ORDER BY id").format(_table("error_log")), (code,)).fetchall()
 
 
 def read_pauses(conn: psycopg.Connection) -> dict[str, Pause]:
@@ -54,10 +73,12 @@ def read_pauses(conn: psycopg.Connection) -> dict[str, Pause]:
     if not catalog.relation_exists(conn, SCHEMA, "paused"):
         return {}
     auto = catalog.column_exists(conn, SCHEMA, "paused", "auto")  # installed before auto-pause
-    cols = "code, auto, paused_at, sqlstate, message" if auto else \
-        "code, false, paused_at, NULL, NULL"
-    rows = conn.execute(sql.SQL("SELECT {} FROM {}").format(sql.SQL(cols), _table("paused")))
-    return {r[0]: Pause(r[0], r[1], r[2].isoformat(), r[3], r[4]) for r in rows}
+    cols = "code, auto, paused_at AS at, sqlstate, message" if auto else \
+        "code, false AS auto, paused_at AS at, NULL AS sqlstate, NULL AS message"
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(sql.SQL("SELECT {} FROM {}").format(sql.SQL(cols),
+                                                               _table("paused"))).fetchall()
+    return {r["code"]: Pause(**(r | {"at": r["at"].isoformat()})) for r in rows}
 
 
 def read_paused(conn: psycopg.Connection) -> set[str]:
