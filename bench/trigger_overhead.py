@@ -144,7 +144,7 @@ def install_seed(conn, badge_path: Path, style: str = "seed") -> None:
     """One FOR EACH ROW PL/pgSQL trigger per badge and operation, the 2016 way (fixed):
     as the seed had it, (h) with ours' guarantees (SAFE_CHECK), or (g) asking only."""
     bf = load_badge_file(badge_path)
-    channel = bf.channel if isinstance(bf.channel, str) else "badge_awarded"
+    channel = bf.settings.channel
     safe = style == "seed_safe"
     settings = function_settings(catalog_search_path(conn)) if safe else sql.SQL(
         "LANGUAGE plpgsql")
