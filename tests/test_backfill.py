@@ -148,3 +148,22 @@ def test_update_badge_comparing_old_and_new_sees_each_row_updated_to_itself(demo
     assert steady.batches == 7
     assert not gain.applicable and "no primary key" in gain.reason
     assert [u for u, _ in awards(demo, "steady")] == list(range(91, 101))
+
+
+def test_a_disabled_badge_on_a_dropped_table_is_listed_not_a_crash(qualified, cli, badge_file):
+    """A badge kept in the file with enabled: false may name a table that is gone: backfill
+    and revoke-unqualified say it does not apply, and still serve the other badges."""
+    dsn, _ = qualified
+    gone = dict(DEMO_BADGES[0], code="retired", name="Retired", trigger_table="gone_table",
+                enabled=False)
+    path = badge_file({"badges": [*DEMO_BADGES, gone]})
+    code, out, err = cli("backfill", "--dsn", dsn, "--badges", path, "--dry-run", "--json")
+    assert (code, err) == (0, "")
+    preview = by_code(json.loads(out))
+    assert preview["retired"]["would_award"] == 0
+    assert "disabled" in preview["retired"]["reason"]
+    assert preview["collector"]["would_award"] == 50
+    code, out, err = cli("awards", "revoke-unqualified", "--dsn", dsn, "--badges", path,
+                         "--dry-run")
+    assert (code, err) == (0, ""), err
+    assert "retired" in out

@@ -112,14 +112,14 @@ def _prepare(conn: psycopg.Connection, bf: BadgeFile
     targets = {t.badge.code: t for t in res.targets}
     plan = []
     for badge in res.badges:
-        target = targets[badge.code]
-        op, reason = evaluated_op(target)
+        target = targets.get(badge.code)  # none for a disabled badge that no longer resolves
+        op, reason = evaluated_op(target) if target else (None, "")
         if not badge.enabled:
             op, reason = None, "not applicable: disabled in badge.json"
         elif "*" in paused or badge.code in paused:
             op, reason = None, "not applicable: paused (resume it first)"
-        item = BackfillItem(badge.code, badge.name, target.table.display, op, op is not None,
-                            reason)
+        table = target.table.display if target else badge.trigger_table
+        item = BackfillItem(badge.code, badge.name, table, op, op is not None, reason)
         plan.append((item, target if op else None))
     return res, channel, plan
 

@@ -106,8 +106,8 @@ def _prepare(conn, bf: BadgeFile, code: str | None):
     for badge in res.badges:
         if code is not None and badge.code != code:
             continue
-        target = targets[badge.code]
-        op, reason = evaluated_op(target)
+        target = targets.get(badge.code)  # none for a disabled badge that no longer resolves
+        op, reason = evaluated_op(target) if target else (None, "")
         if not badge.enabled:
             op, reason = None, "not applicable: disabled in badge.json"
         plan.append((UnqualifiedItem(badge.code, badge.name, op is not None, reason),
