@@ -241,7 +241,8 @@ def test_console_on_the_replica_says_standby_and_refuses_pause_at_once(rig, tmp_
 def test_live_feed_on_the_replica_polls_and_shows_an_award_made_on_the_primary(rig,
                                                                                tmp_path):
     from badge_console.tui.views.feed import FeedView
-    from test_tui_feed import open_feed, shown_users, status_text, wait_for
+    from test_tui_feed import open_feed, shown_users, status_text
+    from test_tui_support import wait_for
 
     states: list[str] = []  # every state the view was told of
 

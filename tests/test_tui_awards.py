@@ -15,7 +15,7 @@ from badge_console.tui.views import awards as awards_module
 from badge_console.tui.views.awards import AwardsView
 from badge_console.tui.widgets.confirm import ConfirmScreen
 from badge_console.tui.widgets.grant_form import GrantForm
-from test_tui_feed import wait_for
+from test_tui_support import wait_for
 from test_tui_support import (badges_copy, console_db, make_app,  # noqa: F401
                               mask_header, settle, sync)
 

@@ -8,7 +8,8 @@ import json
 from textual.widgets import DataTable, Static, TextArea
 
 from badge_console.tui.views.badges import BadgesView
-from test_tui_support import SIZE, badges_copy, console_db, make_app, settle, sync  # noqa: F401
+from test_tui_support import (SIZE, badges_copy, console_db, make_app,  # noqa: F401
+                              settle, sync, wait_for)
 
 
 async def _badges(pilot, app) -> BadgesView:
@@ -244,9 +245,7 @@ async def test_pause_and_resume_a_badge_and_see_recorded_errors(make_app, consol
         await pilot.press("k")  # the kill switch asks first
         await pilot.pause()
         await pilot.click("#answer-go")
-        await settle(pilot, app)
-        await settle(pilot, app)
-        assert "paused" in _statuses(app)["star"]
+        await wait_for(pilot, lambda: "paused" in _statuses(app)["star"], "star shown paused")
         with psycopg.connect(console_db) as conn:
             assert conn.execute("SELECT code FROM badge_console.paused").fetchall() == [("star",)]
             conn.execute("INSERT INTO badge_console.error_log (code, sqlstate, message)"
@@ -254,9 +253,9 @@ async def test_pause_and_resume_a_badge_and_see_recorded_errors(make_app, consol
         await pilot.press("k")
         await pilot.pause()
         await pilot.click("#answer-go")
-        await settle(pilot, app)
-        await settle(pilot, app)
-        assert "paused" not in _statuses(app)["star"]
+        await wait_for(pilot, lambda: "paused" not in _statuses(app)["star"]
+                       and "skipped" in str(app.query_one("#badge-detail", Static).render()),
+                       "star resumed, its errors shown")
         detail = str(app.query_one("#badge-detail", Static).render())
         assert "skipped 1 statement(s)" in detail and "division by zero" in detail
         with psycopg.connect(console_db) as conn:

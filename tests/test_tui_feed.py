@@ -17,18 +17,9 @@ from badge_console.tui.views import feed as feed_module
 from badge_console.tui.views.feed import FeedView
 from badge_console.tui.widgets.feed_log import AwardLog, award_line
 from badge_console.tui.widgets.feed_stats import AwardRate
-from test_tui_support import (SIZE, badges_copy, console_db, make_app,  # noqa: F401
-                              mask_header, settle, sync)
+from test_tui_support import (SIZE, WAIT, badges_copy, console_db, make_app,  # noqa: F401
+                              mask_header, settle, sync, wait_for)
 
-WAIT = 10.0
-
-
-async def wait_for(pilot, condition, what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        await pilot.pause(0.05)
 
 
 async def open_feed(pilot, app) -> FeedView:

@@ -19,7 +19,7 @@ from badge_console.tui.views.tables import TablesView
 from badge_console.tui.widgets.feed_log import AwardLog
 from badge_console.tui.widgets.header import StatusHeader
 from conftest import ROOT
-from test_tui_feed import wait_for
+from test_tui_support import wait_for
 from test_tui_support import (SIZE, badges_copy, console_db, make_app,  # noqa: F401
                               settle, sync)
 

@@ -45,7 +45,7 @@ async def _open_grid(pilot, app) -> None:
 async def _catalog_read(pilot, app) -> None:
     """The editor shows column types once its catalog worker has answered."""
     from badge_console.tui.widgets.badge_editor import BadgeEditor
-    from test_tui_feed import wait_for
+    from test_tui_support import wait_for
 
     editor = app.query_one(BadgeEditor)
     await wait_for(pilot, lambda: bool(editor.choices), "the catalog in the editor")
@@ -105,7 +105,7 @@ async def _feed_live(pilot, app) -> None:
 async def _plan_shown(pilot, app) -> None:
     """The plan table sizes its columns from its rows: wait for the rows, then a repaint."""
     from badge_console.tui.widgets.install_plan import PlanTable
-    from test_tui_feed import wait_for
+    from test_tui_support import wait_for
 
     table = app.query_one(PlanTable)
     await wait_for(pilot, lambda: table.row_count > 0, "the install plan's rows")

@@ -4,6 +4,7 @@ demo badges installed, a private copy of badge.json, and an app factory."""
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import psycopg
@@ -84,3 +85,15 @@ def mask_header(app) -> None:
     header = app.query_one(StatusHeader)
     header.server_version = "NN.N"
     header.badges_path = "badge.json"
+
+
+WAIT = 10.0  # seconds a test waits for what a worker shows
+
+
+async def wait_for(pilot, condition, what: str, timeout: float = WAIT) -> None:
+    """Until `condition()` holds (a worker's result on screen), or fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        await pilot.pause(0.05)
