@@ -31,13 +31,9 @@ from ..badge_file import load, refused
 from ..db import ConnectionLost
 from ..messages import BadgeFileState, DatabaseChanged
 from ..messages import ConnectionLost as ConnectionLostMessage
+from ..status_style import BADGE_STATUS_STYLE as STATUS_STYLE
 from ..widgets.badge_editor import BadgeEditor
 from ..widgets.confirm import ConfirmScreen
-
-STATUS_STYLE = {"installed": "green", "outdated": "yellow", "missing": "yellow",
-                "disabled-in-db": "yellow",
-                "orphaned": "magenta", "disabled": "dim", "invalid": "red", "legacy": "yellow",
-                "valid": "green", "unchecked": "dim", "broken": "bold red"}
 
 
 VALID = "✓ Every badge is valid"
