@@ -85,7 +85,7 @@ def run_writers(dsn: str, work: list[list[int]]) -> float:
 def blocked_latency(dsn: str, writes: int = 20) -> tuple[list[float], list[float]]:
     """Milliseconds per one-row insert for a user whose (badge, user) lock a long
     transaction holds, and for a free user, in (c): the wait bound as the application
-    sees it (sqlgen.LOCK_WAIT, then the row is queued)."""
+    sees it (sqlgen_locks.LOCK_WAIT, then the row is queued)."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         reset(conn, "W1", Sizes(users=2))
         conn.execute("TRUNCATE badge_console.queue")

@@ -9,7 +9,7 @@ Databases on one server, identical but for their triggers:
 Two more configurations show the floor under (c), what its shape costs before any query
 runs: (d) ours' triggers, transition tables and all, with functions that only return;
 (e) the same functions run as ours are, SECURITY DEFINER with ours' SET clauses
-(sqlgen.function_settings). And (f) is ours with those settings taken off (SECURITY
+(sqlgen_trigger.function_settings). And (f) is ours with those settings taken off (SECURITY
 INVOKER, no SET): what the security and plan settings cost ours; it must award the same
 users. (g) is (b) reduced to asking the question: each row trigger only evaluates the
 condition, as (b) writes it (no holder probe, no award): the least any trigger that runs
@@ -79,8 +79,10 @@ from badge_console.core.demo import (create_demo_schema, scratch_database,  # no
                                       scratch_server)
 from badge_console.core.install import install  # noqa: E402
 from badge_console.core.catalog import search_path as catalog_search_path  # noqa: E402
-from badge_console.core.sqlgen import (AwardTable, award_table_ddl,  # noqa: E402
-                                       function_settings, paused_check, schema_ddl)
+from badge_console.core.sqlgen import AwardTable  # noqa: E402
+from badge_console.core.sqlgen_kill_switch import paused_check  # noqa: E402
+from badge_console.core.sqlgen_setup import award_table_ddl, schema_ddl  # noqa: E402
+from badge_console.core.sqlgen_trigger import function_settings  # noqa: E402
 
 CONFIGS = ("none", "seed", "ours", "floor", "floor_secure", "ours_bare", "question",
            "seed_safe")

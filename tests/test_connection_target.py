@@ -124,7 +124,8 @@ def test_standby_is_named_as_such(cli, replica):
 
 def test_console_opens_on_an_unreachable_server_a_command_does_not(cli):
     """The console shows the outage and reconnects; a command exits 3 at once."""
-    from badge_console.cli import open_context, parse_args
+    from badge_console.cli.context import open_context
+    from badge_console.cli.parser import parse_args
 
     down = "postgresql://someone:pw@127.0.0.1:1/app"
     assert open_context(parse_args(["--dsn", down])).database == "someone@127.0.0.1:1/app"

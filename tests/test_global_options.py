@@ -17,7 +17,7 @@ import pytest
 
 from helpers import ROOT, install_file
 
-from badge_console.cli import build_parser, parse_args
+from badge_console.cli.parser import build_parser, parse_args
 
 BADGES = str(ROOT / "badge.json")
 NOWHERE = "postgresql://nobody@127.0.0.1:1/nowhere"

@@ -109,7 +109,7 @@ def test_a_rolled_back_write_queues_nothing_and_awards_nothing(demo):
 
 
 def test_a_long_transaction_holding_the_lock_does_not_make_writers_wait(demo):
-    """The bound is sqlgen.LOCK_WAIT (30 ms); the writer neither fails nor waits for the
+    """The bound is sqlgen_locks.LOCK_WAIT (30 ms); the writer neither fails nor waits for the
     holder's commit, and the award is made by the next reconcile."""
     install_badges(demo, [demo_badge("collector")])
     run(demo, "INSERT INTO dummy_sketch (user_id, title) SELECT 1, 'x' FROM generate_series(1, 3)")

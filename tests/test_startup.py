@@ -59,6 +59,24 @@ def test_engine_modules_never_import_textual():
     assert run_python(code)["textual"] == []
 
 
+def test_cli_modules_never_import_textual():
+    """Every module of the CLI package loads without Textual (and without psycopg): only
+    the console command imports the TUI, when it runs."""
+    import badge_console.cli
+
+    modules = sorted(f"badge_console.cli.{m.name}"
+                     for m in pkgutil.iter_modules(badge_console.cli.__path__)
+                     if m.name != "__main__")  # runs main() when imported
+    assert "badge_console.cli.parser" in modules and "badge_console.cli.console" in modules
+    code = ("import importlib, json, sys\n"
+            f"for name in {modules!r}: importlib.import_module(name)\n"
+            "print(json.dumps({'textual': sorted(m for m in sys.modules"
+            " if m.split('.')[0] == 'textual'), 'psycopg': 'psycopg' in sys.modules}))")
+    out = run_python(code)
+    assert out["textual"] == []
+    assert out["psycopg"] is False
+
+
 def test_importtime_shows_no_textual():
     """The same through -X importtime, the way a reader would check it by hand."""
     done = subprocess.run([sys.executable, "-X", "importtime", "-c",

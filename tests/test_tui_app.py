@@ -56,7 +56,7 @@ async def test_header_shows_database_version_and_file_never_a_password(make_app,
 
 
 def test_run_console_masks_the_password(console_db, badges_copy, monkeypatch):  # noqa: F811
-    from badge_console.cli import Context
+    from badge_console.cli.context import Context
 
     seen = {}
 

@@ -1,7 +1,7 @@
 """Awards as data an operator manages: list who holds what, grant and revoke by hand.
 
 Both front ends call these. Every grant and revoke goes through the one generator
-(sqlgen.grant_query / revoke_query), so it is recorded in badge_console.events and
+(sqlgen_events.grant_query / revoke_query), so it is recorded in badge_console.events and
 notified with "event": "grant" or "revoke" in the same transaction, as trigger awards
 are. Listing is keyset paged on the award id, newest first, so a page costs the same on
 the millionth award as on the first; counts per badge come with first and last award
@@ -20,7 +20,8 @@ from . import catalog
 from .definitions import BadgeFile
 from .errors import AwardStateConflict, AwardTableMissing, UnknownBadge, UnknownUser
 from .feed import read_feed_settings
-from .sqlgen import EVENTS, SCHEMA, AwardTable, grant_query, revoke_query
+from .sqlgen import EVENTS, SCHEMA, AwardTable
+from .sqlgen_events import grant_query, revoke_query
 from .topology import require_primary
 from .waits import READS, bounded
 

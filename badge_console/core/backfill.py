@@ -24,15 +24,16 @@ from typing import Callable
 import psycopg
 from psycopg import sql
 
+from .batch_sizes import BACKFILL_ROWS
 from .definitions import DEFAULT_CHANNEL, BadgeFile
 from .errors import DefinitionError, OperationFailed
 from .install import read_paused
 from .resolve import Resolution, resolve
-from .sqlgen import ROWS_ALIAS, Target, award_query, rows_op, rows_where, winners_query
+from .sqlgen import Target
+from .sqlgen_winners import ROWS_ALIAS, award_query, rows_op, rows_where, winners_query
 from .topology import require_primary
 from .waits import READS, Timeouts, bound, bounded, tables_of
 
-DEFAULT_BATCH = 1000
 SAMPLE = 10
 BATCH_TIMEOUTS = Timeouts(lock="5s", statement="120s")  # one batch of rows
 
@@ -151,7 +152,7 @@ class _Batches:
     """Ranges of a table: by primary key, else by ctid block, else the whole table.
 
     Each batch is a from-item usable both as `{src} AS new` and as `FROM {src}`
-    (sqlgen.rows_where).
+    (sqlgen_winners.rows_where).
     """
 
     def __init__(self, conn: psycopg.Connection, target: Target, size: int):
@@ -213,7 +214,7 @@ class _Batches:
         return self.table, None, 0  # partitioned or foreign without a key: one batch
 
 
-def run_backfill(conn: psycopg.Connection, bf: BadgeFile, *, batch_size: int = DEFAULT_BATCH,
+def run_backfill(conn: psycopg.Connection, bf: BadgeFile, *, batch_size: int = BACKFILL_ROWS,
                  progress: Callable[[BackfillProgress], None] | None = None,
                  cancel=None) -> Backfill:
     """Award every user who qualifies now; batches of `batch_size` rows, each committed.

@@ -25,7 +25,8 @@ from .fire import FireResult, fire
 from .resolve import Resolution, resolve
 from .sample_rows import (MAX_LIMIT, Sample, SampleError, SampleRow, check_columns,
                           error_sentence, key_columns, pick_sample, raw_sql, set_timeouts)
-from .sqlgen import Target, held_probe, winners_query
+from .sqlgen import Target
+from .sqlgen_winners import held_probe, winners_query
 from .waits import lock_timeout_error, tables_of
 
 MODES = ("eval", "fire")

@@ -12,7 +12,7 @@ committed while it was disconnected is never missing; awards are de-duplicated b
 none is delivered twice. A lost connection or a server restart makes it reconnect by
 itself with backoff.
 
-What is delivered are events (sqlgen.event_payload): awards, manual grants and
+What is delivered are events (sqlgen_events.event_payload): awards, manual grants and
 revocations, keyed by their id in badge_console.events, which every read takes them
 from; on a database installed before that table existed, awards keyed by their id in
 the award table.
@@ -40,7 +40,8 @@ from . import topology
 from .connection import connect, first_line, redact
 from .definitions import DEFAULT_AWARD_TABLE, DEFAULT_CHANNEL
 from .errors import DatabaseUnreachable
-from .sqlgen import EVENTS, SCHEMA, event_payload
+from .sqlgen import EVENTS, SCHEMA
+from .sqlgen_events import event_payload
 
 CATCHUP_WINDOW = 10_000  # ids below the highest seen whose late commit is still looked for
 CATCHUP_PAGE = 5_000

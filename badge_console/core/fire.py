@@ -29,8 +29,9 @@ from .errors import OperationFailed
 from .install import legacy_trigger_names, read_paused
 from .resolve import Resolution
 from .sample_rows import SampleRow, error_sentence, set_timeouts
-from .sqlgen import (SCHEMA, Target, award_table_ddl, create_trigger_ddl, function_name,
-                     schema_ddl, trigger_function_ddl, trigger_name)
+from .sqlgen import SCHEMA, Target, function_name, trigger_name
+from .sqlgen_setup import award_table_ddl, schema_ddl
+from .sqlgen_trigger import create_trigger_ddl, trigger_function_ddl
 from .topology import require_primary
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from .sqlgen import SCHEMA, AwardTable, dollar_quote, drop_trigger_ddl
+from .sqlgen import SCHEMA, AwardTable, dollar_quote
+from .sqlgen_trigger import drop_trigger_ddl
 
 AWARD_GUARD = "BC_award_user_gone"  # sorts before RI_ConstraintTrigger_*: see award_guard_ddl
 MIGRATION_RECORDER = "badge_console_migrations"  # the event trigger's name

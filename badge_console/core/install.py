@@ -27,10 +27,12 @@ from .installed import (InstalledBadge, LiveBadge, drop_badge, live_badges, read
 from .plan_status import CHANGES, BadgeFacts, PlanAction, PlanStatus, decide
 from .reconcile import has_pg_cron, last_pass, scheduled, unschedule_statements
 from .resolve import Resolution, resolve
-from .sqlgen import (EVENTS, SCHEMA, Target, award_table_ddl,
-                     create_trigger_ddl, drop_function_ddl, drop_trigger_ddl, events_seed,
-                     fingerprint, function_name, schema_ddl, trigger_function_ddl, trigger_name)
+from .sqlgen import EVENTS, SCHEMA, Target, fingerprint, function_name, trigger_name
+from .sqlgen_events import events_seed
 from .sqlgen_reconcile import badge_reconcile_ddl, reconcile_procedure_ddl
+from .sqlgen_setup import award_table_ddl, schema_ddl
+from .sqlgen_trigger import (create_trigger_ddl, drop_function_ddl, drop_trigger_ddl,
+                             trigger_function_ddl)
 from .topology import require_primary
 from .waits import READS, Timeouts, bounded, tables_of
 

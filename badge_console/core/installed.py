@@ -16,7 +16,8 @@ from psycopg import sql
 from . import catalog
 from .definitions import CODE_RE, OPERATIONS
 from .guards import MIGRATION_RECORDER
-from .sqlgen import SCHEMA, drop_function_ddl, drop_trigger_ddl
+from .sqlgen import SCHEMA
+from .sqlgen_trigger import drop_function_ddl, drop_trigger_ddl
 from .sqlgen_reconcile import drop_badge_reconcile_ddl
 
 

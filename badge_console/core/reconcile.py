@@ -1,6 +1,6 @@
 """Reconcile: award what the triggers could not decide at once, and when that runs.
 
-A trigger that cannot have a (badge, user) lock within sqlgen.LOCK_WAIT queues the row
+A trigger that cannot have a (badge, user) lock within sqlgen_locks.LOCK_WAIT queues the row
 instead of waiting, and a time-based condition becomes true with no write at all; one
 pass of `badge_console.reconcile()` (sqlgen_reconcile) awards both. This module runs a
 pass, reads when the last one ran, and schedules passes: with pg_cron when the extension
@@ -20,7 +20,8 @@ from psycopg import conninfo, sql
 from . import catalog
 from .errors import OperationFailed, UsageError
 from .sqlgen import SCHEMA
-from .sqlgen_reconcile import DEFAULT_BATCH, LAST_RUN_KEY
+from .batch_sizes import RECONCILE_ROWS
+from .sqlgen_reconcile import LAST_RUN_KEY
 
 JOB_NAME = "badge-console-reconcile"
 JOB_COMMAND = f"CALL {SCHEMA}.reconcile()"
@@ -62,7 +63,7 @@ def _installed(conn: psycopg.Connection) -> bool:
                         (f"{SCHEMA}.reconcile",)).fetchone()[0]
 
 
-def run_pass(conn: psycopg.Connection, batch: int = DEFAULT_BATCH) -> ReconcilePass:
+def run_pass(conn: psycopg.Connection, batch: int = RECONCILE_ROWS) -> ReconcilePass:
     """One pass. The procedure commits between batches, so `conn` must be in autocommit."""
     if not _installed(conn):
         raise NotInstalled(conn.info.dbname)

@@ -16,7 +16,8 @@ from . import catalog
 from .condition import check_condition
 from .definitions import CODE_RE, BadgeFile, check_definitions
 from .errors import Problem
-from .sqlgen import EVENTS, SCHEMA, AwardTable, Target, award_query, winners_query
+from .sqlgen import EVENTS, SCHEMA, AwardTable, Target
+from .sqlgen_winners import award_query, winners_query
 from .waits import READS, Timeouts, bounded, tables_of
 
 

@@ -3,12 +3,13 @@
 `CALL badge_console.reconcile()` is one pass (pg_cron runs it; `badge-console reconcile`
 calls it). Per installed badge it runs that badge's functions, committing after each call
 so no lock is held for long:
-- `<code>__reconcile(after, batch)` judges one batch of the badge's queued rows (sqlgen's
-  trigger queued them when it could not have the (badge, user) lock within LOCK_WAIT). Rows
-  taken by another reconcile are skipped (SKIP LOCKED); rows whose user's lock a writer
-  still holds stay queued for the next pass (that writer may not have committed what the
-  condition must see). The condition runs in a later statement than the lock, on the
-  queued rows as NEW/OLD, through the same award query as the trigger's set-based path.
+- `<code>__reconcile(after, batch)` judges one batch of the badge's queued rows (the
+  trigger queued them when it could not have the (badge, user) lock within
+  sqlgen_locks.LOCK_WAIT). Rows taken by another reconcile are skipped (SKIP LOCKED); rows
+  whose user's lock a writer still holds stay queued for the next pass (that writer may
+  not have committed what the condition must see). The condition runs in a later
+  statement than the lock, on the queued rows as NEW/OLD, through the same award query as
+  the trigger's set-based path.
 - `<code>__recheck(from_page, batch)`, for a time-based badge: the backfill query over
   one block range of the table (users who hold the badge are skipped by the index probe),
   since the clock makes conditions true while nobody writes.
@@ -20,11 +21,13 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from .sqlgen import (ROWS_ALIAS, SCHEMA, AwardTable, Target, award_query, dollar_quote,
-                     function_settings, lock_key, paused_check, recorded_errors, rows_op,
-                     rows_where)
+from .batch_sizes import RECONCILE_ROWS
+from .sqlgen import SCHEMA, AwardTable, Target, dollar_quote
+from .sqlgen_kill_switch import paused_check, recorded_errors
+from .sqlgen_locks import lock_key
+from .sqlgen_trigger import function_settings
+from .sqlgen_winners import ROWS_ALIAS, award_query, rows_op, rows_where
 
-DEFAULT_BATCH = 1000
 LAST_RUN_KEY = "reconcile_last_run"  # in badge_console.settings: the last pass, as JSON
 
 
@@ -210,5 +213,5 @@ def reconcile_procedure_ddl() -> sql.Composed:
     """The pass itself: a procedure (it commits between batches), run as its caller; the
     per-badge functions it calls are SECURITY DEFINER like the triggers."""
     return sql.SQL(RECONCILE_PROCEDURE).format(
-        s=sql.Identifier(SCHEMA), batch=sql.Literal(DEFAULT_BATCH),
+        s=sql.Identifier(SCHEMA), batch=sql.Literal(RECONCILE_ROWS),
         key=sql.Literal(LAST_RUN_KEY))

@@ -3,7 +3,7 @@
 A condition fixed after it awarded too many users (a threshold raised, a buggy query
 corrected), rows deleted since, or time passing for a time-based badge: some holders
 would not earn the badge today. This finds them set-based over today's rows, through the
-generator backfill uses (sqlgen.unqualified_query: each of a holder's rows judged as if
+generator backfill uses (sqlgen_winners.unqualified_query: each of a holder's rows judged as if
 just written, the condition once per distinct combination), and revokes them.
 
 - `preview_unqualified` counts them (and a sample) in a READ ONLY transaction that is
@@ -23,15 +23,17 @@ from psycopg import sql
 
 from .awards import award_table
 from .backfill import BATCH_TIMEOUTS, evaluated_op
+from .batch_sizes import REVOKE_HOLDERS
 from .definitions import BadgeFile
 from .errors import DefinitionError, UnknownBadge
 from .feed import read_feed_settings
 from .resolve import resolve
-from .sqlgen import AwardTable, Target, revoke_query, unqualified_query
+from .sqlgen import AwardTable, Target
+from .sqlgen_events import revoke_query
+from .sqlgen_winners import unqualified_query
 from .topology import require_primary
 from .waits import READS, bounded
 
-DEFAULT_BATCH = 500
 SAMPLE = 10
 OP_LABEL = "unqualified"  # the op of these revoke events
 
@@ -167,7 +169,7 @@ def _revoke_badge(conn, award: AwardTable, channel: str, item: UnqualifiedItem,
 
 
 def revoke_unqualified(conn: psycopg.Connection, bf: BadgeFile, code: str | None = None, *,
-                       batch_size: int = DEFAULT_BATCH,
+                       batch_size: int = REVOKE_HOLDERS,
                        progress: Callable[[RevokeProgress], None] | None = None,
                        cancel=None) -> Unqualified:
     """Revoke every holder who no longer qualifies, `batch_size` holders per transaction.

@@ -1,22 +1,24 @@
 """`awards ...`: list who holds what, grant and revoke by hand, revoke the unqualified.
 
-Registered in cli.py's parser by `add_awards_commands`; the engine is badge_console.core
-.awards and .unqualified, imported only when a command runs. Every message here words
+The engine is badge_console.core.awards and .unqualified, imported only when a command
+runs. Every message here words
 the engine's typed errors (errors.py) as one sentence for the operator.
 """
 
 from __future__ import annotations
 
-from .cli import _confirm, _console, emit_json, open_context, open_for_write
-from .core.errors import (AwardStateConflict, AwardTableMissing, OperationFailed,
-                          UnknownBadge, UnknownUser, UsageError)
+from ..core.batch_sizes import REVOKE_HOLDERS
+from ..core.errors import (AwardStateConflict, AwardTableMissing, OperationFailed,
+                           UnknownBadge, UnknownUser, UsageError)
+from .context import load_badges, open_context, open_for_write
+from .options import add_command_options
+from .output import confirm, console, emit_json, progress_bar
+from .signals import stop_on_ctrl_c
 
 
 def _badges(ctx):
     """badge.json when there is one (names, the award table); None otherwise."""
-    from .core.definitions import load_badge_file
-
-    return load_badge_file(ctx.badges_path) if ctx.badges_path.exists() else None
+    return load_badges(ctx) if ctx.badges_path.exists() else None
 
 
 def _worded(exc: Exception, ctx) -> OperationFailed:
@@ -40,9 +42,9 @@ def _worded(exc: Exception, ctx) -> OperationFailed:
 def cmd_list(args) -> int:
     from rich.table import Table
 
-    from .core.awards import describe_time as when
-    from .core.awards import list_awards
-    from .core.connection import connect
+    from ..core.awards import describe_time as when
+    from ..core.awards import list_awards
+    from ..core.connection import connect
 
     ctx = open_context(args)
     try:
@@ -54,7 +56,7 @@ def cmd_list(args) -> int:
     if args.json:
         emit_json(page.as_dict() | {"database": ctx.database})
         return 0
-    out = _console()
+    out = console()
     grid = Table(title=f"Awards in {page.award_table.display}, newest first",
                  title_justify="left")
     for column in ("id", "user", "badge", "code", "awarded"):
@@ -74,14 +76,14 @@ def cmd_list(args) -> int:
 
 
 def cmd_change(args, grant: bool) -> int:
-    from .core.awards import grant_award, revoke_award
-    from .core.connection import connect
+    from ..core.awards import grant_award, revoke_award
+    from ..core.connection import connect
 
     verb = "grant" if grant else "revoke"
     ctx = open_for_write(args, f"awards {verb}")
     question = (f"Grant badge {args.code} to user {args.user}" if grant else
                 f"Revoke badge {args.code} from user {args.user}") + f" on {ctx.database}?"
-    _confirm(args, f"awards {verb}", question)
+    confirm(args, f"awards {verb}", question)
     try:
         with connect(ctx.dsn) as conn:
             done = (grant_award if grant else revoke_award)(conn, _badges(ctx), args.code,
@@ -90,7 +92,7 @@ def cmd_change(args, grant: bool) -> int:
         raise _worded(exc, ctx) from None
     what = "Granted" if grant else "Revoked"
     to = "to" if grant else "from"
-    _console().print(f"{what} {done.name} ({done.code}) {to} user {done.user_id} on "
+    console().print(f"{what} {done.name} ({done.code}) {to} user {done.user_id} on "
                      f"{ctx.database} (award #{done.award_id}, event #{done.event_id}).",
                      markup=False)
     return 0
@@ -117,21 +119,17 @@ def _unqualified_table(result):
 
 
 def cmd_revoke_unqualified(args) -> int:
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
-
-    from .cli_awards import _stop_on_ctrl_c
-    from .core.connection import connect
-    from .core.definitions import load_badge_file
-    from .core.unqualified import preview_unqualified, revoke_unqualified
+    from ..core.connection import connect
+    from ..core.unqualified import preview_unqualified, revoke_unqualified
 
     ctx = open_context(args) if args.dry_run else open_for_write(args, "awards revoke-unqualified")
-    bf = load_badge_file(ctx.badges_path)
+    bf = load_badges(ctx)
     try:
         with connect(ctx.dsn) as conn:
             preview = preview_unqualified(conn, bf, args.code)
     except (UnknownBadge, AwardTableMissing) as exc:
         raise _worded(exc, ctx) from None
-    out = _console()
+    out = console()
     if args.dry_run or not preview.unqualified:
         if args.json:
             emit_json(preview.as_dict() | {"database": ctx.database})
@@ -143,11 +141,10 @@ def cmd_revoke_unqualified(args) -> int:
         return 0
     if not args.json:
         out.print(_unqualified_table(preview))
-    _confirm(args, "awards revoke-unqualified",
+    confirm(args, "awards revoke-unqualified",
              f"Revoke {preview.unqualified} award(s) on {ctx.database}?")
-    stop, restore = _stop_on_ctrl_c()
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                   console=_console(stderr=True), disable=args.json)
+    stop, restore = stop_on_ctrl_c()
+    bar = progress_bar(disable=args.json)
     tasks: dict = {}
 
     def progress(p) -> None:
@@ -176,16 +173,15 @@ def cmd_no_action(args) -> int:
                      "(badge-console awards --help).")
 
 
-def add_awards_commands(sub, common) -> None:
-    """`awards list|grant|revoke|revoke-unqualified` under cli.py's subparsers; `common`
-    adds the global options every command takes."""
+def add_awards_commands(sub) -> None:
+    """`awards list|grant|revoke|revoke-unqualified` under the main parser's subparsers."""
     p = sub.add_parser("awards", help="list, grant and revoke awards")
-    common(p)
+    add_command_options(p)
     p.set_defaults(func=cmd_no_action)
     cmds = p.add_subparsers(dest="awards_command", metavar="ACTION")
 
     q = cmds.add_parser("list", help="who holds what, newest first, with counts per badge")
-    common(q, json_out=True)
+    add_command_options(q, json_out=True)
     q.add_argument("--code", metavar="C", help="only this badge")
     q.add_argument("--user", metavar="U", help="only this user id")
     q.add_argument("--limit", type=int, default=50, metavar="N", help="awards per page "
@@ -197,7 +193,7 @@ def add_awards_commands(sub, common) -> None:
     for name, grant in (("grant", True), ("revoke", False)):
         q = cmds.add_parser(name, help=f"{name} one badge {'to' if grant else 'from'} one "
                                        "user by hand (an event, notified)")
-        common(q)
+        add_command_options(q)
         q.add_argument("code", help="badge code")
         q.add_argument("user", help="user id")
         q.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -206,11 +202,11 @@ def add_awards_commands(sub, common) -> None:
     q = cmds.add_parser("revoke-unqualified",
                         help="revoke holders who no longer satisfy the condition (preview "
                              "first)")
-    common(q, json_out=True)
+    add_command_options(q, json_out=True)
     q.add_argument("code", nargs="?", help="badge code (default: every badge)")
     q.add_argument("--dry-run", action="store_true", help="only show who would lose it")
     q.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    q.add_argument("--batch-size", type=int, default=500, metavar="N",
-                   help="holders per transaction (default 500)")
+    q.add_argument("--batch-size", type=int, default=REVOKE_HOLDERS, metavar="N",
+                   help=f"holders per transaction (default {REVOKE_HOLDERS})")
     q.set_defaults(func=cmd_revoke_unqualified)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from .core.errors import UsageError
+from ..core.errors import UsageError
 
 GLOBALS = ("dsn", "badges", "read_only", "json")  # accepted before or after the command
 _AFTER = "after_"  # dest prefix of a global option given after the command
@@ -38,6 +38,12 @@ def add_global_options(parser: argparse.ArgumentParser, after: bool, badges: boo
                             "one JSON document on stdout (commands that have it)")
     if json_out:
         parser.set_defaults(has_json=True)
+
+
+def add_command_options(parser: argparse.ArgumentParser, badges: bool = True,
+                        json_out: bool = False) -> None:
+    """A command's own copy of the global options (and --json when it has JSON output)."""
+    add_global_options(parser, after=True, badges=badges, json_out=json_out)
 
 
 def merge_global_options(args: argparse.Namespace) -> argparse.Namespace:

@@ -1,0 +1,126 @@
+"""What the operator sees and answers: rich consoles, --json documents, problem lists, the
+plan table, progress bars, the yes/no question, and the one sentence (with its exit code)
+that ends a failed command. rich and psycopg are imported only when something is shown.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ..core.errors import BadgeConsoleError, DefinitionError, LockTimeout, UsageError
+
+PROG = "badge-console"
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def emit_json(doc) -> None:
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def print_problems(problems, path) -> None:
+    err = console(stderr=True)
+    for problem in problems:
+        err.print(f"{path}: {problem}", markup=False)
+
+
+def confirm(args, command: str, question: str) -> None:
+    """Go on when --yes was given or the operator answers yes; refuse without a terminal."""
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"{command} changes the database and there is no terminal to ask: "
+                         "re-run with --yes.")
+    answer = input(f"{question} [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise BadgeConsoleError("Cancelled; nothing was changed.")
+
+
+def progress_bar(disable: bool):
+    """A bar per badge on stderr (stdout stays for the result and --json)."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                    console=console(stderr=True), disable=disable)
+
+
+def _pause_word(item) -> str:
+    if item.auto_paused:
+        return ", [red]auto-paused[/]"
+    return ", [red]paused[/]" if item.paused else ""
+
+
+def plan_table(plan):
+    """The install plan, a row per badge: shown by `plan` and before `install` asks."""
+    from rich.table import Table
+
+    table = Table(title=f"Plan: award table {plan.award_table}, channel {plan.channel}",
+                  title_justify="left")
+    for column in ("badge", "name", "status", "action", "detail"):
+        table.add_column(column, overflow="fold")
+    colours = {"create": "green", "replace": "yellow", "drop": "red", "unchanged": "dim"}
+    for item in plan.items:
+        action = f"[{colours.get(item.action, 'default')}]{item.action}[/]"
+        status = ("[bold red]broken[/]" if item.status == "broken" else item.status) + \
+            _pause_word(item)
+        status += ", [cyan]time-based[/]" if item.time_based else ""
+        table.add_row(item.code, item.name, status, action, item.detail)
+    return table
+
+
+def _safe(text: str, dsn: str | None) -> str:
+    """The message with any DSN password removed (psycopg is imported only if needed)."""
+    if not dsn:
+        return text
+    from ..core.connection import redact
+
+    return redact(text, dsn)
+
+
+def _database_error(exc: Exception, dsn: str | None) -> tuple[str, int] | None:
+    """One sentence and exit code for a psycopg error; None for anything else.
+
+    psycopg is looked up, not imported: `--help` and `validate --offline` never load it."""
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None or not isinstance(exc, psycopg.Error):
+        return None
+    from ..core.connection import first_line
+
+    if isinstance(exc, psycopg.OperationalError):
+        return f"lost the database connection: {_safe(first_line(exc), dsn)}.", 3
+    return f"database error: {_safe(first_line(exc), dsn)}.", 1
+
+
+def _waited(exc: LockTimeout, args) -> str:
+    """The sentence for a lock wait that gave up (the engine gives the facts)."""
+    held = f"table {exc.table} is locked by another session" if exc.table else \
+        "a table it needs is locked by another session"
+    pid = f" (pid {exc.pid})" if exc.pid else ""
+    hint = ", or raise --lock-timeout" if hasattr(args, "lock_timeout") else ""
+    return (f"{held}{pid}; gave up after waiting {exc.timeout} and changed nothing: retry "
+            f"once it is released{hint}.")
+
+
+def report_failure(exc: Exception, args, dsn: str | None) -> int | None:
+    """Print the one sentence that ends a failed command and return its exit code; None
+    when `exc` is none of ours or psycopg's (a bug: the caller lets its traceback show)."""
+    err = console(stderr=True)
+    if isinstance(exc, LockTimeout):
+        err.print(f"{PROG}: {_waited(exc, args)}", markup=False)
+        return exc.exit_code
+    if isinstance(exc, BadgeConsoleError):
+        if isinstance(exc, DefinitionError) and len(exc.problems) > 1:
+            print_problems(exc.problems, exc.path)
+        err.print(f"{PROG}: {_safe(str(exc), dsn)}", markup=False)
+        return exc.exit_code
+    known = _database_error(exc, dsn)
+    if known is None:
+        return None
+    err.print(f"{PROG}: {known[0]}", markup=False)
+    return known[1]
