@@ -26,8 +26,8 @@ from psycopg import sql
 
 from .batch_sizes import BACKFILL_ROWS
 from .definitions import DEFAULT_CHANNEL, BadgeFile
+from .error_log import read_paused
 from .errors import DefinitionError, OperationFailed
-from .install import read_paused
 from .resolve import Resolution, resolve
 from .sqlgen import Target
 from .sqlgen_winners import ROWS_ALIAS, award_query, rows_op, rows_where, winners_query

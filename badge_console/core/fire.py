@@ -25,8 +25,9 @@ from psycopg import sql
 
 from . import catalog
 from .definitions import BadgeFile
+from .error_log import read_paused
 from .errors import OperationFailed
-from .install import legacy_trigger_names, read_paused
+from .install import legacy_trigger_names
 from .resolve import Resolution
 from .sample_rows import SampleRow, error_sentence, set_timeouts
 from .sqlgen import SCHEMA, Target, function_name, trigger_name

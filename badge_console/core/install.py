@@ -18,7 +18,6 @@ from . import catalog
 from .advice import index_advice
 from .definitions import CODE_RE, BadgeFile
 from .error_log import Pause, read_errors, read_pauses
-from .error_log import read_paused, set_paused  # noqa: F401
 from .errors import DefinitionError, OperationFailed, Problem
 from .guards import award_guard_ddl, migration_recorder_ddl
 from .health import installed_health

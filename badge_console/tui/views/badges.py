@@ -26,7 +26,8 @@ from ...core.definitions import (REQUIRED, Badge, BadgeFile, check_definitions,
                                  save_badge_file)
 from ...core.connection import first_line, redact
 from ...core.errors import BadgeConsoleError, Problem, StandbyRefused
-from ...core.install import plan_install, set_paused
+from ...core.error_log import set_paused
+from ...core.install import plan_install
 from ..badge_file import load, refused
 from ..db import ConnectionLost
 from ..messages import BadgeFileState, DatabaseChanged
