@@ -220,7 +220,7 @@ def test_trigger_disabled_in_the_database_is_its_own_status_and_install_re_enabl
 
 
 def test_paused_badge_awards_nothing_until_resumed(demo):
-    from badge_console.core.install import set_paused
+    from badge_console.core.bookkeeping import set_paused
 
     install_badges(demo, [demo_badge("star")])
     run(demo, "INSERT INTO dummy_sketch (user_id, title) VALUES (1, 'a'), (2, 'b')")

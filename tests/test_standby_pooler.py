@@ -185,7 +185,8 @@ def test_read_commands_work_on_the_replica(rig, cli, argv):
 def test_core_refuses_writes_on_a_standby_with_a_typed_error(rig):
     from badge_console.core.definitions import load_badge_file
     from badge_console.core.errors import StandbyRefused
-    from badge_console.core.install import install, set_paused, uninstall
+    from badge_console.core.bookkeeping import set_paused
+    from badge_console.core.install import install, uninstall
 
     bf = load_badge_file(ROOT / "badge.json")
     with psycopg.connect(rig.replica) as conn:

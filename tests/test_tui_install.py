@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Static, TextArea
 
 from badge_console.core.definitions import load_badge_file
 from badge_console.core.install import plan_install, uninstall
-from badge_console.tui.views import install as install_module
+from badge_console.tui.views import install_workers as install_module
 from badge_console.tui.views.install import InstallView
 from badge_console.tui.widgets.confirm import ConfirmScreen
 from test_tui_support import (SIZE, badges_copy, console_db, make_app,  # noqa: F401

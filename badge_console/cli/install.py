@@ -16,6 +16,7 @@ from .signals import stop_on_ctrl_c
 def cmd_install(args) -> int:
     from ..core.connection import connect
     from ..core.install import install
+    from ..core.plan_status import PlanAction
 
     if args.schedule:  # a bad interval is a usage error before anything changes
         from ..core.reconcile import parse_interval
@@ -32,10 +33,9 @@ def cmd_install(args) -> int:
         confirm(args, "Install", f"Apply {len(plan.changes)} change(s) to {ctx.database}?")
     with connect(ctx.dsn) as conn:
         done = install(conn, bf, lock_timeout=args.lock_timeout)
-    counts = {a: sum(1 for i in done.changes if i.action == a)
-              for a in ("create", "replace", "drop")}
-    out.print(f"Installed on {ctx.database}: {counts['create']} created, "
-              f"{counts['replace']} replaced, {counts['drop']} dropped.", markup=False)
+    n = done.counts()
+    out.print(f"Installed on {ctx.database}: {n[PlanAction.CREATE]} created, "
+              f"{n[PlanAction.REPLACE]} replaced, {n[PlanAction.DROP]} dropped.", markup=False)
     if args.schedule:
         schedule_reconcile(ctx, args.schedule)
     if args.backfill:

@@ -10,7 +10,7 @@ from .output import console, emit_json
 
 def cmd_pause(args, paused: bool = True) -> int:
     from ..core.connection import connect
-    from ..core.install import set_paused
+    from ..core.bookkeeping import set_paused
 
     ctx = open_for_write(args, "pause" if paused else "resume")
     with connect(ctx.dsn) as conn:

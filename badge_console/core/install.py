@@ -8,24 +8,27 @@ recomputed inside that transaction, after the lock, so two operators cannot race
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
 
 import psycopg
 from psycopg import sql
 
 from . import catalog
 from .advice import index_advice
+from .bookkeeping import Pause, read_errors, read_pauses
 from .definitions import BadgeFile
-from .errors import DefinitionError, OperationFailed
-from .bookkeeping import read_errors, read_pauses, set_paused  # noqa: F401
+from .errors import DefinitionError, OperationFailed, Problem
 from .guards import award_guard_ddl, migration_recorder_ddl
-from .health import FIX, installed_health
-from .installed import drop_badge, live_badges, read_installed, recorder_wanted
+from .health import installed_health
+from .installed import (InstalledBadge, LiveBadge, drop_badge, live_badges, read_installed,
+                        recorder_wanted)
+from .plan_status import CHANGES, BadgeFacts, PlanAction, PlanStatus, decide
 from .reconcile import has_pg_cron, last_pass, scheduled, unschedule_statements
 from .resolve import Resolution, resolve
 from .sqlgen import EVENTS, SCHEMA, Target, fingerprint, function_name, trigger_name
 from .sqlgen_events import events_seed
-from .sqlgen_reconcile import badge_reconcile_ddl, drop_badge_reconcile_ddl, reconcile_procedure_ddl
+from .sqlgen_reconcile import badge_reconcile_ddl, reconcile_procedure_ddl
 from .sqlgen_setup import award_table_ddl, schema_ddl
 from .sqlgen_trigger import (create_trigger_ddl, drop_function_ddl, drop_trigger_ddl,
                              trigger_function_ddl)
@@ -42,8 +45,8 @@ DDL_TIMEOUT = "120s"  # statement_timeout of install/uninstall: above INSTALL_LO
 class PlanItem:
     code: str
     name: str
-    status: str  # installed/outdated/missing/disabled-in-db/orphaned/disabled/invalid/legacy/broken
-    action: str  # create, replace, unchanged, drop, skip, keep, none
+    status: PlanStatus
+    action: PlanAction
     detail: str = ""
     statements: list[str] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)  # run-time errors the trigger recorded
@@ -66,7 +69,11 @@ class Plan:
 
     @property
     def changes(self) -> list[PlanItem]:
-        return [i for i in self.items if i.action in ("create", "replace", "drop")]
+        return [i for i in self.items if i.action in CHANGES]
+
+    def counts(self) -> Counter[PlanAction]:
+        """How many badges take each action (0 for one that none takes)."""
+        return Counter(i.action for i in self.items)
 
     def as_dict(self) -> dict:
         return {"award_table": self.award_table, "channel": self.channel,
@@ -118,90 +125,122 @@ def _legacy_drops(badge, legacy) -> tuple[list, list[sql.Composed]]:
     return drops, stmts + [drop_function_ddl(t.function_schema, t.function) for t in drops]
 
 
-def _status(inst, sick, fp: str, present: bool, switched_off: list[str]) -> tuple[str, str]:
-    """Status and detail of an enabled, valid badge that install replaces."""
-    if sick:
-        return "broken", sick.message.removesuffix(FIX) + "install replaces it"
-    if inst is None:
-        return "missing", "replaces trigger(s) left without bookkeeping"
-    if inst.fingerprint != fp:
-        return "outdated", "definition changed"
-    if present and switched_off:  # ALTER TABLE ... DISABLE TRIGGER: there, never fires
-        return "disabled-in-db", (f"trigger {', '.join(switched_off)} disabled in the "
-                                  "database; install re-creates it enabled")
-    return "missing", "trigger was dropped outside badge-console"
+@dataclass
+class _Read:
+    """What build_plan reads before deciding anything; each code's facts come from it."""
+
+    res: Resolution
+    channel: str
+    installed: dict[str, InstalledBadge]
+    live: dict[str, LiveBadge]
+    health: dict[str, Problem]
+    pauses: dict[str, Pause]
+    targets: dict[str, Target] = field(init=False)
+    problems: dict[int, str] = field(init=False)  # the first problem of each invalid badge
+
+    def __post_init__(self) -> None:
+        self.targets = {t.badge.code: t for t in self.res.targets}
+        self.problems = {}
+        for p in self.res.problems:
+            if p.index is not None:
+                self.problems.setdefault(p.index, str(p))
+
+    def time_based(self, code: str) -> bool:
+        target = self.targets.get(code)
+        return bool(target and target.info.time_based)
+
+    def installed_facts(self, code: str, in_file: bool = True) -> BadgeFacts:
+        """Bookkeeping, objects, health and pause of a code, read alike for every code."""
+        inst, sick, pause = self.installed.get(code), self.health.get(code), self.pauses.get(code)
+        return BadgeFacts(in_file=in_file, recorded=inst.fingerprint if inst else None,
+                          has_objects=code in self.live, broken=sick.message if sick else "",
+                          paused=bool(set(self.pauses) & {code, "*"}),
+                          auto_paused=asdict(pause) if pause and pause.auto else None,
+                          time_based=self.time_based(code))
+
+    def file_facts(self, index: int, badge, code: str, legacy: tuple[str, ...]) -> BadgeFacts:
+        """A badge of badge.json: enabled, valid, its fingerprint and live triggers too."""
+        here, target = self.live.get(code), self.targets.get(code)
+        facts = replace(self.installed_facts(code), enabled=badge.is_enabled, legacy=legacy,
+                        switched_off=tuple(sorted(t[2] for t in here.switched_off))
+                        if here else ())
+        if index in self.problems or target is None:
+            return replace(facts, problem=self.problems.get(index, ""))
+        if not badge.is_enabled:
+            return facts
+        expected = {(target.table.schema, target.table.name, trigger_name(code, op))
+                    for op in badge.operations}
+        return replace(facts, wanted=fingerprint(target.badge, self.res.award, self.channel),
+                       triggers_match=here is not None and here.triggers == expected)
+
+    def statements(self, code: str, action: PlanAction, legacy_drop) -> list[sql.Composed]:
+        """What install runs for this action: drop what exists of the badge (and the
+        legacy triggers it replaces), then create it anew from the file."""
+        if action not in CHANGES:
+            return []
+        ours = drop_badge(code, self.live.get(code)) if (
+            code in self.installed or code in self.live) else []
+        created = [] if action is PlanAction.DROP else _create(
+            self.targets[code], self.res, self.channel)
+        return ours + list(legacy_drop) + created
 
 
 def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolution]:
     """Compare badge.json with what is really installed; statements for every change.
 
-    Drops are planned from the catalog (installed.live_badges), so any installed state,
-    renamed tables and badges that no longer resolve included, moves to the file's."""
+    Reads the facts first, lets plan_status.decide each code's status, then builds the
+    statements of each change. Drops are planned from the catalog (installed.live_badges),
+    so any installed state, renamed tables and badges that no longer resolve included,
+    moves to the file's."""
     res = resolve(conn, bf)
     channel = bf.settings.channel
-    installed, live = read_installed(conn), live_badges(conn)
-    health = installed_health(conn, bf, res, installed)
-    res.broken = list(health.values())
-    triggers = catalog.table_triggers(conn)
-    legacy = [t for t in triggers
+    installed = read_installed(conn)
+    read = _Read(res, channel, installed, live_badges(conn),
+                 installed_health(conn, bf, res, installed), read_pauses(conn))
+    res.broken = list(read.health.values())
+    legacy = [t for t in catalog.table_triggers(conn)
               if t.name.startswith("badge_") and t.function.startswith("badge_")
               and t.function_schema != SCHEMA]
-    targets = {t.badge.code: t for t in res.targets}
-    invalid = {p.index for p in res.problems if p.index is not None}
     items: list[PlanItem] = []
     claimed: set = set()
 
+    def add(code: str, name: str, facts: BadgeFacts, legacy_drop=()) -> None:
+        d = decide(facts)
+        items.append(PlanItem(code, name, d.status, d.action, d.detail, _render(
+            conn, read.statements(code, d.action, legacy_drop)), paused=d.paused,
+            auto_paused=d.auto_paused, time_based=d.time_based))
+
     for index, badge in enumerate(bf.badges):
         code = badge.valid_code or f"#{index}"
-        name = badge.name if isinstance(badge.name, str) else ""
-        inst, sick = installed.get(code), health.get(code)
-        ours = drop_badge(code, live.get(code)) if inst or code in live else []
         drops, legacy_drop = _legacy_drops(badge, legacy)
         claimed |= {(t.schema, t.table, t.name) for t in drops}
-        if not badge.is_enabled:
-            stmts = ours + legacy_drop
-            items.append(PlanItem(code, name, "disabled", "drop" if stmts else "skip",
-                                  "disabled in badge.json", _render(conn, stmts)))
-            continue
-        if index in invalid or code not in targets:
-            first = next((p for p in res.problems if p.index == index), None)
-            status, detail = ("broken", sick.message) if sick else (
-                "invalid", str(first) if first else "")
-            items.append(PlanItem(code, name, status, "none", detail))
-            continue
-        target = targets[code]
-        fp = fingerprint(target.badge, res.award, channel)
-        expected = {(target.table.schema, target.table.name, trigger_name(code, op))
-                    for op in badge.operations}
-        here = live.get(code)
-        present = here is not None and here.triggers == expected
-        switched_off = sorted(t[2] for t in here.switched_off) if here else []
-        if inst is None and not ours:
-            status, action = ("legacy", "replace") if drops else ("missing", "create")
-            detail = "replaces django-pg-badges trigger(s) " + ", ".join(
-                t.name for t in drops) if drops else "not installed"
-        elif (inst and inst.fingerprint == fp and present and not drops and not sick
-              and not switched_off):
-            items.append(PlanItem(code, name, "installed", "unchanged"))
-            continue
-        else:
-            (status, detail), action = _status(inst, sick, fp, present, switched_off), "replace"
-        stmts = ours + legacy_drop + _create(target, res, channel)
-        items.append(PlanItem(code, name, status, action, detail, _render(conn, stmts)))
+        add(code, badge.name if isinstance(badge.name, str) else "",
+            read.file_facts(index, badge, code, tuple(t.name for t in drops)), legacy_drop)
 
     in_file = {b.code for b in bf.badges}
-    for code in sorted((set(installed) | set(live)) - in_file):
-        sick = health.get(code)
-        items.append(PlanItem(code, installed[code].name if code in installed else code,
-                              "orphaned", "drop", "installed but no longer in badge.json" + (
-                                  f" and {sick.message}" if sick else ""),
-                              _render(conn, drop_badge(code, live.get(code)))))
+    for code in sorted((set(installed) | set(read.live)) - in_file):
+        add(code, installed[code].name if code in installed else code,
+            read.installed_facts(code, in_file=False))
     for t in legacy:
         if (t.schema, t.table, t.name) not in claimed:
-            items.append(PlanItem(t.name, t.name, "legacy", "keep",
-                                  f"django-pg-badges trigger on {t.schema}.{t.table} matches no "
-                                  "badge in badge.json; left in place"))
+            add(t.name, t.name, BadgeFacts(in_file=False, stray_table=f"{t.schema}.{t.table}",
+                                           time_based=read.time_based(t.name)))
 
+    errors = read_errors(conn)
+    for item in items:
+        item.errors = errors.get(item.code, [])
+        if item.code in read.targets and item.action not in (PlanAction.SKIP, PlanAction.DROP):
+            item.advice = index_advice(conn, read.targets[item.code])
+    plan = Plan(res.award.display, channel, items, _render(conn, _setup(conn, res, channel)),
+                res.problems, res.broken)
+    last = last_pass(conn)
+    plan.reconcile = {"pg_cron": has_pg_cron(conn), "schedule": scheduled(conn),
+                      "last_run": last.as_dict() if last else None}
+    return plan, res
+
+
+def _setup(conn: psycopg.Connection, res: Resolution, channel: str) -> list[sql.Composed]:
+    """The schema, award table, guards and settings every install (re)creates first."""
     setup = schema_ddl() + [reconcile_procedure_ddl()]
     if not res.award_exists:
         setup.append(award_table_ddl(res.award, res.user_type))
@@ -210,27 +249,11 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
     setup += award_guard_ddl(res.award)
     if recorder_wanted(conn):
         setup += migration_recorder_ddl()
-    setup += [sql.SQL(
+    return setup + [sql.SQL(
         "INSERT INTO {t} (key, value) VALUES ({k}, {v})"
         " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value").format(
         t=sql.Identifier(SCHEMA, "settings"), k=sql.Literal(k), v=sql.Literal(v))
         for k, v in (("award_table", res.award.display), ("channel", channel))]
-    errors, pauses = read_errors(conn), read_pauses(conn)
-    for item in items:
-        item.errors = errors.get(item.code, [])
-        if item.status != "legacy":
-            item.paused = bool(set(pauses) & {item.code, "*"})
-            auto = pauses.get(item.code)
-            item.auto_paused = asdict(auto) if auto and auto.auto else None
-        item.time_based = item.code in targets and targets[item.code].info.time_based
-        if item.code in targets and item.action not in ("skip", "drop"):
-            item.advice = index_advice(conn, targets[item.code])
-    plan = Plan(res.award.display, channel, items, _render(conn, setup), res.problems,
-                res.broken)
-    last = last_pass(conn)
-    plan.reconcile = {"pg_cron": has_pg_cron(conn), "schedule": scheduled(conn),
-                      "last_run": last.as_dict() if last else None}
-    return plan, res
 
 
 def plan_install(conn: psycopg.Connection, bf: BadgeFile, timeouts: Timeouts = READS) -> Plan:

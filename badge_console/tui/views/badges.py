@@ -29,15 +29,11 @@ from ..badge_file import refused
 from ..db import ConnectionLost
 from ..messages import ConnectionDropped, DatabaseChanged
 from ..state import console_app
+from ..status_style import BADGE_STATUS_STYLE as STATUS_STYLE
 from ..widgets.badge_editor import BadgeEditor
 from ..widgets.confirm import ConfirmScreen
 from .badge_checks import Checked, badge_notes, check_badges, file_notes
 from .kill_switch import KillSwitch
-
-STATUS_STYLE = {"installed": "green", "outdated": "yellow", "missing": "yellow",
-                "disabled-in-db": "yellow",
-                "orphaned": "magenta", "disabled": "dim", "invalid": "red", "legacy": "yellow",
-                "valid": "green", "unchecked": "dim", "broken": "bold red"}
 
 
 VALID = "✓ Every badge is valid"

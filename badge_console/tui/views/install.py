@@ -5,42 +5,48 @@ draft: what is installed must be what the file says, so a colleague reading the 
 sees what runs. Unsaved edits are pointed out at the top. Install uses the very
 `BadgeFile` the shown plan was computed from and refuses when the file changed since.
 
-Database work runs in thread workers (group "install") that only post messages; one
-job at a time (`busy`), so a running backfill is never cut short by a refresh. No SQL
-is built here: the plan, install, uninstall and backfill come from `core`.
+Database work runs in the thread workers of the base class (install_workers.py) that
+only post messages; one job at a time (`busy`), so a running backfill is never cut
+short by a refresh. No SQL is built here: the plan, install, uninstall and backfill
+come from `core`.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.widgets import DataTable, Static, TabbedContent, TextArea
-from textual.worker import get_current_worker
 
-from ...core.backfill import Backfill, BackfillProgress, preview_backfill, run_backfill
-from ...core.connection import first_line, redact
-from ...core.definitions import BadgeFile, load_badge_file
-from ...core.errors import BadgeConsoleError, DefinitionError, StandbyRefused
-from ...core.install import Plan, install, plan_install, uninstall, uninstall_statements
-from ..db import ConnectionLost, QueryCancelled
-from ..messages import ConnectionDropped, DatabaseChanged
+from ...core.definitions import BadgeFile
+from ...core.errors import StandbyRefused
+from ...core.install import Plan
+from ...core.plan_status import PlanAction, Word
+from ..messages import DatabaseChanged
 from ..state import console_app
 from ..widgets.confirm import ConfirmScreen
 from ..widgets.install_backfill import BackfillPanel
-from ..widgets.install_plan import (PlanTable, describe_item, install_notice,
-                                     invalid_reason, plan_summary)
-
-CONN = "install"  # this view's connection in app.db
+from ..widgets.install_plan import PlanTable, describe_item, install_notice, plan_summary
+from .install_workers import InstallWorkers
 
 
-class InstallView(Vertical):
+class Job(Word):
+    """What the view is doing; one job at a time. The words finish "Busy …"."""
+
+    IDLE = ""
+    PLANNING = "computing the plan"
+    CONFIRMING = "confirming"
+    INSTALLING = "installing"
+    UNINSTALLING = "preparing uninstall"  # from reading what is installed to the result
+    PREVIEWING = "previewing the backfill"
+    BACKFILLING = "running the backfill"
+
+
+class InstallView(InstallWorkers):
     BINDINGS = [
         Binding("i", "install", "Install"),
         Binding("u", "uninstall", "Uninstall"),
@@ -53,44 +59,12 @@ class InstallView(Vertical):
     ]
     HELP = (("i u b", "each shows what it will do and asks before changing the database"),)
 
-    @dataclass
-    class PlanReady(Message):
-        plan: Plan | None
-        bf: BadgeFile | None
-        error: str = ""  # why there is no plan
-
-    @dataclass
-    class UninstallReady(Message):
-        statements: list[str]
-
-    @dataclass
-    class Finished(Message):
-        """An install, uninstall, preview or backfill ended (text says how)."""
-
-        text: str
-        ok: bool
-
-    @dataclass
-    class PreviewReady(Message):
-        preview: Backfill
-        bf: BadgeFile
-        then_run: bool
-
-    @dataclass
-    class BackfillStep(Message):
-        progress: BackfillProgress
-
-    @dataclass
-    class BackfillDone(Message):
-        result: Backfill
-        preview: Backfill
-
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.plan: Plan | None = None
         self.bf: BadgeFile | None = None  # the saved file the plan was computed from
         self.load_error = ""
-        self.busy = ""  # what runs now, "" when idle
+        self.busy: Job = Job.IDLE
         self.pending = ""  # an action asked for from the palette, run once the plan is in
         self.cancel_event = threading.Event()
 
@@ -116,134 +90,21 @@ class InstallView(Vertical):
             self.watch(tabs.first(), "active", self._tab_changed, init=True)
 
     def _tab_changed(self, active: str) -> None:
-        if self.id and self.id.removesuffix("-view") == active and not self.busy:
+        if self.id and self.id.removesuffix("-view") == active and self.busy is Job.IDLE:
             self.refresh_plan()
 
     @property
     def panel(self) -> BackfillPanel:
         return self.query_one(BackfillPanel)
 
-    def _db(self):
-        return console_app(self).db
-
-    def _path(self):
-        return console_app(self).state.badges_path
-
-    def _database(self) -> str:
-        return console_app(self).state.database
-
-    # ---- workers (no widget is touched from here) ---------------------------------------
-    def _error_text(self, exc: Exception) -> str:
-        if isinstance(exc, ConnectionLost):
-            self.post_message(ConnectionDropped(str(exc)))
-        if isinstance(exc, DefinitionError):
-            return invalid_reason(exc)
-        if isinstance(exc, (BadgeConsoleError, ConnectionLost, QueryCancelled)):
-            return str(exc)
-        return f"Error: {redact(first_line(exc), self._db().dsn) or type(exc).__name__}."
-
-    def _saved_file(self) -> BadgeFile:
-        return load_badge_file(self._path())
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="install")
-    def load_plan(self) -> None:
-        try:
-            bf = self._saved_file()
-        except DefinitionError as exc:
-            self.post_message(self.PlanReady(None, None, invalid_reason(exc)))
-            return
-        try:
-            plan = self._db().run(CONN, lambda conn: plan_install(conn, bf))
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a message
-            self.post_message(self.PlanReady(None, bf, self._error_text(exc)))
-            return
-        self.post_message(self.PlanReady(plan, bf))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="install")
-    def run_install(self, bf: BadgeFile, shown_sql: str) -> None:
-        if bf.changed_on_disk():
-            self.post_message(self.Finished(
-                f"{bf.path} changed on disk since this plan was shown; nothing was installed. "
-                "The plan is refreshed: review it and install again.", False))
-            return
-        try:
-            done = self._db().run(CONN, lambda conn: install(conn, bf))
-        except Exception as exc:  # noqa: BLE001
-            self.post_message(self.Finished(f"Install failed, nothing was changed: "
-                                            f"{self._error_text(exc)}", False))
-            return
-        counts = {a: sum(1 for i in done.changes if i.action == a)
-                  for a in ("create", "replace", "drop")}
-        text = (f"Installed on {self._database()}: {counts['create']} created, "
-                f"{counts['replace']} replaced, {counts['drop']} dropped, in one transaction.")
-        if done.sql_text() != shown_sql:
-            text += (" The database changed after the plan was shown, so the plan recomputed "
-                     "under the install lock ran instead.")
-        self.post_message(self.Finished(text, True))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="install")
-    def load_uninstall(self) -> None:
-        try:
-            statements = self._db().run(CONN, uninstall_statements)
-        except Exception as exc:  # noqa: BLE001
-            self.post_message(self.Finished(self._error_text(exc), False))
-            return
-        self.post_message(self.UninstallReady(statements))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="install")
-    def run_uninstall(self) -> None:
-        try:
-            dropped = self._db().run(CONN, uninstall)
-        except Exception as exc:  # noqa: BLE001
-            self.post_message(self.Finished(f"Uninstall failed: {self._error_text(exc)}",
-                                            False))
-            return
-        self.post_message(self.Finished(
-            f"Uninstalled from {self._database()}: {dropped} trigger(s) and schema "
-            "badge_console removed; awards and application data kept.", True))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="install")
-    def run_preview(self, then_run: bool) -> None:
-        try:
-            bf = self._saved_file()
-            preview = self._db().run(CONN, lambda conn: preview_backfill(conn, bf))
-        except Exception as exc:  # noqa: BLE001
-            self.post_message(self.Finished(f"Backfill preview failed: "
-                                            f"{self._error_text(exc)}", False))
-            return
-        self.post_message(self.PreviewReady(preview, bf, then_run))
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="install")
-    def run_backfill(self, bf: BadgeFile, preview: Backfill, cancel: threading.Event) -> None:
-        worker = get_current_worker()
-
-        def stop() -> bool:
-            return cancel.is_set() or worker.is_cancelled
-
-        def progress(p: BackfillProgress) -> None:
-            self.post_message(self.BackfillStep(p))
-
-        if bf.changed_on_disk():
-            self.post_message(self.Finished(
-                f"{bf.path} changed on disk since the preview; nothing was backfilled. "
-                "Preview again (v) and run it then.", False))
-            return
-        try:
-            result = self._db().run(CONN, lambda conn: run_backfill(
-                conn, bf, progress=progress, cancel=stop))
-        except Exception as exc:  # noqa: BLE001
-            self.post_message(self.Finished(self._error_text(exc), False))
-            return
-        self.post_message(self.BackfillDone(result, preview))
-
     # ---- showing results -------------------------------------------------------------
     def refresh_plan(self) -> None:
-        self.busy = "computing the plan"
+        self.busy = Job.PLANNING
         self.query_one("#sql-title", Static).update(Text("Computing the plan…", "italic"))
         self.load_plan()
 
     def _notice(self) -> None:
-        notice = install_notice(self._path(), console_app(self).state.read_only,
+        notice = install_notice(self.badges_path, console_app(self).state.read_only,
                                 console_app(self).state.dirty, self.load_error,
                                 self.plan.problems if self.plan else [])
         widget = self.query_one("#install-notice", Static)
@@ -269,8 +130,8 @@ class InstallView(Vertical):
         title.append(" · y copies", style="dim")
         self._show_sql(plan.sql_text(), title)
 
-    def on_install_view_plan_ready(self, message: PlanReady) -> None:
-        self.busy = ""
+    def on_install_workers_plan_ready(self, message: InstallWorkers.PlanReady) -> None:
+        self.busy = Job.IDLE
         self.plan, self.bf, self.load_error = message.plan, message.bf, message.error
         self.query_one(PlanTable).show(self.plan)
         self.query_one("#plan-summary", Static).update(
@@ -299,8 +160,8 @@ class InstallView(Vertical):
         item = self.query_one(PlanTable).item_at_cursor(self.plan)
         self.query_one("#plan-detail", Static).update(describe_item(item) if item else "")
 
-    def on_install_view_finished(self, message: Finished) -> None:
-        self.busy = ""
+    def on_install_workers_finished(self, message: InstallWorkers.Finished) -> None:
+        self.busy = Job.IDLE
         style = "green" if message.ok else "bold red"
         if message.ok:  # installed or uninstalled: an earlier backfill table is history
             self.panel.reset()
@@ -312,10 +173,10 @@ class InstallView(Vertical):
             self.app.notify(message.text, severity="error")
         self.refresh_plan()
 
-    def on_install_view_uninstall_ready(self, message: UninstallReady) -> None:
+    def on_install_workers_uninstall_ready(self, message: InstallWorkers.UninstallReady) -> None:
         statements = message.statements
         if not statements:
-            self.busy = ""
+            self.busy = Job.IDLE
             self.panel.idle(Text("Nothing to uninstall: no badge-console trigger or schema "
                                  "in this database.", style="yellow"))
             return
@@ -331,23 +192,23 @@ class InstallView(Vertical):
 
     def _uninstall_answer(self, answer: str | None) -> None:
         if answer != "uninstall":
-            self.busy = ""
+            self.busy = Job.IDLE
             self._show_plan_sql()
             self.panel.idle(Text("Uninstall cancelled; nothing was changed.", style="yellow"))
             return
         self.panel.busy("Uninstalling (one transaction)…")
         self.run_uninstall()
 
-    def on_install_view_preview_ready(self, message: PreviewReady) -> None:
+    def on_install_workers_preview_ready(self, message: InstallWorkers.PreviewReady) -> None:
         preview = message.preview
         self.panel.show(preview)
         if not message.then_run:
-            self.busy = ""
+            self.busy = Job.IDLE
             self.panel.idle(Text(f"Preview: {preview.would_award} award(s) would be granted; "
                                  "nothing was written.", style="green"))
             return
         if not preview.would_award:
-            self.busy = ""
+            self.busy = Job.IDLE
             self.panel.idle(Text("Nothing to backfill: nobody qualifies who does not already "
                                  "hold the badge.", style="yellow"))
             return
@@ -361,22 +222,22 @@ class InstallView(Vertical):
             ("run", "Run backfill", "warning"), ("cancel", "Cancel", "primary")]),
             lambda answer: self._backfill_answer(answer, message))
 
-    def _backfill_answer(self, answer: str | None, message: PreviewReady) -> None:
+    def _backfill_answer(self, answer: str | None, message: InstallWorkers.PreviewReady) -> None:
         if answer != "run":
-            self.busy = ""
+            self.busy = Job.IDLE
             self.panel.idle(Text("Backfill cancelled; nothing was written.", style="yellow"))
             return
-        self.busy = "running the backfill"
+        self.busy = Job.BACKFILLING
         self.cancel_event = threading.Event()
         self.panel.status(Text("Backfill starting…", style="italic"))
         self.run_backfill(message.bf, message.preview, self.cancel_event)
 
-    def on_install_view_backfill_step(self, message: BackfillStep) -> None:
-        if self.busy == "running the backfill":
+    def on_install_workers_backfill_step(self, message: InstallWorkers.BackfillStep) -> None:
+        if self.busy is Job.BACKFILLING:
             self.panel.progress(message.progress)
 
-    def on_install_view_backfill_done(self, message: BackfillDone) -> None:
-        self.busy = ""
+    def on_install_workers_backfill_done(self, message: InstallWorkers.BackfillDone) -> None:
+        self.busy = Job.IDLE
         result = message.result
         self.panel.show(result, message.preview)
         per = ", ".join(f"{i.code} {i.awarded}" for i in result.items if i.applicable)
@@ -397,10 +258,10 @@ class InstallView(Vertical):
         if console_app(self).state.read_only:
             text = f"Refused under --read-only: {what} would change the database."
         elif console_app(self).state.standby:
-            text = str(StandbyRefused(what, self._database()))
-        elif self.busy:
+            text = str(StandbyRefused(what, self.database))
+        elif self.busy is not Job.IDLE:
             text = f"Busy {self.busy}; wait for it" + (
-                " or press Esc to cancel." if self.busy == "running the backfill" else ".")
+                " or press Esc to cancel." if self.busy is Job.BACKFILLING else ".")
         else:
             return False
         self.panel.idle(Text(text, style="bold red"))
@@ -417,7 +278,7 @@ class InstallView(Vertical):
             return
         plan = self.plan
         if plan.problems:
-            self.panel.idle(Text(f"Install refused: {self._path()} has {len(plan.problems)} "
+            self.panel.idle(Text(f"Install refused: {self.badges_path} has {len(plan.problems)} "
                                  f"problem(s), first: {plan.problems[0]}. Fix them in the "
                                  "Badges view and save.", style="bold red"))
             return
@@ -425,23 +286,22 @@ class InstallView(Vertical):
             self.panel.idle(Text("Nothing to install: every badge is up to date.",
                                  style="green"))
             return
-        counts = {a: sum(1 for i in plan.changes if i.action == a)
-                  for a in ("create", "replace", "drop")}
-        question = (f"Install on {self._database()} from {self._path()} as saved: "
-                    f"{counts['create']} create, {counts['replace']} replace, "
-                    f"{counts['drop']} drop, in one transaction (the SQL is shown behind this "
-                    "dialog)?")
+        n = plan.counts()
+        question = (f"Install on {self.database} from {self.badges_path} as saved: "
+                    f"{n[PlanAction.CREATE]} create, {n[PlanAction.REPLACE]} replace, "
+                    f"{n[PlanAction.DROP]} drop, in one transaction (the SQL is shown behind "
+                    "this dialog)?")
         if console_app(self).state.dirty:
             question += " Your unsaved edits in the Badges view are NOT included."
         bf, shown = self.bf, plan.sql_text()
-        self.busy = "confirming"
+        self.busy = Job.CONFIRMING
 
         def answer(choice: str | None) -> None:
             if choice != "install":
-                self.busy = ""
+                self.busy = Job.IDLE
                 self.panel.idle(Text("Install cancelled; nothing was changed.", style="yellow"))
                 return
-            self.busy = "installing"
+            self.busy = Job.INSTALLING
             self.panel.busy("Installing (one transaction)…")
             self.run_install(bf, shown)
 
@@ -451,27 +311,27 @@ class InstallView(Vertical):
     def action_uninstall(self) -> None:
         if self._refused("uninstall"):
             return
-        self.busy = "preparing uninstall"
+        self.busy = Job.UNINSTALLING
         self.panel.busy("Reading what is installed…")
         self.load_uninstall()
 
     def action_preview_backfill(self) -> None:
-        if self.busy:
+        if self.busy is not Job.IDLE:
             self._refused("the backfill preview")
             return
-        self.busy = "previewing the backfill"
+        self.busy = Job.PREVIEWING
         self.panel.busy("Counting who would be awarded (read only)…")
         self.run_preview(False)
 
     def action_backfill(self) -> None:
         if self._refused("backfill"):
             return
-        self.busy = "previewing the backfill"
+        self.busy = Job.PREVIEWING
         self.panel.busy("Previewing first: counting who would be awarded (read only)…")
         self.run_preview(True)
 
     def action_cancel(self) -> None:
-        if self.busy == "running the backfill":
+        if self.busy is Job.BACKFILLING:
             self.cancel_event.set()
             self.panel.status(Text("Cancelling after the current batch…", style="yellow"))
         else:
@@ -482,11 +342,11 @@ class InstallView(Vertical):
 
     def database_changed(self) -> None:
         """Paused or changed elsewhere: the plan again (not while a job runs)."""
-        if not self.busy:
+        if self.busy is Job.IDLE:
             self.refresh_plan()
 
     def action_refresh(self) -> None:
-        if not self.busy:
+        if self.busy is Job.IDLE:
             self.refresh_plan()
 
     def action_copy_sql(self) -> None:
@@ -517,7 +377,7 @@ class InstallView(Vertical):
     def _from_palette(self, action: str) -> None:
         """Show this view first; when that starts computing the plan, act once it is in."""
         console_app(self).action_show_view("install")
-        if self.busy == "computing the plan":
+        if self.busy is Job.PLANNING:
             self.pending = action
         else:
             getattr(self, f"action_{action}")()

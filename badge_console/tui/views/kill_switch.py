@@ -17,7 +17,7 @@ from textual.widget import Widget
 
 from ...core.connection import first_line, redact
 from ...core.errors import BadgeConsoleError, StandbyRefused
-from ...core.install import set_paused
+from ...core.bookkeeping import set_paused
 from ..db import ConnectionLost
 from ..state import console_app
 from ..widgets.confirm import ConfirmScreen

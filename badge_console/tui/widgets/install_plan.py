@@ -11,14 +11,10 @@ from textual.widgets import DataTable
 
 from ...core.errors import DefinitionError
 from ...core.install import Plan, PlanItem
+from ...core.plan_status import PlanAction, PlanStatus
+from ..status_style import ACTION_STYLE, PLAN_STATUS_STYLE
 
-STATUS_STYLE = {"installed": "green", "outdated": "yellow", "missing": "yellow",
-                "disabled-in-db": "yellow",
-                "orphaned": "magenta", "disabled": "dim", "invalid": "bold red",
-                "legacy": "yellow", "broken": "bold red"}
 SHOWN_PROBLEMS = 4
-ACTION_STYLE = {"create": "green", "replace": "yellow", "drop": "red", "unchanged": "dim",
-                "skip": "dim", "keep": "dim", "none": "red"}
 
 
 def error_count(item: PlanItem) -> int:
@@ -32,12 +28,12 @@ def describe_item(item: PlanItem) -> Text:
     if item.name and item.name != item.code:
         text.append(f"  {item.name}")
     text.append("\n")
-    text.append(item.status, style=STATUS_STYLE.get(item.status, ""))
+    text.append(item.status, style=PLAN_STATUS_STYLE[item.status])
     text.append(" → ", style="dim")
-    text.append(item.action, style=ACTION_STYLE.get(item.action, ""))
+    text.append(item.action, style=ACTION_STYLE[item.action])
     if item.detail:
-        text.append(f": {item.detail}", style="red" if item.status in ("invalid", "broken")
-                    else "")
+        wrong = item.status in (PlanStatus.INVALID, PlanStatus.BROKEN)
+        text.append(f": {item.detail}", style="red" if wrong else "")
     if item.auto_paused:
         text.append(f"\n⏸ auto-paused at {str(item.auto_paused['at'])[:19]}: "
                     f"{item.auto_paused['message']}; resume re-arms it", style="bold red")
@@ -70,8 +66,8 @@ class PlanTable(DataTable):
         for item in plan.items if plan else []:
             errors = error_count(item)
             self.add_row(Text(item.code, overflow="ellipsis"),
-                         Text(item.status, style=STATUS_STYLE.get(item.status, "")),
-                         Text(item.action, style=ACTION_STYLE.get(item.action, "")),
+                         Text(item.status, style=PLAN_STATUS_STYLE[item.status]),
+                         Text(item.action, style=ACTION_STYLE[item.action]),
                          Text(f"⚠ {errors}", style="yellow") if errors else Text("-", "dim"),
                          key=item.code)
         if self.row_count:
@@ -85,14 +81,12 @@ class PlanTable(DataTable):
 
 def plan_summary(plan: Plan) -> Text:
     """One line: how many of each action, and where the awards go."""
-    counts: dict[str, int] = {}
-    for item in plan.items:
-        counts[item.action] = counts.get(item.action, 0) + 1
+    counts = plan.counts()
     text = Text()
-    for action in ("create", "replace", "drop", "unchanged", "skip", "keep", "none"):
-        if counts.get(action):
-            label = "invalid" if action == "none" else action
-            text.append(f"{counts[action]} {label}  ", style=ACTION_STYLE.get(action, ""))
+    for action in PlanAction:
+        if counts[action]:
+            label = "invalid" if action is PlanAction.NONE else action
+            text.append(f"{counts[action]} {label}  ", style=ACTION_STYLE[action])
     text.append(f"· award table {plan.award_table}, channel {plan.channel}", style="dim")
     text.append("\n")
     text.append_text(reconcile_summary(plan.reconcile))
