@@ -183,7 +183,7 @@ class InstallView(InstallWorkers):
         triggers = sum(1 for s in statements if s.startswith("DROP TRIGGER"))
         self._show_sql(";\n\n".join(statements) + ";\n", Text.assemble(
             ("SQL uninstall will run ", "bold"), ("(one transaction)", "dim")))
-        question = (f"Uninstall from {self._database()}: drop {triggers} trigger(s) and "
+        question = (f"Uninstall from {self.database}: drop {triggers} trigger(s) and "
                     "schema badge_console (the SQL is shown behind this dialog)? Awards and "
                     "application data are kept.")
         self.app.push_screen(ConfirmScreen(question, [
@@ -213,7 +213,7 @@ class InstallView(InstallWorkers):
                                  "hold the badge.", style="yellow"))
             return
         badges = sum(1 for i in preview.items if i.would_award)
-        question = (f"Backfill on {self._database()}: award {preview.would_award} user(s) "
+        question = (f"Backfill on {self.database}: award {preview.would_award} user(s) "
                     f"across {badges} badge(s), as previewed behind this dialog? Runs in "
                     "batches, each committed and notified like a trigger's award; Esc stops "
                     "after the current batch and a later run continues without awarding "
@@ -245,7 +245,7 @@ class InstallView(InstallWorkers):
             text = Text(f"Backfill cancelled after {result.awarded} award(s) ({per}); run it "
                         "again to continue, nobody is awarded twice.", style="yellow")
         else:
-            text = Text(f"Backfill done on {self._database()}: {result.awarded} award(s) "
+            text = Text(f"Backfill done on {self.database}: {result.awarded} award(s) "
                         f"granted ({per or 'none'}).", style="green")
         self.panel.idle(text)
         self.app.notify(str(text))
