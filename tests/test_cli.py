@@ -56,6 +56,22 @@ def test_validate_offline_needs_no_database(cli, badge_file):
     assert code == 1 and "line 1, column 15" in err and err.count("\n") == 1
 
 
+def test_a_missing_badges_file_names_the_option_that_gives_it(cli, tmp_path):
+    """The engine says the file is not there; the CLI says how to give one (--badges)."""
+    from badge_console.core.definitions import load_badge_file
+    from badge_console.core.errors import DefinitionError
+
+    missing = tmp_path / "nowhere.json"
+    code, out, err = cli("validate", "--offline", "--badges", missing)
+    assert code == 1 and out == ""
+    assert err.strip() == (f"badge-console: {missing} is invalid: file: file not found; "
+                           "pass --badges PATH or create badge.json.")
+    try:
+        load_badge_file(missing)
+    except DefinitionError as exc:
+        assert "--" not in str(exc) and exc.problems[0].kind == "missing-file"
+
+
 def test_read_only_refuses_writes(cli, demo):
     code, _, err = cli("install", "--read-only", "--dsn", demo, "--yes",
                        "--badges", ROOT / "badge.json")

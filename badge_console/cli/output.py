@@ -15,6 +15,8 @@ from ..core.errors import (BadgeConsoleError, DefinitionError, LockTimeout, Stat
 PROG = "badge-console"
 # The engine's error topics the CLI words with its options (core.errors.NEUTRAL has the rest)
 WORDS = {
+    "badge-file-missing": "{path} is invalid: file: file not found; pass --badges PATH or "
+                          "create badge.json.",
     "rows-json": "--rows is not valid JSON: {reason} at line {line}, column {column}.",
     "changes-json": "--set is not valid JSON: {reason} at line {line}, column {column}.",
     "rows-shape": "--rows must be {shape}.",
@@ -80,14 +82,15 @@ def plan_table(plan):
     """The install plan, a row per badge: shown by `plan` and before `install` asks."""
     from rich.table import Table
 
+    from ..status_style import ACTION_STYLE, PLAN_STATUS_STYLE
+
     table = Table(title=f"Plan: award table {plan.award_table}, channel {plan.channel}",
                   title_justify="left")
     for column in ("badge", "name", "status", "action", "detail"):
         table.add_column(column, overflow="fold")
-    colours = {"create": "green", "replace": "yellow", "drop": "red", "unchanged": "dim"}
     for item in plan.items:
-        action = f"[{colours.get(item.action, 'default')}]{item.action}[/]"
-        status = ("[bold red]broken[/]" if item.status == "broken" else item.status) + \
+        action = f"[{ACTION_STYLE.get(item.action, 'default')}]{item.action}[/]"
+        status = f"[{PLAN_STATUS_STYLE.get(item.status, 'default')}]{item.status}[/]" + \
             _pause_word(item)
         status += ", [cyan]time-based[/]" if item.time_based else ""
         table.add_row(item.code, item.name, status, action, item.detail)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from .errors import DefinitionError, Problem
+from .errors import BadgeFileMissing, DefinitionError, Problem
 
 Operation = Literal["insert", "update", "delete"]
 OnError = Literal["skip", "raise"]
@@ -243,9 +243,7 @@ def load_badge_file(path: str | Path) -> BadgeFile:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise DefinitionError(str(path), [Problem(
-            None, None, None, "missing-file",
-            "file not found; pass --badges PATH or create badge.json")]) from None
+        raise BadgeFileMissing(str(path)) from None
     except OSError as exc:
         raise DefinitionError(str(path), [Problem(
             None, None, None, "unreadable", f"cannot be read ({exc.strerror})")]) from None

@@ -190,6 +190,7 @@ NEUTRAL = {
     "filter-rejected": "PostgreSQL rejects the filter: {failure}.",
     "changes-need-update": "Changes apply to update badges only.",
     "statement-refused": "{what}: {failure}.",
+    "badge-file-missing": "{path} is invalid: file: file not found.",
 }
 
 
@@ -298,6 +299,17 @@ class ChangesNeedUpdate(_Worded, SampleError):
 
     def __init__(self, op: str):
         self.op = op
+        self._say()
+
+
+class BadgeFileMissing(_Worded, DefinitionError):
+    """No badges file at `path`; each front end says how it is given (the CLI: --badges)."""
+
+    topic = "badge-file-missing"
+
+    def __init__(self, path: str):
+        DefinitionError.__init__(self, path, [Problem(None, None, None, "missing-file",
+                                                      "file not found")])
         self._say()
 
 

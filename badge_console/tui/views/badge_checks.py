@@ -18,6 +18,7 @@ from ...core.condition import TIME_BASED_NOTE, is_time_based
 from ...core.definitions import Badge, BadgeFile, check_definitions
 from ...core.errors import Problem
 from ...core.install import plan_install
+from ...core.plan_status import PlanStatus
 from ..db import ConnectionLost
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class Checked:
         if not badge.is_enabled:
             return "disabled", "kept in the file, not installed"
         status = self.statuses.get(badge.code, "valid")
-        return ("valid" if status == "invalid" else status), ""
+        return ("valid" if status == PlanStatus.INVALID else status), ""
 
 
 def check_badges(db: Database, bf: BadgeFile) -> Checked:
@@ -61,11 +62,11 @@ def check_badges(db: Database, bf: BadgeFile) -> Checked:
     def against_database(conn):
         plan = plan_install(conn, bf)  # file and database problems, statuses, errors
         statuses = {i.code: i.status for i in plan.items if i.status != "orphaned"}
-        orphans = [(i.code, i.name) for i in plan.items if i.status == "orphaned"]
+        orphans = [(i.code, i.name) for i in plan.items if i.status == PlanStatus.ORPHANED]
         return Checked(plan.problems, statuses, orphans, paused={
             i.code for i in plan.items if i.paused}, errors={
             i.code: i.errors for i in plan.items if i.errors}, broken={
-            i.code: i.detail for i in plan.items if i.status == "broken"}, auto_paused={
+            i.code: i.detail for i in plan.items if i.status == PlanStatus.BROKEN}, auto_paused={
             i.code: i.auto_paused for i in plan.items if i.auto_paused})
 
     try:

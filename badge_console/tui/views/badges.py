@@ -25,11 +25,12 @@ from textual.worker import get_current_worker
 from ...core import browse
 from ...core.condition import is_time_based
 from ...core.definitions import REQUIRED, Badge, BadgeFile
+from ...core.plan_status import PlanStatus
 from ..badge_file import refused
 from ..db import ConnectionLost
 from ..messages import ConnectionDropped, DatabaseChanged
 from ..state import console_app
-from ..status_style import BADGE_STATUS_STYLE as STATUS_STYLE
+from ...status_style import BADGE_STATUS_STYLE as STATUS_STYLE
 from ..widgets.badge_editor import BadgeEditor
 from ..widgets.confirm import ConfirmScreen
 from .badge_checks import Checked, badge_notes, check_badges, file_notes
@@ -127,8 +128,8 @@ class BadgesView(Horizontal):
                 label.append(", timed", style="cyan")
             table.add_row(str(badge.code or "?"), label, key=f"b{index}")
         for code, name in (self.checked.orphans if self.checked else []):
-            table.add_row(code, Text("orphaned", style=STATUS_STYLE["orphaned"]),
-                          key=f"o{code}")
+            orphaned = Text(str(PlanStatus.ORPHANED), style=STATUS_STYLE[PlanStatus.ORPHANED])
+            table.add_row(code, orphaned, key=f"o{code}")
         if table.row_count:
             table.move_cursor(row=min(max(row, 0), table.row_count - 1), animate=False)
         if self.current is None and bf and bf.badges:

@@ -12,7 +12,7 @@ from textual.widgets import DataTable
 from ...core.errors import DefinitionError
 from ...core.install import Plan, PlanItem
 from ...core.plan_status import PlanAction, PlanStatus
-from ..status_style import ACTION_STYLE, PLAN_STATUS_STYLE
+from ...status_style import ACTION_STYLE, PLAN_STATUS_STYLE
 
 SHOWN_PROBLEMS = 4
 

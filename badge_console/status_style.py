@@ -1,8 +1,9 @@
-"""Colours of plan statuses and actions: the Install plan and the Badges list share them."""
+"""Colours (rich style names) of plan statuses and actions, for both front ends: the CLI's
+`plan`, the Install plan and the Badges list show a status in the same colour."""
 
 from __future__ import annotations
 
-from ..core.plan_status import PlanAction, PlanStatus
+from .core.plan_status import PlanAction, PlanStatus
 
 PLAN_STATUS_STYLE: dict[str, str] = {
     PlanStatus.INSTALLED: "green", PlanStatus.OUTDATED: "yellow", PlanStatus.MISSING: "yellow",
