@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Input, Select, Static, TextArea
 
 from badge_console.tui.views.dryrun import DRAFT, DryRunView
 from test_tui_support import (SIZE, badges_copy, console_db, make_app,  # noqa: F401
-                              mask_header, settle, sync)
+                              mask_header, settle, sync, wait_for)
 
 
 async def _dryrun(pilot, app) -> DryRunView:
@@ -30,7 +30,7 @@ async def _run(pilot, app, badge: str = "collector", mode: str = "eval", where: 
     app.query_one("#dr-limit", Input).value = limit
     await pilot.pause()
     await pilot.press("ctrl+g")
-    await settle(pilot, app, seconds=20)
+    await settle(pilot, app, seconds=40)
 
 
 async def _edit_collector(pilot, app, condition: str) -> None:
@@ -133,7 +133,7 @@ async def test_fire_on_three_rows_leaves_nothing_behind(make_app, console_db):
         await pilot.pause()
         assert "SHARE ROW EXCLUSIVE lock" in _text(app, "#dr-notice")
         await _run(pilot, app, mode="fire", limit="3")
-        assert len(_grid(app)) == 3
+        await wait_for(pilot, lambda: len(_grid(app)) == 3, "the fire run's three rows")
         summary = _text(app, "#dr-summary")
         assert "Fired: 3 row(s) written, the trigger awarded 3 user(s)" in summary
         assert "The real trigger awarded: 8, 15, 22" in summary
@@ -191,7 +191,7 @@ async def test_a_slow_condition_can_be_cancelled(make_app, console_db):
         await pilot.pause(0.5)
         assert "Evaluating collector (draft)" in _text(app, "#dr-status")
         view.action_cancel()
-        await settle(pilot, app, seconds=20)
+        await settle(pilot, app)
         assert _text(app, "#dr-error").startswith("Cancelled")
         assert view.running is None
         await _run(pilot, app, limit="2")  # the next run works on a fresh connection

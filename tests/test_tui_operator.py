@@ -207,7 +207,8 @@ async def test_after_install_badges_list_and_tables_tree_are_fresh(make_app, bad
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await _view(pilot, app, "2")
-        assert _statuses(app)["veteran"] == "missing"
+        await wait_for(pilot, lambda: _statuses(app).get("veteran") == "missing",
+                       "veteran checked as missing")
         await _view(pilot, app, "4")
         await pilot.press("i")
         await settle(pilot, app)
@@ -320,7 +321,7 @@ async def test_run_and_validate_are_different_keys(make_app):
         badges = {b.action: b.key for b in BadgesView.BINDINGS}
         assert keys["run"] != badges["validate"]
         await pilot.press(keys["run"])
-        await settle(pilot, app, seconds=20)
+        await settle(pilot, app)
         assert app.query_one("#views").active == "dryrun"
         assert app.query_one("#dr-grid", DataTable).row_count > 0
 
@@ -425,7 +426,7 @@ async def test_explain_before_any_run_runs_and_shows_the_plan(make_app):
         await _view(pilot, app, "3")
         app.query_one("#dr-badge", Select).value = "collector"
         await pilot.press("ctrl+t")
-        await settle(pilot, app, seconds=20)
+        await settle(pilot, app)
         assert app.query_one("#dr-results").has_class("-explain")
         assert "EXPLAIN" in _text(app, "#dr-explain-text")
 
@@ -437,7 +438,7 @@ async def test_sample_rows_show_the_columns_the_condition_reads_first(make_app):
         await _view(pilot, app, "3")
         app.query_one("#dr-badge", Select).value = "star"
         app.query_one(DryRunView).action_run()
-        await settle(pilot, app, seconds=20)
+        await settle(pilot, app)
         grid = app.query_one("#dr-grid", DataTable)
         assert str(grid.get_row_at(0)[5]).startswith("hit_views=")
 
@@ -455,14 +456,14 @@ async def test_value_column_forgets_an_old_errors_width(make_app):
         await _view(pilot, app, "3")
         app.query_one("#dr-badge", Select).value = "__draft__"
         app.query_one(DryRunView).action_run()
-        await settle(pilot, app, seconds=20)
+        await settle(pilot, app)
         grid = app.query_one("#dr-grid", DataTable)
         wide = grid.columns["value"].content_width
         await _view(pilot, app, "2")
         app.query_one("#f-condition", TextArea).text = good
         await _view(pilot, app, "3")
         app.query_one(DryRunView).action_run()
-        await settle(pilot, app, seconds=20)
+        await settle(pilot, app)
         assert wide > len("value / error") and grid.columns["value"].content_width < wide
 
 

@@ -62,7 +62,7 @@ def sync(test):
     return run
 
 
-async def settle(pilot, app, seconds: float = 10.0) -> None:
+async def settle(pilot, app, seconds: float = 30.0) -> None:
     """Wait until no worker runs (except the reconnect loop) and messages are handled."""
     import asyncio
 
@@ -87,7 +87,7 @@ def mask_header(app) -> None:
     header.badges_path = "badge.json"
 
 
-WAIT = 10.0  # seconds a test waits for what a worker shows
+WAIT = 30.0  # seconds a test waits at most for what a worker shows (CI machines are loaded)
 
 
 async def wait_for(pilot, condition, what: str, timeout: float = WAIT) -> None:
