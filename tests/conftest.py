@@ -7,6 +7,7 @@ Each test that asks for `dsn` gets a database of its own, created before and dro
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import psycopg
@@ -14,6 +15,27 @@ import pytest
 
 
 ROOT = Path(__file__).resolve().parent.parent
+TEST_LIMIT = 600  # seconds one test may run; the slowest takes about a minute
+
+
+class TestOverran(Exception):
+    """An Exception, so that a TUI app under test exits and the run goes on."""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """A test that hangs fails after TEST_LIMIT seconds instead of hanging the whole run
+    (CI gives the suite a hard limit, and a hang there shows nothing of what hung)."""
+    def overran(signum, frame):
+        raise TestOverran(f"{item.nodeid} ran over {TEST_LIMIT}s")
+
+    previous = signal.signal(signal.SIGALRM, overran)
+    signal.alarm(TEST_LIMIT)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ screen, plain words, the Dry run and Live feed details."""
 from __future__ import annotations
 
 import json
-import time
 
 import psycopg
 import pytest
@@ -47,14 +46,6 @@ async def _view(pilot, app, key: str) -> None:
     await settle(pilot, app)
     await pilot.press(key)
     await settle(pilot, app)
-
-
-async def _wait(pilot, condition, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        await pilot.pause(0.05)
 
 
 def _statuses(app) -> dict[str, str]:
@@ -497,7 +488,7 @@ async def test_feed_shows_awards_made_before_it_was_first_opened(make_app, conso
         await pilot.pause(0.5)
         await _view(pilot, app, "5")
         view = app.query_one(FeedView)
-        await _wait(pilot, lambda: view.total >= 6, "the six Pionner awards")
+        await wait_for(pilot, lambda: view.total >= 6, "the six Pionner awards")
 
 
 @sync
@@ -506,12 +497,12 @@ async def test_feed_filter_matching_nothing_and_clear_say_so(make_app, console_d
     async with app.run_test(size=SIZE) as pilot:
         await _view(pilot, app, "5")
         view = app.query_one(FeedView)
-        await _wait(pilot, lambda: view.state.kind == "caught_up", "the first catch-up")
+        await wait_for(pilot, lambda: view.state.kind == "caught_up", "the first catch-up")
         await pilot.press("slash")
         await pilot.press(*"nosuchbadge")
         _write(console_db, "UPDATE auth_user SET date_joined = now() - interval '2 years',"
                            " last_login = now() WHERE id BETWEEN 3 AND 5")
-        await _wait(pilot, lambda: view.total >= 3, "three awards")
+        await wait_for(pilot, lambda: view.total >= 3, "three awards")
         await pilot.pause(0.2)
         shown = view.query_one(AwardLog).render_line(0).text
         assert "Waiting" not in shown and "No award matches" in shown

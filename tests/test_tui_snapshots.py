@@ -129,3 +129,18 @@ def test_snapshot_every_view_at_80x24(make_app, snap_compare, view):
 def test_snapshot_every_view_at_140x40(make_app, snap_compare, view):
     key, then = VIEW_STEPS[view]
     assert snap_compare(make_app(), terminal_size=(140, 40), run_before=_before(key, then))
+
+
+def test_a_wait_that_times_out_fails_the_snapshot_instead_of_hanging():
+    """A snapshot whose run_before waits in vain must fail (CI once hung here for an hour:
+    Textual's autopilot exits the app on an Exception only)."""
+    from textual._doc import take_svg_screenshot
+    from textual.app import App
+
+    from test_tui_support import wait_for
+
+    async def never(pilot) -> None:
+        await wait_for(pilot, lambda: False, "what never comes", timeout=0.5)
+
+    with pytest.raises(AssertionError, match="what never comes"):
+        take_svg_screenshot(App(), terminal_size=(40, 10), run_before=never)

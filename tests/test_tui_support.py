@@ -91,9 +91,13 @@ WAIT = 30.0  # seconds a test waits at most for what a worker shows (CI machines
 
 
 async def wait_for(pilot, condition, what: str, timeout: float = WAIT) -> None:
-    """Until `condition()` holds (a worker's result on screen), or fail naming `what`."""
+    """Until `condition()` holds (a worker's result on screen), or fail naming `what`.
+
+    An AssertionError, not pytest.fail: inside a snapshot's run_before Textual's autopilot
+    exits the app only on an Exception, and pytest.fail's BaseException left the app
+    running, so CI hung instead of failing."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await pilot.pause(0.05)
