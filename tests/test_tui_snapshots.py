@@ -103,12 +103,15 @@ async def _feed_live(pilot, app) -> None:
 
 
 async def _plan_shown(pilot, app) -> None:
-    """The plan table sizes its columns from its rows: wait for the rows, then a repaint."""
+    """The plan table sizes its columns from its rows: wait until the view is idle with
+    every row of its plan shown (a second plan load clears the table), then a repaint."""
+    from badge_console.tui.views.install import InstallView, Job
     from badge_console.tui.widgets.install_plan import PlanTable
     from test_tui_support import wait_for
 
-    table = app.query_one(PlanTable)
-    await wait_for(pilot, lambda: table.row_count > 0, "the install plan's rows")
+    view, table = app.query_one(InstallView), app.query_one(PlanTable)
+    await wait_for(pilot, lambda: view.busy is Job.IDLE and view.plan is not None
+                   and table.row_count == len(view.plan.items), "the install plan's rows")
     await pilot.pause()
     await pilot.pause()
 

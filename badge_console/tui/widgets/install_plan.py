@@ -52,24 +52,29 @@ def describe_item(item: PlanItem) -> Text:
 class PlanTable(DataTable):
     """One row per plan item: badge, status, action, run-time errors; keys are codes."""
 
+    COLUMNS = ("badge", "status", "action", "errors")
+
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        self.add_column("badge", key="badge")
-        self.add_column("status", key="status")
-        self.add_column("action", key="action")
-        self.add_column("errors", key="errors")
+        self.show(None)
 
     def show(self, plan: Plan | None) -> None:
+        """Columns get their widths from the rows before the first paint: DataTable
+        measures auto widths on idle but keeps lines it painted before (Textual 8), so a
+        paint in between left the columns at their labels' width ("pion…")."""
         row = self.cursor_row
-        self.clear()
-        for item in plan.items if plan else []:
-            errors = error_count(item)
-            self.add_row(Text(item.code, overflow="ellipsis"),
-                         Text(item.status, style=PLAN_STATUS_STYLE[item.status]),
-                         Text(item.action, style=ACTION_STYLE[item.action]),
-                         Text(f"⚠ {errors}", style="yellow") if errors else Text("-", "dim"),
-                         key=item.code)
+        rows = [(Text(item.code, overflow="ellipsis"),
+                 Text(item.status, style=PLAN_STATUS_STYLE[item.status]),
+                 Text(item.action, style=ACTION_STYLE[item.action]),
+                 Text(f"⚠ {n}", style="yellow") if (n := error_count(item)) else Text("-", "dim"),
+                 item.code) for item in (plan.items if plan else [])]
+        self.clear(columns=True)
+        for index, label in enumerate(self.COLUMNS):
+            width = max([len(label), *(r[index].cell_len for r in rows)])
+            self.add_column(label, key=label, width=width)
+        for *cells, key in rows:
+            self.add_row(*cells, key=key)
         if self.row_count:
             self.move_cursor(row=min(max(row, 0), self.row_count - 1), animate=False)
 
