@@ -49,3 +49,36 @@ def test_repeated_queries_of_two_clients_share_the_pool(bouncer):
     finally:
         a.close()
         b.close()
+
+
+def test_two_workers_of_one_view_never_share_a_transaction(dsn):
+    """A view's workers take turns on its connection: a query of one never runs inside the
+    other's transaction (it saw the other's SET LOCAL timeout, or its aborted state)."""
+    import threading
+
+    db = Database(dsn)
+    seen, errors = [], []
+
+    def in_transaction(conn):
+        with conn.transaction():
+            conn.execute("SET LOCAL statement_timeout = '5s'")
+            conn.execute("SELECT pg_sleep(0.02)")
+
+    def plain(conn):
+        return conn.execute("SELECT current_setting('statement_timeout')").fetchone()[0]
+
+    def run(fn):
+        try:
+            seen.append(db.run("badges", fn))
+        except Exception as exc:  # noqa: BLE001 - the assertion names it
+            errors.append(repr(exc))
+
+    for _ in range(20):
+        pair = [threading.Thread(target=run, args=(fn,)) for fn in (in_transaction, plain)]
+        for thread in pair:
+            thread.start()
+        for thread in pair:
+            thread.join()
+    db.discard("badges")
+    assert errors == []
+    assert [s for s in seen if s is not None] == ["0"] * 20

@@ -39,6 +39,7 @@ class Database:
         self._conns: dict[str, psycopg.Connection] = {}
         self._cancelled: set[str] = set()  # names whose running statement the user cancelled
         self._lock = threading.Lock()
+        self._turns: dict[str, threading.RLock] = {}  # one worker at a time per connection
 
     def _get(self, name: str) -> psycopg.Connection:
         from ..core.connection import connect
@@ -53,7 +54,16 @@ class Database:
         return conn
 
     def run(self, name: str, fn: Callable[[psycopg.Connection], T]) -> T:
-        """fn(conn) on this view's connection, with failures turned into our exceptions."""
+        """fn(conn) on this view's connection, with failures turned into our exceptions.
+
+        A view's workers take turns: psycopg would interleave two threads' statements on
+        one connection, so one worker's query ran inside another's transaction."""
+        with self._lock:
+            turn = self._turns.setdefault(name, threading.RLock())
+        with turn:
+            return self._run(name, fn)
+
+    def _run(self, name: str, fn: Callable[[psycopg.Connection], T]) -> T:
         import psycopg
 
         from ..core.connection import first_line, redact
