@@ -170,3 +170,16 @@ def test_dry_run_of_a_series_shows_the_value_and_the_levels_reached(dsn):
     assert (result.code, row.user, row.amount) == ("collector", str(owner), 4)
     assert row.levels == [("bronze", True), ("silver", True), ("gold", False)]
     assert row.would_award and result.series == ["bronze", "silver", "gold"]
+
+
+def test_cli_validate_and_plan_show_levels_under_their_series(cli, demo, badge_file):
+    path = badge_file({"badges": [demo_badge("star"), SERIES]})
+    code, out, _ = cli("validate", "--offline", "--badges", path)
+    assert code == 0 and "4 badge(s) valid" in out
+    assert "series collector (Collector): value " + VALUE in out
+    assert "\n  gold (Collector (gold)): value >= 500" in out
+    code, out, _ = cli("plan", "--dsn", demo, "--badges", path)
+    rows = [line.split("│")[1].rstrip() for line in out.splitlines() if line.count("│") > 4]
+    assert [r[:5] for r in rows] == [" star", " coll", "   br", "   si", "   go"]
+    code, out, _ = cli("plan", "--dsn", demo, "--badges", path, "--json")
+    assert json.loads(out)["series"] == {"collector": ["bronze", "silver", "gold"]}
