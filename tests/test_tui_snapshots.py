@@ -129,3 +129,20 @@ def test_snapshot_every_view_at_80x24(make_app, snap_compare, view):
 def test_snapshot_every_view_at_140x40(make_app, snap_compare, view):
     key, then = VIEW_STEPS[view]
     assert snap_compare(make_app(), terminal_size=(140, 40), run_before=_before(key, then))
+
+
+async def _series_in_editor(pilot, app) -> None:
+    from textual.widgets import DataTable
+
+    await _catalog_read(pilot, app)
+    table = app.query_one("#badge-list", DataTable)
+    table.move_cursor(row=table.row_count - 2)  # the series' second level: its editor
+    await pilot.pause()
+
+
+def test_snapshot_badges_editor_with_a_series(make_app, snap_compare, badges_copy):
+    from test_tui_levels import with_series
+
+    with_series(badges_copy)
+    assert snap_compare(make_app(), terminal_size=SIZE,
+                        run_before=_before("2", then=_series_in_editor))

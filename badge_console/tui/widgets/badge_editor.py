@@ -19,8 +19,10 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static, Text
 from ...core.definitions import OPERATIONS, Badge
 
 FIELDS = ("name", "code", "trigger_table", "trigger_condition", "user_field", "condition",
-          "description", "enabled")
+          "value", "levels", "description", "enabled")
 CONDITION_HELP = "SQL after SELECT, one boolean; NEW = row after insert/update, OLD = before"
+VALUE_HELP = "SQL after SELECT, one number; each level is awarded when value >= at"
+LEVELS_HELP = "one level per line: code at name (e.g. bronze 5 Collector (bronze))"
 
 
 class BadgeEditor(VerticalScroll):
@@ -66,6 +68,13 @@ class BadgeEditor(VerticalScroll):
                         show_line_numbers=False, compact=True)
         yield from self._row("Condition", "condition", area,
                              Static(CONDITION_HELP, classes="field-help"))
+        value = TextArea(id="f-value", language="sql", soft_wrap=True,
+                         show_line_numbers=False, compact=True)
+        yield from self._row("Value", "value", value, Static(VALUE_HELP, classes="field-help"))
+        levels = TextArea(id="f-levels", soft_wrap=False, show_line_numbers=False,
+                          compact=True)
+        yield from self._row("Levels", "levels", levels,
+                             Static(LEVELS_HELP, classes="field-help"))
         yield from self._row("Description", "description", Input(id="f-description",
                                                                   compact=True))
         yield from self._row("Enabled", "enabled", TickBox("installed when enabled",
@@ -121,9 +130,14 @@ class BadgeEditor(VerticalScroll):
             self._fill_columns(b.trigger_table, b.user_field)
             for op in OPERATIONS:
                 self.query_one(f"#op-{op}", Checkbox).value = op in b.operations
-            area = self.query_one("#f-condition", TextArea)
-            if area.text != _text(b.condition):  # re-showing must not move the cursor
-                area.text = _text(b.condition)
+            for key, text in (("condition", _text(b.condition)), ("value", _text(b.value)),
+                              ("levels", levels_text(b.levels))):
+                area = self.query_one(f"#f-{key}", TextArea)
+                if area.text != text:  # re-showing must not move the cursor
+                    area.text = text
+            self.query_one("#row-condition").display = not b.is_series
+            for key in ("value", "levels"):
+                self.query_one(f"#row-{key}").display = b.is_series
             self.query_one("#f-description", Input).value = _text(b.description)
             self.query_one("#f-enabled", Checkbox).value = b.is_enabled
         self.show_problems([])
@@ -165,7 +179,11 @@ class BadgeEditor(VerticalScroll):
         self._set("name", self.query_one("#f-name", Input).value)
         self._set("code", self.query_one("#f-code", Input).value)
         self._set("description", self.query_one("#f-description", Input).value or None)
-        self._set("condition", self.query_one("#f-condition", TextArea).text)
+        if self.badge.is_series:
+            self._set("value", self.query_one("#f-value", TextArea).text)
+            self._set_levels(self.query_one("#f-levels", TextArea).text)
+        else:
+            self._set("condition", self.query_one("#f-condition", TextArea).text)
         for key in ("trigger_table", "user_field"):
             value = self.query_one(f"#f-{key}", Select).value
             self._set(key, value if isinstance(value, str) else "")
@@ -195,9 +213,26 @@ class BadgeEditor(VerticalScroll):
         elif key in ("name", "code"):
             self._set(key, event.value)
 
+    def _set_levels(self, text: str) -> None:
+        """The levels as typed, unless they read as the file's (so an untouched series
+        keeps its exact JSON, invalid levels included)."""
+        if self.badge is not None and levels_text(self.badge.levels) != text:
+            self._set("levels", parse_levels(text))
+
     @on(TextArea.Changed, "#f-condition")
     def _condition_changed(self, event: TextArea.Changed) -> None:
-        self._set("condition", event.text_area.text)
+        if self.badge is not None and not self.badge.is_series:
+            self._set("condition", event.text_area.text)
+
+    @on(TextArea.Changed, "#f-value")
+    def _value_changed(self, event: TextArea.Changed) -> None:
+        if self.badge is not None and self.badge.is_series:
+            self._set("value", event.text_area.text)
+
+    @on(TextArea.Changed, "#f-levels")
+    def _levels_changed(self, event: TextArea.Changed) -> None:
+        if self.badge is not None and self.badge.is_series:
+            self._set_levels(event.text_area.text)
 
     @on(Select.Changed, "#f-trigger_table")
     def _table_changed(self, event: Select.Changed) -> None:
@@ -230,6 +265,40 @@ class TickBox(Checkbox):
     def _button(self):
         self.BUTTON_INNER = "✓" if self.value else " "
         return super()._button
+
+
+def levels_text(levels) -> str:
+    """A series' levels as the Levels field shows them: `code at name`, one per line."""
+    if not isinstance(levels, list):
+        return ""
+    return "\n".join(" ".join(_text(lv.get(k)) for k in ("code", "at", "name"))
+                     if isinstance(lv, dict) else _text(lv) for lv in levels)
+
+
+def parse_levels(text: str) -> list[dict]:
+    """What the Levels field holds, as badge.json levels; a missing part stays missing
+    and an `at` that is not a number stays text, so the file checks name the mistake."""
+    levels = []
+    for line in text.splitlines():
+        parts = line.split(maxsplit=2)
+        if not parts:
+            continue
+        level: dict = {"code": parts[0]}
+        if len(parts) > 2:
+            level["name"] = parts[2]
+        if len(parts) > 1:
+            level["at"] = _number(parts[1])
+        levels.append(level)
+    return levels
+
+
+def _number(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _text(value) -> str:

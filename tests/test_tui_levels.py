@@ -1,0 +1,50 @@
+"""Badges view with a series: the list shows it with its levels, the editor has Value
+and Levels fields, an untouched series saves byte-identical, level errors show under
+the Levels field."""
+
+from __future__ import annotations
+
+import json
+
+from textual.widgets import DataTable, Static, TextArea
+
+from test_levels import SMALL
+from test_tui_support import (SIZE, badges_copy, console_db, make_app,  # noqa: F401
+                              settle, sync)
+from test_tui_badges import _badges, _select, _statuses
+
+
+def with_series(path) -> bytes:
+    doc = json.loads(path.read_text())
+    doc["badges"].append(dict(SMALL, code="sketcher", name="Sketcher"))
+    path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    return path.read_bytes()
+
+
+@sync
+async def test_a_series_lists_its_levels_and_edits_in_value_and_levels(make_app, badges_copy):
+    before = with_series(badges_copy)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await _badges(pilot, app)
+        statuses = _statuses(app)
+        assert list(statuses)[-4:] == ["sketcher", "  bronze", "  silver", "  gold"]
+        assert [statuses[c] for c in ("  bronze", "  silver", "  gold")] == ["missing"] * 3
+        await _select(pilot, app, "  silver")
+        assert app.query_one("#f-value", TextArea).text == SMALL["value"]
+        assert app.query_one("#f-levels", TextArea).text == (
+            "bronze 2 Collector (bronze)\nsilver 3 Collector (silver)\ngold 5 Collector (gold)")
+        assert not app.query_one("#row-condition").display
+        await pilot.press("ctrl+r")
+        await settle(pilot, app)
+        assert not app.state.dirty
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+        assert badges_copy.read_bytes() == before
+        app.query_one("#f-levels", TextArea).text = "bronze 2 Collector (bronze)\nsilver 1 S"
+        await pilot.press("ctrl+r")
+        await settle(pilot, app)
+        error = str(app.query_one("#e-levels", Static).render())
+        assert "level #1" in error and "not above" in error
+        table = app.query_one("#badge-list", DataTable)
+        assert str(table.get_row_at(table.row_count - 1)[1]) == "invalid"
