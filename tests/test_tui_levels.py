@@ -48,3 +48,18 @@ async def test_a_series_lists_its_levels_and_edits_in_value_and_levels(make_app,
         assert "level #1" in error and "not above" in error
         table = app.query_one("#badge-list", DataTable)
         assert str(table.get_row_at(table.row_count - 1)[1]) == "invalid"
+
+
+@sync
+async def test_dry_run_view_shows_the_value_and_the_levels_reached(make_app, badges_copy):
+    from test_tui_dryrun import _dryrun, _grid, _run
+
+    with_series(badges_copy)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await _dryrun(pilot, app)
+        await _run(pilot, app, badge="sketcher", where="user_id = 8", limit="1")
+        rows = _grid(app)
+        assert len(rows) == 1 and rows[0][1] == "8"
+        assert rows[0][3].startswith("value ") and rows[0][3].endswith(
+            "→ bronze ✓ silver ✓ gold ✓") and rows[0][4] == "✓ award"
