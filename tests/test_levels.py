@@ -183,3 +183,17 @@ def test_cli_validate_and_plan_show_levels_under_their_series(cli, demo, badge_f
     assert [r[:5] for r in rows] == [" star", " coll", "   br", "   si", "   go"]
     code, out, _ = cli("plan", "--dsn", demo, "--badges", path, "--json")
     assert json.loads(out)["series"] == {"collector": ["bronze", "silver", "gold"]}
+
+
+def test_reconcile_awards_the_levels_of_a_time_based_series(demo):
+    days = {"name": "Member", "code": "member",
+            "value": "extract(day from now() - NEW.date_joined)",
+            "levels": [{"code": "member_day", "name": "Member (a day)", "at": 1},
+                       {"code": "member_year", "name": "Member (a year)", "at": 365}],
+            "trigger_condition": "update", "trigger_table": "auth_user", "user_field": "id"}
+    install_badges(demo, [days])
+    assert awards(demo) == []
+    with psycopg.connect(demo, autocommit=True) as conn:  # reconcile commits per batch
+        conn.execute("CALL badge_console.reconcile()")
+        users = [r[0] for r in conn.execute("SELECT id FROM auth_user ORDER BY 1")]
+    assert awards(demo) == [(u, "member_day") for u in users]
