@@ -83,9 +83,9 @@ def test_an_untouched_series_file_saves_byte_identical():
     (series(levels=[{"code": "a", "name": "A"}]), (0, "levels", "level-keys")),
     (series(levels=[{"code": "a", "name": "A", "at": 1, "colour": "red"}]),
      (0, "levels", "level-keys")),
-    (series(levels=["bronze"]), (0, "levels", "level-keys")),
-    (series(levels=[{"code": "Bad", "name": "A", "at": 1}]), (0, "levels", "code")),
-    (series(levels=[{"code": "a", "name": "", "at": 1}]), (0, "levels", "type")),
+    (series(levels=["bronze"]), (0, "levels", "level-object")),
+    (series(levels=[{"code": "Bad", "name": "A", "at": 1}]), (0, "levels", "level-code")),
+    (series(levels=[{"code": "a", "name": "", "at": 1}]), (0, "levels", "level-name")),
     (series(levels=[{"code": "a", "name": "A", "at": "5"}]), (0, "levels", "level-at")),
     (series(levels=[{"code": "a", "name": "A", "at": True}]), (0, "levels", "level-at")),
     (series(levels=[{"code": "a", "name": "A", "at": 5}, {"code": "b", "name": "B", "at": 5}]),
@@ -197,3 +197,15 @@ def test_reconcile_awards_the_levels_of_a_time_based_series(demo):
         conn.execute("CALL badge_console.reconcile()")
         users = [r[0] for r in conn.execute("SELECT id FROM auth_user ORDER BY 1")]
     assert awards(demo) == [(u, "member_day") for u in users]
+
+
+def test_a_level_problem_carries_its_facts_for_each_front_end():
+    bf = parse_badge_file(json.dumps({"badges": [series(levels=[
+        {"code": "a", "name": "A", "at": 5}, {"code": "b", "name": "B", "at": 4}])]}))
+    (problem,) = check_definitions(bf)
+    assert (problem.level, problem.level_code, problem.at, problem.previous) == (
+        1, "b", "4", "5")
+    assert str(problem) == ("badge #0 (collector), key 'levels': level #1 (b): at 4 is not "
+                            "above the previous level's 5; list levels by strictly ascending at")
+    assert problem.worded({"level-order": "line {line}: {at} <= {previous}"}) == "line 2: 4 <= 5"
+    assert problem.as_dict()["level"] == 1

@@ -45,7 +45,7 @@ async def test_a_series_lists_its_levels_and_edits_in_value_and_levels(make_app,
         await pilot.press("ctrl+r")
         await settle(pilot, app)
         error = str(app.query_one("#e-levels", Static).render())
-        assert "level #1" in error and "not above" in error
+        assert "line 2: at 1 is not above the line before's 2" in error
         table = app.query_one("#badge-list", DataTable)
         assert str(table.get_row_at(table.row_count - 1)[1]) == "invalid"
 

@@ -11,6 +11,7 @@ value, which is what lets the generator decide all of them with one query per wr
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,7 +24,7 @@ from pglast.stream import RawStream
 
 from .condition import PREFIX, check_condition
 from .definitions import CODE_RE, Badge
-from .errors import Problem
+from .errors import LevelProblem, Problem
 
 LEVEL_KEYS = ("code", "name", "at")
 INT4 = range(-2**31, 2**31)  # beyond it PostgreSQL reads an integer literal as numeric
@@ -151,32 +152,28 @@ def _check_levels(index: int, entry: Badge) -> list[Problem]:
         code = level.get("code") if isinstance(level, dict) else None
         code = code if isinstance(code, str) and CODE_RE.fullmatch(code) else None
 
-        def add(kind, message):
-            out.append(Problem(index, code or entry.valid_code, "levels", kind,
-                               f"level #{place}: {message}"))
+        def add(kind, **facts):
+            out.append(LevelProblem.of(index, entry.valid_code, kind, place, code, **facts))
 
         if not isinstance(level, dict):
-            add("level-keys", 'must be an object {"code", "name", "at"}')
+            add("level-object")
             continue
         missing = [k for k in LEVEL_KEYS if k not in level]
         unknown = [k for k in level if k not in LEVEL_KEYS]
         if missing or unknown:
-            add("level-keys", "needs exactly the keys code, name and at" + (
-                f"; missing {', '.join(missing)}" if missing else "") + (
-                f"; unknown {', '.join(unknown)}" if unknown else ""))
+            add("level-keys", detail=(f"; missing {', '.join(missing)}" if missing else "")
+                + (f"; unknown {', '.join(unknown)}" if unknown else ""))
         if "code" in level and code is None:
-            add("code", "code must be lowercase letters, digits or '_', start with a "
-                        "letter, at most 50 characters")
+            add("level-code")
         if "name" in level and not (isinstance(level["name"], str) and level["name"].strip()):
-            add("type", "name must be a non-empty string")
+            add("level-name")
         if "at" not in level:
             continue
         at = level["at"]
         if not is_at(at):
-            add("level-at", f"at must be a number, not {at!r}")
+            add("level-at", at=json.dumps(at, ensure_ascii=False))
             continue
         if last is not None and at <= last:
-            add("level-order", f"at {at} is not above the previous level's {last}; list "
-                               "levels by strictly ascending at")
+            add("level-order", at=str(at), previous=str(last))
         last = at if last is None else max(last, at)
     return out

@@ -17,12 +17,25 @@ from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
 
 from ...core.definitions import OPERATIONS, Badge
+from ...core.errors import LevelProblem
 
 FIELDS = ("name", "code", "trigger_table", "trigger_condition", "user_field", "condition",
           "value", "levels", "description", "enabled")
 CONDITION_HELP = "SQL after SELECT, one boolean; NEW = row after insert/update, OLD = before"
 VALUE_HELP = "SQL after SELECT, one number; each level is awarded when value >= at"
 LEVELS_HELP = "one level per line: code at name (e.g. bronze 5 Collector (bronze))"
+# A level's problems as this editor words them: by line of the Levels field, whose
+# lines are `code at name` (core.errors.LEVEL_NEUTRAL has the facts each may use).
+LEVEL_WORDS = {
+    "level-object": "line {line}: write code, at and name",
+    "level-keys": "line {line}: write code, at and name",
+    "level-code": "line {line}: the code must be lowercase letters, digits or '_', start "
+                  "with a letter, at most 50 characters",
+    "level-name": "line {line}: the name (after the at) must not be empty",
+    "level-at": "line {line}: the at (second word) must be a number, not {at}",
+    "level-order": "line {line}: at {at} is not above the line before's {previous}; "
+                   "order the lines by ascending at",
+}
 
 
 class BadgeEditor(VerticalScroll):
@@ -158,7 +171,8 @@ class BadgeEditor(VerticalScroll):
         by_key: dict[str, list[str]] = {}
         for problem in problems:
             key = problem.key if problem.key in FIELDS else "general"
-            text = problem.message if key != "general" or not problem.key \
+            text = problem.worded(LEVEL_WORDS) if isinstance(problem, LevelProblem) \
+                else problem.message if key != "general" or not problem.key \
                 else f"{problem.key}: {problem.message}"
             by_key.setdefault(key, []).append(text)
         for key in FIELDS + ("general",):
