@@ -63,3 +63,26 @@ async def test_dry_run_view_shows_the_value_and_the_levels_reached(make_app, bad
         assert len(rows) == 1 and rows[0][1] == "8"
         assert rows[0][3].startswith("value ") and rows[0][3].endswith(
             "→ bronze ✓ silver ✓ gold ✓") and rows[0][4] == "✓ award"
+
+
+@sync
+async def test_the_kill_switch_on_a_level_row_pauses_that_level(make_app, badges_copy,
+                                                                 console_db):
+    import psycopg
+
+    from helpers import install_file
+    from test_tui_support import wait_for
+
+    with_series(badges_copy)
+    install_file(console_db, badges_copy)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await _badges(pilot, app)
+        await _select(pilot, app, "  silver")
+        await pilot.press("k")
+        await pilot.pause()
+        await pilot.click("#answer-go")
+        await wait_for(pilot, lambda: "paused" in _statuses(app)["  silver"], "silver paused")
+        with psycopg.connect(console_db) as conn:
+            assert conn.execute("SELECT code FROM badge_console.paused").fetchall() == [
+                ("silver",)]

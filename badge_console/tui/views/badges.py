@@ -67,6 +67,7 @@ class BadgesView(Horizontal):
         super().__init__(**kwargs)
         self.checked: Checked | None = None
         self.current: int | None = None
+        self.level: int | None = None  # the level row of the current series, if one is
         self.kill_switch = KillSwitch(self, lambda text, style: self.editor.say(text, style))
 
     def compose(self) -> ComposeResult:
@@ -182,7 +183,8 @@ class BadgesView(Horizontal):
             return  # stale: refresh_list cleared and re-filled the list since it was posted
         key = str(event.row_key.value or "")
         if key.startswith(("b", "l")):  # a level row edits its series
-            index = int(key[1:].partition(".")[0])
+            index, _, level = key[1:].partition(".")
+            index, self.level = int(index), int(level) if level else None
             if index != self.current:
                 self._select(index)
         elif key.startswith("o"):
@@ -208,7 +210,8 @@ class BadgesView(Horizontal):
         if bf is None or index is None or index >= len(bf.badges):
             self.editor.say(self._needs_file("pause a badge") or "Pick a badge first.", "red")
             return
-        code = bf.badges[index].code
+        code = bf.badges[index].code if self.level is None \
+            else expand(bf.badges[index])[self.level].code  # a level row: that level
         self.kill_switch.toggle(code, bool(self.checked and code in self.checked.paused))
 
     def on_kill_switch_done(self, message: KillSwitch.Done) -> None:
