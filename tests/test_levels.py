@@ -169,6 +169,7 @@ def test_dry_run_of_a_series_shows_the_value_and_the_levels_reached(dsn):
     row = result.rows[0]
     assert (result.code, row.user, row.amount) == ("collector", str(owner), 4)
     assert row.levels == [("bronze", True), ("silver", True), ("gold", False)]
+    assert row.reached() == "value 4 → bronze ✓ silver ✓ gold ✗"
     assert row.would_award and result.series == ["bronze", "silver", "gold"]
 
 
@@ -209,3 +210,16 @@ def test_a_level_problem_carries_its_facts_for_each_front_end():
                             "above the previous level's 5; list levels by strictly ascending at")
     assert problem.worded({"level-order": "line {line}: {at} <= {previous}"}) == "line 2: 4 <= 5"
     assert problem.as_dict()["level"] == 1
+
+
+def test_cli_dry_run_of_a_series_shows_the_levels_and_fire_asks_for_one(cli, dsn, badge_file,
+                                                                       monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # the table on one line per row
+    make_demo(dsn, users=100, sketches=410)
+    path = badge_file({"badges": [SMALL]})
+    code, out, _ = cli("dry-run", "collector", "--dsn", dsn, "--badges", path, "--where",
+                       "user_id = 8", "--limit", "1")
+    assert code == 0 and "value 5 → bronze ✓ silver ✓ gold ✓" in out
+    code, _, err = cli("dry-run", "collector", "--mode", "fire", "--dsn", dsn, "--badges",
+                       path)
+    assert code == 1 and "pick a level of collector (bronze, silver, gold)" in err

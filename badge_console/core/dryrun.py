@@ -50,9 +50,16 @@ class RowResult:
     error: StatementFailure | None
     would_award: bool
     row: dict  # NEW (insert, update) or OLD (delete)
-    # A series: its value on this row, and (level code, reached) for each level.
+    # A series: its value on this row, and (level code, reached) for each level; `holds`
+    # and `value` are then its first level's.
     amount: Any = None
     levels: list[tuple[str, bool | None]] = field(default_factory=list)
+
+    def reached(self) -> str:
+        """A series row in words both front ends show: value 57 → bronze ✓ silver ✗."""
+        shown = "NULL" if self.amount is None else self.amount
+        return f"value {shown} →" + "".join(f" {code} {'✓' if hit else '✗'}"
+                                            for code, hit in self.levels)
 
 
 @dataclass
@@ -181,7 +188,7 @@ def _evaluate(conn, target: Target, op: str, res: Resolution, rows: list[SampleR
 
 
 def _levels(conn, targets: list[Target], op: str, res: Resolution, rows: list[SampleRow],
-            changes: str, value: str, found: list[RowResult]) -> None:
+            changes: str, value: str, found: list[RowResult], timeout: str) -> None:
     """A series on each evaluated row: its value, each level reached or not (by the
     level's condition, as the generator embeds it), awarded when a level reached is not
     held yet. A row whose first level failed (its error is shown) is left as it is."""
@@ -198,9 +205,13 @@ def _levels(conn, targets: list[Target], op: str, res: Resolution, rows: list[Sa
         if result.error is not None:
             continue
         params = {"row": r.text, "set": changes}
-        with conn.transaction(), conn.cursor() as cur:
-            result.amount = cur.execute(amount, params).fetchone()[0]
-            got = cur.execute(reached, params).fetchone()
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                result.amount = cur.execute(amount, params).fetchone()[0]
+                got = cur.execute(reached, params).fetchone()
+        except psycopg.Error as exc:
+            result.error, result.would_award = statement_failure(exc, timeout), False
+            continue
         result.levels = [(t.badge.code, got[2 * i]) for i, t in enumerate(targets)]
         result.would_award = result.user is not None and any(
             got[2 * i] and not got[2 * i + 1] for i in range(len(targets)))
@@ -278,7 +289,8 @@ def dry_run(conn: psycopg.Connection, bf: BadgeFile, badge: Badge | str, sample:
         if series is not None:
             result.code, result.name = series.code, series.name
             result.series = [t.badge.code for t in targets]
-            _levels(conn, targets, op, res, rows, changes, series.value, result.rows)
+            _levels(conn, targets, op, res, rows, changes, series.value, result.rows,
+                    statement_timeout)
         if explain and rows:
             try:
                 result.explain, warnings = _explain(conn, target, op, res, rows[0], changes)

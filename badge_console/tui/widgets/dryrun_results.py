@@ -39,11 +39,7 @@ def _value(row: RowResult) -> Text:
     if row.error:
         return Text(f"✗ {failure_words(row.error)}", style="red")
     if row.levels:  # a series: its value and each level reached or not
-        text = Text(f"value {'NULL' if row.amount is None else row.amount} →")
-        for code, reached in row.levels:
-            text.append(f" {code} {'✓' if reached else '✗'}",
-                        style="green" if reached else "")
-        return text
+        return Text(row.reached(), style="green" if row.would_award else "")
     if row.value is None:
         return Text("NULL", style="dim")
     return Text("true", style="green") if row.value else Text("false")
