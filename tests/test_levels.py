@@ -223,3 +223,12 @@ def test_cli_dry_run_of_a_series_shows_the_levels_and_fire_asks_for_one(cli, dsn
     code, _, err = cli("dry-run", "collector", "--mode", "fire", "--dsn", dsn, "--badges",
                        path)
     assert code == 1 and "pick a level of collector (bronze, silver, gold)" in err
+
+
+def test_a_level_code_dry_runs_and_fires_as_a_badge_of_its_own(dsn):
+    make_demo(dsn, users=100, sketches=410)
+    bf = parse_badge_file(json.dumps({"badges": [SMALL]}))
+    with psycopg.connect(dsn) as conn:
+        result = dry_run(conn, bf, "gold", Sample(where="user_id = 8", limit=1), mode="fire")
+    assert (result.code, result.series, result.rows[0].value) == ("gold", [], True)
+    assert result.fire is not None and result.fire.error is None
