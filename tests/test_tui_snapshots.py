@@ -147,3 +147,20 @@ def test_a_wait_that_times_out_fails_the_snapshot_instead_of_hanging():
 
     with pytest.raises(AssertionError, match="what never comes"):
         take_svg_screenshot(App(), terminal_size=(40, 10), run_before=never)
+
+
+async def _series_in_editor(pilot, app) -> None:
+    from textual.widgets import DataTable
+
+    await _catalog_read(pilot, app)
+    table = app.query_one("#badge-list", DataTable)
+    table.move_cursor(row=table.row_count - 2)  # the series' second level: its editor
+    await pilot.pause()
+
+
+def test_snapshot_badges_editor_with_a_series(make_app, snap_compare, badges_copy):
+    from test_tui_levels import with_series
+
+    with_series(badges_copy)
+    assert snap_compare(make_app(), terminal_size=SIZE,
+                        run_before=_before("2", then=_series_in_editor))

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from .context import Context, load_badges, open_context
 from .options import add_command_options
-from .output import PROG, console, emit_json, plan_table, print_problems
+from .output import (PROG, console, emit_json, plan_table, print_problems, series_lines,
+                     series_of)
 
 
 def cmd_validate(args) -> int:
@@ -30,10 +31,11 @@ def cmd_validate(args) -> int:
         for p in res.ignored:  # a disabled badge: install drops it, nothing blocks
             console(stderr=True).print(f"{ctx.badges_path}: warning: {p} (badge disabled)",
                                        markup=False)
-    timed = [b.code for b in bf.badges if is_time_based(b)]
+    badges = [b for _, b in bf.each_badge()]
+    timed = [b.code for b in badges if is_time_based(b)]
     if args.json:
         emit_json({"file": str(ctx.badges_path), "database": against, "valid": not problems,
-                   "badges": len(bf.badges), "time_based": timed,
+                   "badges": len(badges), "time_based": timed, "series": _series(bf),
                    "problems": [p.as_dict() | {"text": str(p)} for p in problems],
                    "broken": [p.as_dict() | {"text": str(p)} for p in broken]})
         return 1 if problems or broken else 0
@@ -42,12 +44,22 @@ def cmd_validate(args) -> int:
         print_problems(broken, against)
     else:
         where = f" against {against}" if against else " (file only, --offline)"
-        console().print(f"{ctx.badges_path}: {len(bf.badges)} badge(s) valid{where}.",
+        console().print(f"{ctx.badges_path}: {len(badges)} badge(s) valid{where}.",
                         markup=False)
+        for line in series_lines(bf):
+            console().print(line, markup=False)
     for code in timed:
         console().print(f"note: badge {code} is {TIME_BASED_NOTE} (install --schedule 5m).",
                         markup=False)
     return 1 if problems or broken else 0
+
+
+def _series(bf) -> dict[str, list[str]]:
+    """Series code -> its level codes, for --json."""
+    out: dict[str, list[str]] = {}
+    for code, (series, _) in series_of(bf).items():
+        out.setdefault(series, []).append(code)
+    return out
 
 
 def read_plan(ctx: Context, bf, lock_timeout: str | None = None):
@@ -70,11 +82,11 @@ def cmd_plan(args) -> int:
     plan = read_plan(ctx, bf)
     if args.json:
         doc = plan.as_dict() | {"database": ctx.database, "standby": ctx.standby,
-                                "file": str(ctx.badges_path)}
+                                "file": str(ctx.badges_path), "series": _series(bf)}
         emit_json(doc)
     else:
         out = console()
-        out.print(plan_table(plan))
+        out.print(plan_table(plan, series_of(bf)))
         if plan.problems:
             print_problems(plan.problems, ctx.badges_path)
         from ..core.sqlgen import MAX_ERRORS

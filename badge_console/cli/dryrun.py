@@ -19,7 +19,8 @@ def _dry_run_table(result):
         table.add_column(column, overflow="fold")
     for r in result.rows:
         value = Text(failure_words(r.error), style="red") if r.error else Text(
-            {True: "true", False: "false", None: "null"}[r.value])
+            r.reached()) if r.levels else Text({True: "true", False: "false", None: "null"}[
+                r.value])
         row = ", ".join(f"{k}={v}" for k, v in r.row.items())
         table.add_row(str(r.index), Text(r.user or "-"), "yes" if r.holds else "no", value,
                       Text("yes", style="green") if r.would_award else Text("no"),

@@ -9,7 +9,7 @@ from ..core.errors import DefinitionError
 from .context import Context, load_badges, open_context, open_for_write
 from .definitions import read_plan
 from .options import add_command_options
-from .output import confirm, console, emit_json, plan_table, progress_bar
+from .output import confirm, console, emit_json, plan_table, progress_bar, series_of
 from .signals import stop_on_ctrl_c
 
 
@@ -28,7 +28,7 @@ def cmd_install(args) -> int:
     plan = read_plan(ctx, bf, args.lock_timeout)
     if plan.problems:
         raise DefinitionError(str(ctx.badges_path), plan.problems)
-    out.print(plan_table(plan))
+    out.print(plan_table(plan, series_of(bf)))
     if plan.changes:
         confirm(args, "Install", f"Apply {len(plan.changes)} change(s) to {ctx.database}?")
     with connect(ctx.dsn) as conn:

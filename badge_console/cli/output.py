@@ -78,8 +78,28 @@ def _pause_word(item) -> str:
     return ", [red]paused[/]" if item.paused else ""
 
 
-def plan_table(plan):
-    """The install plan, a row per badge: shown by `plan` and before `install` asks."""
+def series_of(bf) -> dict[str, tuple[str, str]]:
+    """Level code -> (series code, series name), to show levels under their series."""
+    return {b.code: (b.level_of.series, bf.badges[i].name) for i, b in bf.each_badge()
+            if b.level_of is not None and isinstance(b.code, str)}
+
+
+def series_lines(bf) -> list[str]:
+    """One line per series of the file and one, indented, per level: what validate says."""
+    lines, last = [], None
+    for i, b in bf.each_badge():
+        if b.level_of is None:
+            continue
+        if b.level_of.series != last:
+            last, entry = b.level_of.series, bf.badges[i]
+            lines.append(f"series {entry.code} ({entry.name}): value {entry.value}")
+        lines.append(f"  {b.code} ({b.name}): value >= {b.level_of.at}")
+    return lines
+
+
+def plan_table(plan, series: dict[str, tuple[str, str]] | None = None):
+    """The install plan, a row per badge: shown by `plan` and before `install` asks. The
+    levels of a series (`series`, from series_of) come indented under a row naming it."""
     from rich.table import Table
 
     from ..status_style import ACTION_STYLE, PLAN_STATUS_STYLE
@@ -88,12 +108,18 @@ def plan_table(plan):
                   title_justify="left")
     for column in ("badge", "name", "status", "action", "detail"):
         table.add_column(column, overflow="fold")
+    last = None
     for item in plan.items:
+        group = (series or {}).get(item.code)
+        if group and group[0] != last:
+            table.add_row(group[0], group[1], "series", "", "levels below")
+        last = group[0] if group else None
         action = f"[{ACTION_STYLE.get(item.action, 'default')}]{item.action}[/]"
         status = f"[{PLAN_STATUS_STYLE.get(item.status, 'default')}]{item.status}[/]" + \
             _pause_word(item)
         status += ", [cyan]time-based[/]" if item.time_based else ""
-        table.add_row(item.code, item.name, status, action, item.detail)
+        table.add_row(f"  {item.code}" if group else item.code, item.name, status, action,
+                      item.detail)
     return table
 
 

@@ -154,7 +154,7 @@ def list_awards(conn: psycopg.Connection, bf: BadgeFile | None = None, *,
 
 def _badge_name(conn, bf: BadgeFile | None, award: AwardTable, code: str) -> str:
     """The badge's name: from badge.json, else as installed, else as already awarded."""
-    for badge in (bf.badges if bf is not None else []):
+    for _, badge in (bf.each_badge() if bf is not None else []):
         if badge.code == code:
             return badge.name
     if catalog.relation_exists(conn, SCHEMA, "installed"):

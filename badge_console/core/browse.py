@@ -162,7 +162,7 @@ def badges_using(bf, table: TableInfo, search_path: list[str]) -> list[str]:
     names = {table.display}
     if table.schema in search_path:
         names.add(table.name)
-    return [b.code for b in bf.badges if isinstance(b.trigger_table, str)
+    return [b.code for _, b in bf.each_badge() if isinstance(b.trigger_table, str)
             and b.trigger_table in names and isinstance(b.code, str)]
 
 

@@ -16,9 +16,12 @@ import re
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from .errors import BadgeFileMissing, DefinitionError, Problem
+
+if TYPE_CHECKING:
+    from .levels import LevelOf
 
 Operation = Literal["insert", "update", "delete"]
 OnError = Literal["skip", "raise"]
@@ -26,7 +29,11 @@ OPERATIONS: tuple[Operation, ...] = get_args(Operation)
 ON_ERROR: tuple[OnError, ...] = get_args(OnError)
 CODE_RE = re.compile(r"[a-z][a-z0-9_]{0,49}")
 REQUIRED = ("name", "code", "condition", "trigger_condition", "trigger_table", "user_field")
-OPTIONAL = ("description", "enabled", "on_error")
+OPTIONAL = ("description", "enabled", "on_error", "value", "levels")
+SERIES_KEYS = ("value", "levels")  # a series (levels.py) has these instead of condition
+# The order to_dict writes keys in: a series' value and levels where a condition would be.
+KEY_ORDER = ("name", "code", "condition", "value", "levels", "trigger_condition",
+             "trigger_table", "user_field", "description", "enabled", "on_error")
 SETTINGS = ("award_table", "channel", "badges")
 DEFAULT_AWARD_TABLE = "badges_badge"
 DEFAULT_CHANNEL = "badge_awarded"
@@ -54,8 +61,13 @@ class Badge:
     description: Any = None
     enabled: Any = DEFAULT_ENABLED
     on_error: Any = DEFAULT_ON_ERROR
+    value: Any = None  # a series: the SQL value its levels compare (levels.py)
+    levels: Any = None  # a series: its list of {"code", "name", "at"}
     present: frozenset = frozenset()  # keys the file actually had
     extra: dict = field(default_factory=dict)  # unknown keys, kept so a save loses nothing
+    # Set on the badges levels.expand makes of a series, never read from or written to
+    # the file: which series and level the badge is.
+    level_of: "LevelOf | None" = None
 
     @classmethod
     def from_dict(cls, data: dict) -> "Badge":
@@ -75,6 +87,11 @@ class Badge:
         return tuple(ops)
 
     @property
+    def is_series(self) -> bool:
+        """An entry with `value`/`levels` instead of `condition`: one badge per level."""
+        return any(key in self.present for key in SERIES_KEYS)
+
+    @property
     def is_enabled(self) -> bool:
         return self.enabled is not False
 
@@ -85,8 +102,10 @@ class Badge:
 
     def to_dict(self) -> dict:
         out: dict = {}
-        for key in REQUIRED + OPTIONAL:
+        for key in KEY_ORDER:
             value = getattr(self, key)
+            if key == "condition" and self.is_series and key not in self.present:
+                continue
             if key in self.present or key in REQUIRED \
                     or value not in (None, DEFAULT_ENABLED, DEFAULT_ON_ERROR):
                 if key == "description" and value is None:
@@ -136,6 +155,14 @@ class BadgeFile:
 
     def by_code(self, code: str) -> Badge | None:
         return next((b for b in self.badges if b.code == code), None)
+
+    def each_badge(self) -> list[tuple[int, Badge]]:
+        """Every badge the engine works on, with the index of its entry in the file: a
+        series entry stands for its levels, each a badge of its own (levels.expand)."""
+        from .levels import expand  # pglast import only when badges are worked on
+
+        return [(index, badge) for index, entry in enumerate(self.badges)
+                for badge in expand(entry)]
 
     def to_json(self) -> str:
         badges = [b.to_dict() for b in self.badges]
@@ -282,8 +309,10 @@ def _check_badge(index: int, badge: Badge) -> list[Problem]:
     for key in badge.extra:
         add(key, "unknown-key", f"unknown key; badge keys are {', '.join(REQUIRED + OPTIONAL)}")
     for key in REQUIRED:
-        if key not in badge.present:
-            add(key, "missing-key", "missing; every badge needs it")
+        if key not in badge.present and not (key == "condition" and badge.is_series):
+            add(key, "missing-key", "missing; every badge needs it (a series: value and "
+                                    "levels instead of condition)" if key == "condition"
+                else "missing; every badge needs it")
     for key in ("name", "condition", "trigger_table", "user_field"):
         if key in badge.present and not _is_text(getattr(badge, key)):
             add(key, "type", "must be a non-empty string")
@@ -327,6 +356,7 @@ def _check_badge(index: int, badge: Badge) -> list[Problem]:
 def check_definitions(bf: BadgeFile) -> list[Problem]:
     """Every file-level problem at once: keys, types, duplicates, and condition grammar."""
     from .condition import check_condition  # pglast import only when conditions are checked
+    from .levels import check_series, series_codes
 
     problems = list(bf.setting_problems)
     problems += _check_name_setting("award_table", bf.award_table)
@@ -341,7 +371,17 @@ def check_definitions(bf: BadgeFile) -> list[Problem]:
                                         f"same code as badge #{seen[badge.code]}; codes must be "
                                         "unique"))
             seen.setdefault(badge.code, index)
-        if _is_text(badge.condition) and not any(
+        for code in series_codes(badge):
+            if code in seen:
+                other = "another code of this entry" if seen[code] == index \
+                    else f"the code of badge #{seen[code]}"
+                problems.append(Problem(index, badge.valid_code, "levels", "duplicate",
+                                        f"level code '{code}' is {other}; codes must be "
+                                        "unique"))
+            seen.setdefault(code, index)
+        if badge.is_series:
+            problems += check_series(index, badge, found)
+        elif _is_text(badge.condition) and not any(
                 p.key in ("trigger_condition", "condition") for p in found):
             for kind, message in check_condition(badge.condition, badge.operations).problems:
                 problems.append(Problem(index, badge.valid_code, "condition", kind, message))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -21,6 +22,7 @@ from psycopg.rows import namedtuple_row, scalar_row
 
 from . import catalog
 from .browse import check_filter
+from .condition import check_condition
 from .definitions import Badge, BadgeFile
 from .errors import (ChangesNeedUpdate, DefinitionError, OperationFailed, SampleError,
                      SampleRejected, StatementFailure, StatementTimeout, Wording)
@@ -48,6 +50,16 @@ class RowResult:
     error: StatementFailure | None
     would_award: bool
     row: dict  # NEW (insert, update) or OLD (delete)
+    # A series: its value on this row, and (level code, reached) for each level; `holds`
+    # and `value` are then its first level's.
+    amount: Any = None
+    levels: list[tuple[str, bool | None]] = field(default_factory=list)
+
+    def reached(self) -> str:
+        """A series row in words both front ends show: value 57 → bronze ✓ silver ✗."""
+        shown = "NULL" if self.amount is None else self.amount
+        return f"value {shown} →" + "".join(f" {code} {'✓' if hit else '✗'}"
+                                            for code, hit in self.levels)
 
 
 @dataclass
@@ -62,6 +74,7 @@ class DryRunResult:
     notes: list[str] = field(default_factory=list)
     explain: str | None = None
     fire: FireResult | None = None
+    series: list[str] = field(default_factory=list)  # a series' level codes, in order
 
     @property
     def winners(self) -> list[str]:
@@ -88,15 +101,20 @@ class DryRunResult:
         return doc
 
 
-def _resolve(conn, bf: BadgeFile, badge: Badge | str) -> tuple[Target, Resolution]:
+def _resolve(conn, bf: BadgeFile, badge: Badge | str
+             ) -> tuple[list[Target], Resolution, Badge | None]:
+    """The badge's targets (one per level for a series, which comes back too; a level's
+    code alone is dry-run as a badge of its own)."""
     if isinstance(badge, str):
-        found = bf.by_code(badge)
+        found = bf.by_code(badge) or next(
+            (b for _, b in bf.each_badge() if b.code == badge), None)
         if found is None:
             codes = ", ".join(str(b.code) for b in bf.badges) or "none"
             raise SampleError(f"No badge with code '{badge}' in {bf.path or 'badge.json'} "
                               f"(codes: {codes}).")
         badge = found
-    index = next((i for i, b in enumerate(bf.badges) if b.code == badge.code), None)
+    index = next((i for i, b in [*enumerate(bf.badges), *bf.each_badge()]
+                  if b.code == badge.code), None)
     alone = BadgeFile(badges=[badge], award_table=bf.award_table, channel=bf.channel,
                       path=bf.path, setting_problems=bf.setting_problems)
     try:
@@ -110,7 +128,7 @@ def _resolve(conn, bf: BadgeFile, badge: Badge | str) -> tuple[Target, Resolutio
         problems = [replace(p, index=index) if p.index == 0 and index is not None else p
                     for p in res.problems]
         raise DefinitionError(str(bf.path or "badge.json"), problems)
-    return res.targets[0], res
+    return res.targets, res, badge if badge.is_series else None
 
 
 def _sources(target: Target, op: str) -> tuple[sql.Composable, sql.Composable]:
@@ -169,6 +187,36 @@ def _evaluate(conn, target: Target, op: str, res: Resolution, rows: list[SampleR
     return out
 
 
+def _levels(conn, targets: list[Target], op: str, res: Resolution, rows: list[SampleRow],
+            changes: str, value: str, found: list[RowResult], timeout: str) -> None:
+    """A series on each evaluated row: its value, each level reached or not (by the
+    level's condition, as the generator embeds it), awarded when a level reached is not
+    held yet. A row whose first level failed (its error is shown) is left as it is."""
+    op_from = _from(targets[0], op)
+    amount = sql.SQL("SELECT ({}) FROM {}").format(
+        raw_sql(check_condition(value).select_sql), op_from)
+    user = sql.SQL("{}.{}").format(sql.Identifier("old" if op == "delete" else "new"),
+                                   sql.Identifier(targets[0].badge.user_field))
+    reached = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(
+        sql.SQL("({}), {}").format(raw_sql(t.info.select_sql), sql.SQL("EXISTS ({})").format(
+            held_probe(res.award, user, t.badge.code)) if res.award_exists
+            else sql.SQL("false")) for t in targets), op_from)
+    for r, result in zip(rows, found):
+        if result.error is not None:
+            continue
+        params = {"row": r.text, "set": changes}
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                result.amount = cur.execute(amount, params).fetchone()[0]
+                got = cur.execute(reached, params).fetchone()
+        except psycopg.Error as exc:
+            result.error, result.would_award = statement_failure(exc, timeout), False
+            continue
+        result.levels = [(t.badge.code, got[2 * i]) for i, t in enumerate(targets)]
+        result.would_award = result.user is not None and any(
+            got[2 * i] and not got[2 * i + 1] for i in range(len(targets)))
+
+
 def _explain(conn, target: Target, op: str, res: Resolution, row: SampleRow,
              changes: str) -> tuple[str, list[str]]:
     """EXPLAIN of the trigger's query for one row, and warnings about big sequential scans."""
@@ -218,8 +266,12 @@ def dry_run(conn: psycopg.Connection, bf: BadgeFile, badge: Badge | str, sample:
     with conn.transaction():
         conn.execute("SET TRANSACTION READ ONLY")
         set_timeouts(conn, lock_timeout, statement_timeout)
-        target, res = _resolve(conn, bf, badge)
+        targets, res, series = _resolve(conn, bf, badge)
+        target = targets[0]
         b = target.badge
+        if series is not None and mode == "fire":
+            raise SampleError(f"Fire mode runs one badge; pick a level of {series.code} ("
+                              f"{', '.join(t.badge.code for t in targets)}).")
         op = op or b.operations[0]
         if op not in b.operations:
             raise SampleError(f"Badge {b.code} is not triggered by {op}; it is triggered by "
@@ -234,6 +286,11 @@ def dry_run(conn: psycopg.Connection, bf: BadgeFile, badge: Badge | str, sample:
         rows = pick_sample(conn, target, sample, where, skip)
         result.rows = _evaluate(conn, target, op, res, rows, changes,
                                 sample.rows is not None, statement_timeout)
+        if series is not None:
+            result.code, result.name = series.code, series.name
+            result.series = [t.badge.code for t in targets]
+            _levels(conn, targets, op, res, rows, changes, series.value, result.rows,
+                    statement_timeout)
         if explain and rows:
             try:
                 result.explain, warnings = _explain(conn, target, op, res, rows[0], changes)

@@ -9,7 +9,7 @@ it): the engine modules that run statements classify psycopg's errors.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Literal
 
 
@@ -93,6 +93,48 @@ class Problem:
     def as_dict(self) -> dict:
         return {"index": self.index, "code": self.code, "key": self.key,
                 "kind": self.kind, "message": self.message}
+
+
+# The engine's words for what is wrong with one level of a series (levels.py), by kind;
+# a front end gives its own templates to LevelProblem.worded (the Badges editor says
+# which line of its Levels field). Facts: which ("level #1 (silver)"), level (0-based),
+# line (1-based), at, previous, detail.
+LEVEL_NEUTRAL = {
+    "level-object": '{which}: must be an object {{"code", "name", "at"}}',
+    "level-keys": "{which}: needs exactly the keys code, name and at{detail}",
+    "level-code": "{which}: code must be lowercase letters, digits or '_', start "
+                  "with a letter, at most 50 characters",
+    "level-name": "{which}: name must be a non-empty string",
+    "level-at": "{which}: at must be a number, not {at}",
+    "level-order": "{which}: at {at} is not above the previous level's {previous}; "
+                   "list levels by strictly ascending at",
+}
+
+
+@dataclass(frozen=True)
+class LevelProblem(Problem):
+    """A level of a series breaks a rule: which level, and the facts of the rule."""
+
+    level: int = 0
+    level_code: str | None = None  # the level's code when it is a valid one
+    at: str = ""  # the level's at, as the file has it
+    previous: str = ""  # the at it must be above (level-order)
+    detail: str = ""  # level-keys: which keys are missing or unknown
+
+    @classmethod
+    def of(cls, index: int, code: str | None, kind: str, level: int,
+           level_code: str | None, **facts: str) -> "LevelProblem":
+        found = cls(index, code, "levels", kind, "", level, level_code, **facts)
+        return replace(found, message=found.worded(LEVEL_NEUTRAL))
+
+    def worded(self, words: dict[str, str]) -> str:
+        return words.get(self.kind, LEVEL_NEUTRAL[self.kind]).format(
+            which=f"level #{self.level}" + (f" ({self.level_code})" if self.level_code else ""),
+            level=self.level, line=self.level + 1, at=self.at, previous=self.previous,
+            detail=self.detail)
+
+    def as_dict(self) -> dict:
+        return super().as_dict() | {"level": self.level, "level_code": self.level_code}
 
 
 class DefinitionError(BadgeConsoleError):

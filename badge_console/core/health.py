@@ -39,7 +39,8 @@ def installed_health(conn: psycopg.Connection, bf: BadgeFile, res: Resolution | 
         return {}
     award = read_setting(conn, "award_table") or (
         res.award.display if res else bf.settings.award_table)
-    index = {b.valid_code: i for i, b in enumerate(bf.badges) if b.valid_code}
+    in_file = {b.valid_code: (i, b) for i, b in bf.each_badge() if b.valid_code}
+    index = {code: i for code, (i, _) in in_file.items()}
     file_problems: dict[int, Problem] = {}
     for p in res.problems if res else []:
         if p.index is not None and p.kind not in NOT_THE_DEFINITION:
@@ -49,8 +50,8 @@ def installed_health(conn: psycopg.Connection, bf: BadgeFile, res: Resolution | 
     for code, inst in installed.items():
         i = index.get(code)
         same = res is not None and i is not None and award == res.award.display and \
-            bf.badges[i].definition() == Badge.from_dict(inst.definition).definition()
-        if same and bf.badges[i].is_enabled:
+            in_file[code][1].definition() == Badge.from_dict(inst.definition).definition()
+        if same and in_file[code][1].is_enabled:
             if i in file_problems:
                 found[code] = _broken(code, i, file_problems[i].message)
         else:

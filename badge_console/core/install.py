@@ -210,14 +210,14 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
             conn, read.statements(code, d.action, legacy_drop)), paused=d.paused,
             auto_paused=d.auto_paused, time_based=d.time_based))
 
-    for index, badge in enumerate(bf.badges):
+    for index, badge in bf.each_badge():
         code = badge.valid_code or f"#{index}"
         drops, legacy_drop = _legacy_drops(badge, legacy)
         claimed |= {(t.schema, t.table, t.name) for t in drops}
         add(code, badge.name if isinstance(badge.name, str) else "",
             read.file_facts(index, badge, code, tuple(t.name for t in drops)), legacy_drop)
 
-    in_file = {b.code for b in bf.badges}
+    in_file = {b.code for _, b in bf.each_badge()}
     for code in sorted((set(installed) | set(read.live)) - in_file):
         add(code, installed[code].name if code in installed else code,
             read.installed_facts(code, in_file=False))

@@ -29,16 +29,24 @@ class ValidBadge:
     on_error: OnError
     entry: dict  # the badge as badge.json has it: install records it as installed
     definition: dict  # what shapes its trigger, as health compares it: the fingerprint's
+    # A level of a series (levels.py): the series' code, the level's position and its
+    # threshold; None for a plain badge.
+    series: str | None = None
+    level: int | None = None
+    at: int | float | None = None
 
     @classmethod
     def parse(cls, index: int, badge: Badge) -> "ValidBadge":
+        of = badge.level_of
         return cls(index, badge.name, badge.code, badge.condition, badge.operations,
                    badge.trigger_table, badge.user_field, badge.is_enabled, badge.on_error,
-                   badge.to_dict(), badge.definition())
+                   badge.to_dict(), badge.definition(), of and of.series, of and of.level,
+                   of and of.at)
 
 
 def valid_badges(bf: BadgeFile, problems: list[Problem]) -> list[ValidBadge]:
-    """Every badge of the file that none of `problems` points at, typed, in file order."""
+    """Every badge of the file that none of `problems` points at, typed, in file order (a
+    series as its levels)."""
     invalid = {p.index for p in problems if p.index is not None}
-    return [ValidBadge.parse(index, badge) for index, badge in enumerate(bf.badges)
+    return [ValidBadge.parse(index, badge) for index, badge in bf.each_badge()
             if index not in invalid]

@@ -93,11 +93,11 @@ def _user_type_problem(conn, award: AwardTable, award_col, table, user_col) -> s
 def _shared_names(bf: BadgeFile, problems: list[Problem], award: AwardTable) -> None:
     """On an award table unique on (user_id, name), two badges of one name share one award."""
     seen: dict[str, tuple[int, str]] = {}
-    for index, badge in enumerate(bf.badges):
+    for index, badge in bf.each_badge():
         if not (badge.is_enabled and isinstance(badge.name, str) and isinstance(badge.code, str)):
             continue
         first = seen.setdefault(badge.name, (index, badge.code))
-        if first[0] != index:
+        if first != (index, badge.code):
             problems.append(Problem(
                 index, badge.valid_code, "name", "shared-award",
                 f"same name '{badge.name}' as badge #{first[0]} ({first[1]}): "

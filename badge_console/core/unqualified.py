@@ -92,7 +92,7 @@ def _holders(award: AwardTable, code: str, after: int | None = None,
 
 def _prepare(conn, bf: BadgeFile, code: str | None):
     """Resolve badge.json (READ ONLY, rolled back); what each badge gets: (item, target, op)."""
-    if code is not None and code not in {b.code for b in bf.badges}:
+    if code is not None and code not in {b.code for _, b in bf.each_badge()}:
         raise UnknownBadge(code)
     with bounded(conn, READS, read_only=True):
         res = resolve(conn, bf)

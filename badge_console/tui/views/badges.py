@@ -25,6 +25,7 @@ from textual.worker import get_current_worker
 from ...core import browse
 from ...core.condition import is_time_based
 from ...core.definitions import REQUIRED, Badge, BadgeFile
+from ...core.levels import expand
 from ...core.plan_status import PlanStatus
 from ..badge_file import refused
 from ..db import ConnectionLost
@@ -66,6 +67,7 @@ class BadgesView(Horizontal):
         super().__init__(**kwargs)
         self.checked: Checked | None = None
         self.current: int | None = None
+        self.level: int | None = None  # the level row of the current series, if one is
         self.kill_switch = KillSwitch(self, lambda text, style: self.editor.say(text, style))
 
     def compose(self) -> ComposeResult:
@@ -113,20 +115,33 @@ class BadgesView(Horizontal):
         """(status word, first problem text) for the list."""
         return self.checked.status(index, badge) if self.checked else ("unchecked", "")
 
+    def _label(self, index: int, badge: Badge) -> Text:
+        """A badge's (or level's) status in the list, with its pause and timing marks."""
+        status, _ = self._status(index, badge)
+        label = Text(status, style=STATUS_STYLE.get(status, ""))
+        if self.checked and badge.code in self.checked.paused:
+            auto = badge.code in self.checked.auto_paused
+            label.append(" ⏸ auto-paused" if auto else " ⏸ paused", style="bold red")
+        if is_time_based(badge):
+            label.append(", timed", style="cyan")
+        return label
+
     def refresh_list(self) -> None:
         table = self.query_one("#badge-list", DataTable)
         row = table.cursor_row
         table.clear()
         bf = self.bf
         for index, badge in enumerate(bf.badges if bf else []):
-            status, _ = self._status(index, badge)
-            label = Text(status, style=STATUS_STYLE.get(status, ""))
-            if self.checked and badge.code in self.checked.paused:
-                auto = badge.code in self.checked.auto_paused
-                label.append(" ⏸ auto-paused" if auto else " ⏸ paused", style="bold red")
-            if is_time_based(badge):
-                label.append(", timed", style="cyan")
-            table.add_row(str(badge.code or "?"), label, key=f"b{index}")
+            levels = expand(badge) if badge.is_series else []
+            if levels and self._status(index, badge)[0] != "invalid":
+                table.add_row(str(badge.code or "?"), Text("series", style="bold"),
+                              key=f"b{index}")
+                for place, level in enumerate(levels):
+                    table.add_row(f"  {level.code or '?'}", self._label(index, level),
+                                  key=f"l{index}.{place}")
+            else:
+                table.add_row(str(badge.code or "?"), self._label(index, badge),
+                              key=f"b{index}")
         for code, name in (self.checked.orphans if self.checked else []):
             orphaned = Text(str(PlanStatus.ORPHANED), style=STATUS_STYLE[PlanStatus.ORPHANED])
             table.add_row(code, orphaned, key=f"o{code}")
@@ -167,8 +182,9 @@ class BadgesView(Horizontal):
         if event.cursor_row != event.data_table.cursor_row:
             return  # stale: refresh_list cleared and re-filled the list since it was posted
         key = str(event.row_key.value or "")
-        if key.startswith("b"):
-            index = int(key[1:])
+        if key.startswith(("b", "l")):  # a level row edits its series
+            index, _, level = key[1:].partition(".")
+            index, self.level = int(index), int(level) if level else None
             if index != self.current:
                 self._select(index)
         elif key.startswith("o"):
@@ -194,7 +210,8 @@ class BadgesView(Horizontal):
         if bf is None or index is None or index >= len(bf.badges):
             self.editor.say(self._needs_file("pause a badge") or "Pick a badge first.", "red")
             return
-        code = bf.badges[index].code
+        code = bf.badges[index].code if self.level is None \
+            else expand(bf.badges[index])[self.level].code  # a level row: that level
         self.kill_switch.toggle(code, bool(self.checked and code in self.checked.paused))
 
     def on_kill_switch_done(self, message: KillSwitch.Done) -> None:

@@ -329,8 +329,8 @@ class DryRunView(Vertical):
                 explain=True))
             picked = badge if isinstance(badge, Badge) else next(
                 (b for b in bf.badges if b.code == badge), None)
-            message = self.Finished(result, request.label,
-                                    columns_read(picked.condition if picked else ""))
+            read = picked and (picked.condition or picked.value)  # a series: its value
+            message = self.Finished(result, request.label, columns_read(read))
         except ConnectionLost as exc:
             self.post_message(ConnectionDropped(str(exc)))
             message = self.Failed(f"{exc} The run was not finished; nothing was changed.")

@@ -17,10 +17,25 @@ from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
 
 from ...core.definitions import OPERATIONS, Badge
+from ...core.errors import LevelProblem
 
 FIELDS = ("name", "code", "trigger_table", "trigger_condition", "user_field", "condition",
-          "description", "enabled")
+          "value", "levels", "description", "enabled")
 CONDITION_HELP = "SQL after SELECT, one boolean; NEW = row after insert/update, OLD = before"
+VALUE_HELP = "SQL after SELECT, one number; each level is awarded when value >= at"
+LEVELS_HELP = "one level per line: code at name (e.g. bronze 5 Collector (bronze))"
+# A level's problems as this editor words them: by line of the Levels field, whose
+# lines are `code at name` (core.errors.LEVEL_NEUTRAL has the facts each may use).
+LEVEL_WORDS = {
+    "level-object": "line {line}: write code, at and name",
+    "level-keys": "line {line}: write code, at and name",
+    "level-code": "line {line}: the code must be lowercase letters, digits or '_', start "
+                  "with a letter, at most 50 characters",
+    "level-name": "line {line}: the name (after the at) must not be empty",
+    "level-at": "line {line}: the at (second word) must be a number, not {at}",
+    "level-order": "line {line}: at {at} is not above the line before's {previous}; "
+                   "order the lines by ascending at",
+}
 
 
 class BadgeEditor(VerticalScroll):
@@ -66,6 +81,13 @@ class BadgeEditor(VerticalScroll):
                         show_line_numbers=False, compact=True)
         yield from self._row("Condition", "condition", area,
                              Static(CONDITION_HELP, classes="field-help"))
+        value = TextArea(id="f-value", language="sql", soft_wrap=True,
+                         show_line_numbers=False, compact=True)
+        yield from self._row("Value", "value", value, Static(VALUE_HELP, classes="field-help"))
+        levels = TextArea(id="f-levels", soft_wrap=False, show_line_numbers=False,
+                          compact=True)
+        yield from self._row("Levels", "levels", levels,
+                             Static(LEVELS_HELP, classes="field-help"))
         yield from self._row("Description", "description", Input(id="f-description",
                                                                   compact=True))
         yield from self._row("Enabled", "enabled", TickBox("installed when enabled",
@@ -121,9 +143,14 @@ class BadgeEditor(VerticalScroll):
             self._fill_columns(b.trigger_table, b.user_field)
             for op in OPERATIONS:
                 self.query_one(f"#op-{op}", Checkbox).value = op in b.operations
-            area = self.query_one("#f-condition", TextArea)
-            if area.text != _text(b.condition):  # re-showing must not move the cursor
-                area.text = _text(b.condition)
+            for key, text in (("condition", _text(b.condition)), ("value", _text(b.value)),
+                              ("levels", levels_text(b.levels))):
+                area = self.query_one(f"#f-{key}", TextArea)
+                if area.text != text:  # re-showing must not move the cursor
+                    area.text = text
+            self.query_one("#row-condition").display = not b.is_series
+            for key in ("value", "levels"):
+                self.query_one(f"#row-{key}").display = b.is_series
             self.query_one("#f-description", Input).value = _text(b.description)
             self.query_one("#f-enabled", Checkbox).value = b.is_enabled
         self.show_problems([])
@@ -144,7 +171,8 @@ class BadgeEditor(VerticalScroll):
         by_key: dict[str, list[str]] = {}
         for problem in problems:
             key = problem.key if problem.key in FIELDS else "general"
-            text = problem.message if key != "general" or not problem.key \
+            text = problem.worded(LEVEL_WORDS) if isinstance(problem, LevelProblem) \
+                else problem.message if key != "general" or not problem.key \
                 else f"{problem.key}: {problem.message}"
             by_key.setdefault(key, []).append(text)
         for key in FIELDS + ("general",):
@@ -165,7 +193,11 @@ class BadgeEditor(VerticalScroll):
         self._set("name", self.query_one("#f-name", Input).value)
         self._set("code", self.query_one("#f-code", Input).value)
         self._set("description", self.query_one("#f-description", Input).value or None)
-        self._set("condition", self.query_one("#f-condition", TextArea).text)
+        if self.badge.is_series:
+            self._set("value", self.query_one("#f-value", TextArea).text)
+            self._set_levels(self.query_one("#f-levels", TextArea).text)
+        else:
+            self._set("condition", self.query_one("#f-condition", TextArea).text)
         for key in ("trigger_table", "user_field"):
             value = self.query_one(f"#f-{key}", Select).value
             self._set(key, value if isinstance(value, str) else "")
@@ -195,9 +227,26 @@ class BadgeEditor(VerticalScroll):
         elif key in ("name", "code"):
             self._set(key, event.value)
 
+    def _set_levels(self, text: str) -> None:
+        """The levels as typed, unless they read as the file's (so an untouched series
+        keeps its exact JSON, invalid levels included)."""
+        if self.badge is not None and levels_text(self.badge.levels) != text:
+            self._set("levels", parse_levels(text))
+
     @on(TextArea.Changed, "#f-condition")
     def _condition_changed(self, event: TextArea.Changed) -> None:
-        self._set("condition", event.text_area.text)
+        if self.badge is not None and not self.badge.is_series:
+            self._set("condition", event.text_area.text)
+
+    @on(TextArea.Changed, "#f-value")
+    def _value_changed(self, event: TextArea.Changed) -> None:
+        if self.badge is not None and self.badge.is_series:
+            self._set("value", event.text_area.text)
+
+    @on(TextArea.Changed, "#f-levels")
+    def _levels_changed(self, event: TextArea.Changed) -> None:
+        if self.badge is not None and self.badge.is_series:
+            self._set_levels(event.text_area.text)
 
     @on(Select.Changed, "#f-trigger_table")
     def _table_changed(self, event: Select.Changed) -> None:
@@ -230,6 +279,40 @@ class TickBox(Checkbox):
     def _button(self):
         self.BUTTON_INNER = "✓" if self.value else " "
         return super()._button
+
+
+def levels_text(levels) -> str:
+    """A series' levels as the Levels field shows them: `code at name`, one per line."""
+    if not isinstance(levels, list):
+        return ""
+    return "\n".join(" ".join(_text(lv.get(k)) for k in ("code", "at", "name"))
+                     if isinstance(lv, dict) else _text(lv) for lv in levels)
+
+
+def parse_levels(text: str) -> list[dict]:
+    """What the Levels field holds, as badge.json levels; a missing part stays missing
+    and an `at` that is not a number stays text, so the file checks name the mistake."""
+    levels = []
+    for line in text.splitlines():
+        parts = line.split(maxsplit=2)
+        if not parts:
+            continue
+        level: dict = {"code": parts[0]}
+        if len(parts) > 2:
+            level["name"] = parts[2]
+        if len(parts) > 1:
+            level["at"] = _number(parts[1])
+        levels.append(level)
+    return levels
+
+
+def _number(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _text(value) -> str:

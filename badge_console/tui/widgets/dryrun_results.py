@@ -38,6 +38,8 @@ def _holds(holds: bool | None) -> Text:
 def _value(row: RowResult) -> Text:
     if row.error:
         return Text(f"✗ {failure_words(row.error)}", style="red")
+    if row.levels:  # a series: its value and each level reached or not
+        return Text(row.reached(), style="green" if row.would_award else "")
     if row.value is None:
         return Text("NULL", style="dim")
     return Text("true", style="green") if row.value else Text("false")
