@@ -163,6 +163,6 @@ def measure_backfill(admin_dsn: str, sizes) -> None:
     floor = statistics.median(floors)
     print(f"## backfill of Collector over {sizes.rows:,} sketches of {sizes.backfill_users:,} "
           f"users ({len(got['floor']):,} awards; rows loaded in {loaded:.0f} s)")
-    print(f"backfill {took:.1f} s, plain INSERT ... SELECT {floor:.1f} s: {took / floor:.1f}x "
+    print(f"backfill {took:.2f} s, plain INSERT ... SELECT {floor:.2f} s: {took / floor:.1f}x "
           f"(target <= 3x) {verdict(took <= 3 * floor)}; the bench's peak RSS grew "
           f"{grew:.0f} MB during backfill")

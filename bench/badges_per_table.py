@@ -134,7 +134,7 @@ def measure_table(admin_dsn: str, sizes: Sizes, rounds: int) -> None:
           f"(median of {rounds})")
     print(f"{'N':>3} | {'one-row: none':>13} | {'2016':>6} | {'ours':>6} | "
           f"{'extra us per insert, 2016 / ours':>32} | {'bulk: 2016 / ours vs none':>25} |"
-          f" awards one-row / bulk")
+          f" none: us per insert / bulk ms | awards one-row / bulk")
     extra = {}
     for n, (single, whole, awarded) in rows.items():
         extra[n] = {d: (single[d] - single["none"]) / sizes.one_row * 1e6 for d in DESIGNS}
@@ -142,6 +142,7 @@ def measure_table(admin_dsn: str, sizes: Sizes, rounds: int) -> None:
         print(f"{n:>3} | {1:>13.2f} | {ratio['2016']:>6.2f} | {ratio['ours']:>6.2f} | "
               f"{extra[n]['2016']:>15,.0f} / {extra[n]['ours']:<14,.0f} | "
               f"{whole['2016'] / whole['none']:>11.2f} / {whole['ours'] / whole['none']:<11.2f} |"
+              f" {single['none'] / sizes.one_row * 1e6:>12,.0f} / {whole['none'] * 1000:<7,.0f} |"
               f" {awarded['one-row']} / {awarded['bulk']}")
     top, low = max(NS), min(NS)
     flat = extra[top]["ours"] / extra[low]["ours"] if extra[low]["ours"] > 0 else float("inf")
