@@ -4,9 +4,10 @@ They go through the project's own loader (parse_badge_file) and install, so a ru
 measures whatever generator the branch it runs on has. Thresholds are distinct per badge
 (no two badges share a trigger body) and chosen so that awards stay rare in the one-row
 workloads, as they are in an application's life: the Star-like badges (`NEW.hit_views >=
-T`, T from 950 up) award only on the one-row inserts that carry 999 views, the
-Collector-like ones (`count(id) >= K`, K from 11 up by 10) never within the one-row
-workloads' 10 inserts per user, and every user of the bulk insert's first badges.
+T`, T = 950, 951, ...) award on the one-row inserts that carry 999 views (one in 97) and,
+in the bulk insert, every user with a row past T; the Collector-like ones (`count(id) >=
+K`, K = 11, 21, ...) never within the one-row workloads' 10 inserts per user, and in the
+bulk insert (250 rows per user) every user for each K up to 250.
 """
 
 from __future__ import annotations

@@ -10,7 +10,10 @@ the bench measures whatever generator the branch it runs on has). Workloads: 2,0
 autocommit inserts over 200 users (statements interleaved across the configurations) and
 one 50,000-row INSERT ... SELECT. Every round rotates the order of the configurations;
 medians of the rounds are printed, and after each workload the 2016 design and ours must
-hold exactly the same awards. Then:
+hold exactly the same awards. Every workload starts from empty tables with the award
+table ANALYZEd while empty (the planner trap of PERF-NOTES.md, as trigger_overhead.py
+measures it too: our SQL must stay fast in that state, the 2016 design's probe may not).
+Then:
   500       a one-row insert with 500 badges installed (ours) against no trigger;
   levels    Collector bronze/silver/gold at 5/50/500 as three badges, as one series
             (`value` + `levels`, SPEC 2; "not supported" when this build's loader refuses
