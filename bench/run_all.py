@@ -14,6 +14,7 @@ import argparse
 import datetime
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -27,7 +28,10 @@ SCRIPTS = [  # (file, what it measures, accepts --quick)
     ("browse.py", "Browsing large tables", True),
     ("concurrency.py", "Sixteen concurrent writers, awards at commit and by reconcile "
                        "(issue 14)", True),
+    ("badges_per_table.py", "Many badges on one table, and install, validate and backfill "
+                            "of many badges (issue 18)", True),
 ]
+USAGE = re.compile(r"^    (python bench/\S+\.py.*)$", re.MULTILINE)
 INTRO = """# Benchmarks
 
 Every script prints ratios measured side by side in one run (never absolute thresholds
@@ -47,6 +51,15 @@ def machine() -> str:
         pass
     return f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores, " \
            f"Python {platform.python_version()}"
+
+
+def usage(script: Path) -> str:
+    """How to run the script, as its docstring says (the indented `python bench/...` lines),
+    so that the section keeps saying it when this file is rewritten."""
+    text = script.read_text(encoding="utf-8")
+    docstring = text.split('"""')[1] if text.count('"""') >= 2 else ""
+    lines = USAGE.findall(docstring)
+    return "Run it:\n\n```\n" + "\n".join(lines) + "\n```\n\n" if lines else ""
 
 
 def run(script: Path, args: list[str]) -> tuple[str, float, int]:
@@ -76,8 +89,8 @@ def main(argv=None) -> int:
         failed += code != 0
         status = "" if code == 0 else f" — FAILED (exit {code})"
         command = " ".join(["python", f"bench/{name}", *script_args])
-        sections.append(f"## {title} (`bench/{name}`){status}\n\n`{command}` ({took:.0f} s)\n\n"
-                        f"```\n{out}\n```\n")
+        sections.append(f"## {title} (`bench/{name}`){status}\n\n{usage(script)}"
+                        f"`{command}` ({took:.0f} s)\n\n```\n{out}\n```\n")
         print(out, flush=True)
     stamp = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     header = f"{INTRO}\nLast run: {stamp} on {machine()}" + \

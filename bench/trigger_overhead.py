@@ -74,7 +74,7 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from badge_console.core.definitions import load_badge_file  # noqa: E402
+from badge_console.core.definitions import BadgeFile, load_badge_file  # noqa: E402
 from badge_console.core.demo import (create_demo_schema, scratch_database,  # noqa: E402
                                       scratch_server)
 from badge_console.core.install import install  # noqa: E402
@@ -140,10 +140,11 @@ QUESTION_CHECK = """
 SEED_STYLES = ("seed", "seed_safe", "question")
 
 
-def install_seed(conn, badge_path: Path, style: str = "seed") -> None:
+def install_seed(conn, bf: BadgeFile, style: str = "seed") -> None:
     """One FOR EACH ROW PL/pgSQL trigger per badge and operation, the 2016 way (fixed):
-    as the seed had it, (h) with ours' guarantees (SAFE_CHECK), or (g) asking only."""
-    bf = load_badge_file(badge_path)
+    as the seed had it, (h) with ours' guarantees (SAFE_CHECK), or (g) asking only.
+    Takes the badges in memory so that bench/badges_per_table.py installs its generated
+    sets the same way."""
     channel = bf.settings.channel
     safe = style == "seed_safe"
     settings = function_settings(catalog_search_path(conn)) if safe else sql.SQL(
@@ -198,7 +199,7 @@ def fill_database(dsn: str, config: str, sizes: Sizes, badge_path: Path) -> None
         conn.execute(USERS, {"users": sizes.users})
         conn.execute(award_table_ddl(AWARD, "integer"))
         if config in SEED_STYLES:
-            install_seed(conn, badge_path, config)
+            install_seed(conn, load_badge_file(badge_path), config)
         conn.commit()
         if config != "none" and config not in SEED_STYLES:  # ours and what is built from it
             install(conn, load_badge_file(badge_path))
@@ -276,20 +277,26 @@ def backend_cpu(conn) -> float | None:
         return None
 
 
-def run_workload(conns: dict, order, workload: str, sizes: Sizes):
-    """Seconds per configuration, wall and server CPU (None for a remote server).
-    Statements are interleaved across the configurations (one statement in each database
-    in turn), so a burst of load from another process falls on all of them alike; each
-    statement is its own transaction (autocommit)."""
+def time_interleaved(conns: dict, order, stmts) -> dict[str, float]:
+    """Seconds per configuration for running `stmts` ((SQL, parameters) pairs) on each
+    connection, one statement in each database in turn, so that a burst of load from
+    another process falls on all of them alike."""
     spent = dict.fromkeys(order, 0.0)
-    cpu = {cfg: backend_cpu(conns[cfg]) for cfg in order}
     clock = time.perf_counter
-    for query, params in statements(workload, sizes):
+    for query, params in stmts:
         for cfg in order:
             conn = conns[cfg]
             start = clock()
             conn.execute(query, params)
             spent[cfg] += clock() - start
+    return spent
+
+
+def run_workload(conns: dict, order, workload: str, sizes: Sizes):
+    """Seconds per configuration, wall (interleaved, see time_interleaved) and server CPU
+    (None for a remote server); each statement is its own transaction (autocommit)."""
+    cpu = {cfg: backend_cpu(conns[cfg]) for cfg in order}
+    spent = time_interleaved(conns, order, statements(workload, sizes))
     used = {cfg: None if cpu[cfg] is None else backend_cpu(conns[cfg]) - cpu[cfg]
             for cfg in order}
     return spent, used
