@@ -48,30 +48,30 @@ def _condition(i: int) -> tuple[str, str, str, str]:
     """(condition, operation, table, user field) of the i-th generated badge."""
     kind = i % 10
     if kind == 0:
-        return f"count(id) >= {i % 50 + 2} from dummy_sketch where user_id = NEW.user_id", \
+        return f"count(id) >= {i} from dummy_sketch where user_id = NEW.user_id", \
             "insert", "dummy_sketch", "user_id"
     if kind == 1:
         return f"NEW.hit_views >= {i}", "update", "dummy_sketch", "user_id"
     if kind == 2:
-        return f"OLD.hit_views = {i % 7}", "delete", "dummy_sketch", "user_id"
+        return f"OLD.hit_views = {i}", "delete", "dummy_sketch", "user_id"
     if kind == 3:
-        return f"NEW.is_active and NEW.id % {i % 13 + 2} = 0", "update", "auth_user", "id"
+        return f"NEW.is_active and NEW.id % {i + 2} = 0", "update", "auth_user", "id"
     if kind == 4:
-        return f"NEW.date_joined < now() - interval '{i % 400 + 1} days'", "update", \
+        return f"NEW.date_joined < now() - interval '{i} days'", "update", \
             "auth_user", "id"
     if kind == 5:
-        return f"length(NEW.body) > {i % 300} and NEW.likes >= {i % 9}", "insert", \
+        return f"length(NEW.body) > {i} and NEW.likes >= {i % 9}", "insert", \
             "dummy_comment", "author_id"
     if kind == 6:
         return f"(select sum(likes) from dummy_comment c where c.author_id = NEW.author_id)" \
                f" >= {i}", "insert", "dummy_comment", "author_id"
     if kind == 7:
-        return ["NEW.no_such_column > 1", "NEW.hit_views >>> 3", "NEW.title > 5 + now()",
-                f"NEW.hit_views >= {i}"][i // 10 % 4], "update", "dummy_sketch", "user_id"
+        return [f"NEW.no_such_column > {i}", f"NEW.hit_views >>> {i}",
+                f"NEW.title > {i} + now()", f"NEW.hit_views >= AND {i}"][i // 10 % 4], "update", "dummy_sketch", "user_id"
     if kind == 8:
         return f"exists (select 1 from dummy_sketch s where s.user_id = NEW.id and " \
                f"s.hit_views > {i})", "update", "auth_user", "id"
-    return f"NEW.likes between {i % 20} and {i % 20 + 5}", "update", "dummy_comment", \
+    return f"NEW.likes between {i} and {i + 5}", "update", "dummy_comment", \
         "author_id"
 
 
