@@ -2,7 +2,8 @@
 lead's main checkout (the baseline) next to this tree, in one interleaved run.
 
 A file of N badges (default 2,000) on three tables of the demo schema (auth_user,
-dummy_sketch and a comment table), varied as operators write them: plain expressions
+dummy_sketch and a comment table) where the demo badges are installed (so the award
+table exists and validate plans the award queries install would run), varied as operators write them: plain expressions
 of NEW/OLD, sub-selects that count other rows, time-based ones, and some broken ones
 (unknown column, syntax error, type error caught only when PostgreSQL plans it).
 Each CLI runs as its own process, the two alternate, the median of --runs is reported;
@@ -29,8 +30,10 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from badge_console.core.definitions import load_badge_file  # noqa: E402
 from badge_console.core.demo import (create_demo_schema, scratch_database,  # noqa: E402
                                       scratch_server)
+from badge_console.core.install import install  # noqa: E402
 
 TARGET_SECONDS = 2.0
 COMMENTS = """
@@ -108,6 +111,8 @@ def main(argv=None) -> int:
         with psycopg.connect(dsn) as conn:
             create_demo_schema(conn)
             conn.execute(COMMENTS)
+        with psycopg.connect(dsn) as conn:  # an installed database: the award table exists
+            install(conn, load_badge_file(ROOT / "badge.json"))
         path = Path(tmp) / "badge.json"
         path.write_text(json.dumps(badge_file(args.badges)))
         cases = {f"{who}{flag}": [cli, "validate", "--dsn", dsn, "--badges", str(path),

@@ -18,6 +18,8 @@ bounded transaction (core.waits), which names the lock, instead of being blamed 
 from __future__ import annotations
 
 import json
+from itertools import chain, islice
+from typing import Iterable, Iterator
 
 import psycopg
 from psycopg import sql
@@ -26,6 +28,7 @@ from psycopg.rows import scalar_row
 from . import catalog
 
 RESULT = "badge_console.explain_errors"  # the transaction-local setting of the DO block
+BLOCK = 100  # queries per DO block
 
 # Flat text array of (position, SQLSTATE, message) per failing EXPLAIN; QUERY_CANCELED is
 # never caught by OTHERS, and a lock timeout is raised again, so both end the block.
@@ -78,31 +81,45 @@ def _explain_one(conn: psycopg.Connection, query: sql.Composable) -> str | None:
     return None
 
 
-def _explain_all(conn: psycopg.Connection, queries: list[sql.Composable]) -> list[str | None]:
+def _do_block(conn: psycopg.Connection, queries: list[sql.Composable]) -> sql.Composed:
     texts = [sql.Literal(sql.SQL("EXPLAIN (COSTS OFF) {}").format(q).as_string(conn))
              for q in queries]
-    body = sql.SQL(_EXPLAIN_ALL).format(
+    return sql.SQL("DO {}").format(sql.Literal(sql.SQL(_EXPLAIN_ALL).format(
         queries=sql.SQL("ARRAY[{}]::text[]").format(sql.SQL(", ").join(texts)),
-        result=sql.Literal(RESULT)).as_string(conn)
+        result=sql.Literal(RESULT)).as_string(conn)))
+
+
+def _explain_all(conn: psycopg.Connection, queries: Iterator[sql.Composable]
+                 ) -> list[str | None]:
+    found: list[str | None] = []
+    reads = []  # (offset of the block's first query, cursor reading the block's failures)
     # In a savepoint, so that a lock timeout leaves the caller's transaction usable for
-    # naming the lock (core.waits), as one EXPLAIN's savepoint did.
-    with conn.transaction(), conn.cursor(row_factory=scalar_row) as cur:
-        # No parameters: the simple query protocol runs both statements in one round trip.
-        cur.execute(sql.SQL("DO {}; SELECT current_setting({}, true)").format(
-            sql.Literal(body), sql.Literal(RESULT)))
-        cur.nextset()
+    # naming the lock (core.waits), as one EXPLAIN's savepoint did. Pipelined, so that
+    # the server plans one block while the next one is still being composed.
+    with conn.transaction(), conn.pipeline():
+        while block := list(islice(queries, BLOCK)):
+            conn.execute(_do_block(conn, block))
+            reads.append((len(found), conn.cursor(row_factory=scalar_row).execute(
+                sql.SQL("SELECT current_setting({}, true)").format(sql.Literal(RESULT)))))
+            found += [None] * len(block)
+    for offset, cur in reads:
         failed = json.loads(cur.fetchone())
-    found: list[str | None] = [None] * len(queries)
-    for position, sqlstate, message in zip(failed[0::3], failed[1::3], failed[2::3]):
-        found[int(position) - 1] = _worded(_error_class(sqlstate), message, conn.info.user)
+        for position, sqlstate, message in zip(failed[0::3], failed[1::3], failed[2::3]):
+            found[offset + int(position) - 1] = _worded(_error_class(sqlstate), message,
+                                                        conn.info.user)
     return found
 
 
-def objections(conn: psycopg.Connection, queries: list[sql.Composable]) -> list[str | None]:
+def objections(conn: psycopg.Connection, queries: Iterable[sql.Composable]
+               ) -> list[str | None]:
     """For each query, None when it plans, else PostgreSQL's objection in one sentence.
-    Runs inside the caller's transaction and leaves it as it was."""
-    if not queries:
+    Runs inside the caller's transaction and leaves it as it was. `queries` may be a
+    generator: the first blocks are planned while it composes the next ones."""
+    queries = iter(queries)
+    first = next(queries, None)
+    if first is None:
         return []
+    queries = chain([first], queries)
     if not catalog.language_usable(conn, "plpgsql"):
         return [_explain_one(conn, query) for query in queries]
     return _explain_all(conn, queries)

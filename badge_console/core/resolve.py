@@ -115,11 +115,10 @@ class _Checked:
     badge: ValidBadge
     problem: tuple[str, str, str] | None = None
     target: Target | None = None
-    queries: list = field(default_factory=list)
 
 
 def _check_badge(facts: catalog.SchemaFacts, res: Resolution, badge: ValidBadge,
-                 award_user, traits, events: bool) -> _Checked:
+                 award_user, traits) -> _Checked:
     checked = _Checked(badge)
     table = facts.table(badge.trigger_table)
     if table is None:
@@ -152,17 +151,19 @@ def _check_badge(facts: catalog.SchemaFacts, res: Resolution, badge: ValidBadge,
                            f"uses {', '.join(unknown)}, not column(s) of {table.display}")
         return checked
     volatile, not_scalar, user_written = (names & info.functions for names in traits)
-    target = Target(badge, info, table, tuple(facts.primary_key(table)),
-                    bool(volatile), info.expression_sql is not None and not not_scalar,
-                    calls_user_functions=bool(user_written))
-    src = sql.Identifier(*table.parts)
-    for op in badge.operations:
-        single = target.row_level(op)
-        checked.queries.append(
-            award_query(target, op, res.award, "x", src, src, single_row=single, events=events)
-            if res.award_exists else winners_query(target, op, None, src, src, single))
-    checked.target = target
+    checked.target = Target(badge, info, table, tuple(facts.primary_key(table)),
+                            bool(volatile), info.expression_sql is not None and not not_scalar,
+                            calls_user_functions=bool(user_written))
     return checked
+
+
+def _queries(res: Resolution, target: Target, events: bool) -> list[sql.Composed]:
+    """What install would run for each operation of the badge: PostgreSQL must plan it."""
+    src = sql.Identifier(*target.table.parts)
+    return [award_query(target, op, res.award, "x", src, src, single_row=target.row_level(op),
+                        events=events) if res.award_exists
+            else winners_query(target, op, None, src, src, target.row_level(op))
+            for op in target.badge.operations]
 
 
 def resolve(conn: psycopg.Connection, bf: BadgeFile) -> Resolution:
@@ -181,13 +182,16 @@ def resolve(conn: psycopg.Connection, bf: BadgeFile) -> Resolution:
     traits = catalog.function_traits(conn, set().union(
         *(check_condition(b.condition, b.operations).functions for b in res.badges)))
     schema = catalog.SchemaFacts(conn)
-    checked = [_check_badge(schema, res, badge, facts.get("user_type"), traits, events)
+    checked = [_check_badge(schema, res, badge, facts.get("user_type"), traits)
                for badge in res.badges]
-    said = iter(objections(conn, [query for c in checked for query in c.queries]))
+    # A generator: the queries are composed while the server plans the ones before.
+    said = iter(objections(conn, (query for c in checked if c.target
+                                  for query in _queries(res, c.target, events))))
     for c in checked:
         # The first operation PostgreSQL rejects is the one reported, as when they were
         # planned one by one (the batch plans them all).
-        objection = next((o for o in [next(said) for _ in c.queries] if o), None)
+        planned = [next(said) for _ in c.badge.operations] if c.target else []
+        objection = next((o for o in planned if o), None)
         if objection:
             c.problem = ("condition", "plan", f"PostgreSQL rejects it: {objection}")
         if c.problem:
