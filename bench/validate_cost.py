@@ -105,6 +105,9 @@ def main(argv=None) -> int:
                     help="the CLI measured against (main's installed one)")
     args = ap.parse_args(argv)
     ours = str(Path(sys.executable).with_name("badge-console"))
+    if not Path(args.baseline).exists():
+        raise SystemExit(f"no baseline CLI at {args.baseline}: install the commit to compare "
+                         "with in a venv of its own and pass --baseline")
     with scratch_server(args.dsn, "bc_validate_") as admin, \
             scratch_database(admin, "bc_validate") as dsn, \
             tempfile.TemporaryDirectory() as tmp:

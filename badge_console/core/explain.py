@@ -2,14 +2,16 @@
 not: the check behind "a condition that PostgreSQL rejects when planned" (SPEC §2).
 
 A badge file holds thousands of badges; one savepoint and one EXPLAIN each cost a
-round trip and a statement per badge (most of what `validate` took). Here one DO block
-runs every EXPLAIN in its own exception block (a subtransaction, as the savepoint was)
-and hands back each failure's SQLSTATE and message: one round trip for the whole file.
-It stays a read: EXPLAIN creates nothing and DO leaves no object behind (a hot standby
-runs it), and the result travels in a transaction-local setting read by the next
-statement of the same query string, so nothing session-scoped reaches a transaction-
-pooling PgBouncer and no statement is prepared. DO needs PL/pgSQL; a database without
-it, or a role without USAGE on it, gets one EXPLAIN per query in a savepoint, as before.
+round trip and a statement per badge (most of what `validate` took). Here a DO block
+runs a hundred EXPLAINs, each in its own exception block (a subtransaction, as the
+savepoint was), and hands back each failure's SQLSTATE and message; the blocks are
+pipelined, so the whole file costs one round trip, and the server plans a block while
+the client composes the next. It stays a read: EXPLAIN creates nothing and DO leaves no
+object behind (a hot standby runs it); each block's result travels in a transaction-
+local setting read by the statement after it, nothing is prepared on the server, so
+nothing session-scoped reaches a transaction-pooling PgBouncer. The statement timeout
+bounds a block, not one EXPLAIN. DO needs PL/pgSQL; a database without it, or a role
+without USAGE on it, gets one EXPLAIN per query in a savepoint, as before.
 
 A lock or statement timeout says nothing about a query: it propagates to the caller's
 bounded transaction (core.waits), which names the lock, instead of being blamed on it.
@@ -96,11 +98,13 @@ def _explain_all(conn: psycopg.Connection, queries: Iterator[sql.Composable]
     # In a savepoint, so that a lock timeout leaves the caller's transaction usable for
     # naming the lock (core.waits), as one EXPLAIN's savepoint did. Pipelined, so that
     # the server plans one block while the next one is still being composed.
+    # (psycopg[binary], a dependency, ships a libpq with pipeline mode: 14 or later.)
     with conn.transaction(), conn.pipeline():
         while block := list(islice(queries, BLOCK)):
-            conn.execute(_do_block(conn, block))
+            conn.execute(_do_block(conn, block), prepare=False)
             reads.append((len(found), conn.cursor(row_factory=scalar_row).execute(
-                sql.SQL("SELECT current_setting({}, true)").format(sql.Literal(RESULT)))))
+                sql.SQL("SELECT current_setting({}, true)").format(sql.Literal(RESULT)),
+                prepare=False)))
             found += [None] * len(block)
     for offset, cur in reads:
         failed = json.loads(cur.fetchone())
