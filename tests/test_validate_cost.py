@@ -243,3 +243,23 @@ def test_without_plpgsql_validate_plans_one_by_one_and_says_the_same(three_table
     code, out, err = cli("validate", "--dsn", three_tables, "--badges", path)
     assert code == 1
     assert masked(err, path).splitlines() == [f"FILE: {line}" for line in EXPECTED_STDERR]
+
+
+def test_each_condition_is_parsed_once_however_often_it_is_checked(three_tables,
+                                                                  monkeypatch):
+    """pglast's parse and re-print are most of what checking a condition costs; the file
+    checks, the database checks and the time-based note each ask for it."""
+    from badge_console.core import condition
+
+    parsed = []
+    monkeypatch.setattr(condition, "parse_sql",
+                        lambda text, real=condition.parse_sql: parsed.append(text) or real(text))
+    condition._read.cache_clear()
+    badges = [{"name": f"B{i}", "code": f"b{i}", "condition": f"NEW.hit_views >= {i}",
+               "trigger_condition": ["insert", "update"], "trigger_table": "dummy_sketch",
+               "user_field": "user_id"} for i in range(1000)]
+    bf = parse_badge_file(json.dumps({"badges": badges}))
+    with psycopg.connect(three_tables) as conn:
+        assert validate_against_database(conn, bf).ok
+    assert not any(condition.is_time_based(b) for b in bf.badges)
+    assert len(parsed) == len(set(parsed)) == 1000
