@@ -9,6 +9,7 @@ with a dot is first looked up whole on the search_path, then as `schema.table`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache, partial
 
 import psycopg
 from psycopg import sql
@@ -156,6 +157,33 @@ def column_exists(conn: psycopg.Connection, schema: str, table: str, column: str
                 "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid ="
                 " to_regclass(format('%%I.%%I', %s::text, %s::text)) AND attname = %s"
                 " AND NOT attisdropped)", (schema, table, column))
+
+
+def castable(conn: psycopg.Connection, source: int, target: int) -> bool:
+    """Whether a value of type oid `source` is stored in a column of type oid `target`
+    by an implicit or assignment cast."""
+    return _one(conn, scalar_row,
+                "SELECT EXISTS (SELECT 1 FROM pg_cast WHERE castsource = %s"
+                " AND casttarget = %s AND castcontext IN ('a', 'i'))", (source, target))
+
+
+class SchemaFacts:
+    """The catalog reads of checking many badges, each made once: a badge file has
+    thousands of badges on a handful of tables, and one round trip per badge and fact
+    was most of what validating it cost. Valid for one transaction (one snapshot)."""
+
+    def __init__(self, conn: psycopg.Connection):
+        self.table = cache(partial(resolve_table, conn))
+        self.columns = cache(partial(columns, conn))
+        self.primary_key = cache(partial(primary_key, conn))
+        self.castable = cache(partial(castable, conn))
+
+
+def language_usable(conn: psycopg.Connection, name: str) -> bool:
+    """Whether the language exists and the current role may use it (DO blocks)."""
+    return _one(conn, scalar_row,
+                "SELECT EXISTS (SELECT 1 FROM pg_language WHERE lanname = %s"
+                " AND has_language_privilege(oid, 'USAGE'))", (name,))
 
 
 def function_traits(conn: psycopg.Connection, names) -> tuple[set[str], set[str], set[str]]:

@@ -9,7 +9,7 @@ cannot survive into generated DDL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from pglast import ast, parse_sql
@@ -38,6 +38,7 @@ class ConditionInfo:
     # Reads the clock (now(), current_date, one-argument age(), ...): the condition can
     # become true while nobody writes, so only a scheduled reconcile awards it in time.
     time_based: bool = False
+    unqualified: tuple = ()  # columns named without a table, outside any sub-select
 
     @property
     def uses_new(self) -> bool:
@@ -75,8 +76,12 @@ def _line_col(text: str, offset: int) -> str:
     return f"line {before.count(chr(10)) + 1}, column {len(before) - before.rfind(chr(10))}"
 
 
-@lru_cache(maxsize=512)
-def _analyse(condition: str, operations: tuple[str, ...]) -> ConditionInfo:
+# Parsing and re-printing with pglast is most of what checking a condition costs, and
+# validate checks each condition several times (the file, the database, time-based), so
+# one whole badge file of a few thousand conditions has to fit.
+@lru_cache(maxsize=4096)
+def _read(condition: str) -> ConditionInfo:
+    """What the grammar says of a condition, whatever operations its badge has."""
     info = ConditionInfo()
     add = info.problems.append
     try:
@@ -133,19 +138,14 @@ def _analyse(condition: str, operations: tuple[str, ...]) -> ConditionInfo:
             unqualified.append(fields[0].sval)
     info.new_columns, info.old_columns = frozenset(new_cols), frozenset(old_cols)
     info.functions = frozenset(funcs)
-
-    for column in dict.fromkeys(unqualified):
-        alias = "OLD" if operations == ("delete",) else "NEW"
-        add(("unqualified", f"uses column '{column}' without a table; write {alias}.{column} "
-                            f"if the changed row was meant"))
-    if info.uses_new and "delete" in operations:
-        add(("new-in-delete", "uses NEW, which does not exist for a delete; use OLD"))
-    if info.uses_old and "insert" in operations:
-        add(("old-in-insert", "uses OLD, which does not exist for an insert; use NEW"))
+    info.unqualified = tuple(dict.fromkeys(unqualified))
     try:
-        info.select_sql = RawStream()(stmt)
         if _bare(stmt):
             info.expression_sql = RawStream()(targets[0].val)
+        # Re-printing is the dearest step: a bare, unnamed expression is printed once.
+        info.select_sql = PREFIX + info.expression_sql \
+            if info.expression_sql is not None and targets[0].name is None \
+            else RawStream()(stmt)
     except Exception as exc:  # pglast cannot re-print some exotic syntax
         add(("parse", f"cannot be normalised by pglast ({exc}); simplify the expression"))
     return info
@@ -170,9 +170,28 @@ def _bare(stmt: ast.SelectStmt) -> bool:
         isinstance(node, ast.SubLink) for node, _ in _walk(stmt.targetList))
 
 
+def _operation_problems(info: ConditionInfo, operations: tuple[str, ...]) -> list:
+    problems = []
+    for column in info.unqualified:
+        alias = "OLD" if operations == ("delete",) else "NEW"
+        problems.append(("unqualified", f"uses column '{column}' without a table; write "
+                                        f"{alias}.{column} if the changed row was meant"))
+    if info.uses_new and "delete" in operations:
+        problems.append(("new-in-delete",
+                         "uses NEW, which does not exist for a delete; use OLD"))
+    if info.uses_old and "insert" in operations:
+        problems.append(("old-in-insert",
+                         "uses OLD, which does not exist for an insert; use NEW"))
+    return problems
+
+
 def check_condition(condition: str, operations: tuple[str, ...] = ()) -> ConditionInfo:
-    """Analyse a condition; results are cached because editors re-check on every keystroke."""
-    return _analyse(condition, tuple(operations))
+    """Analyse a condition; the grammar's verdict is cached (editors re-check on every
+    keystroke, validate checks a condition more than once), the operations' is cheap.
+    The grammar's own problems stop the analysis early, so the operations' come first."""
+    info = _read(condition)
+    problems = _operation_problems(info, tuple(operations))
+    return replace(info, problems=problems + info.problems) if problems else info
 
 
 def is_time_based(badge) -> bool:

@@ -1,7 +1,9 @@
 """Checks of badge.json against the live database, producing generator Targets.
 
-Everything here runs inside the caller's transaction with a savepoint per badge, so a
-badge whose condition PostgreSQL rejects is one Problem among others, not an abort.
+Everything here runs inside the caller's transaction and costs round trips per table, not
+per badge: the catalog is read once per table (catalog.SchemaFacts), and every badge's
+queries are planned in one batch with a subtransaction each (explain.py), so a badge whose
+condition PostgreSQL rejects is one Problem among others, not an abort.
 `validate_against_database` wraps it in a READ ONLY transaction that is rolled back.
 """
 
@@ -16,6 +18,7 @@ from . import catalog
 from .condition import check_condition
 from .definitions import BadgeFile, check_definitions
 from .errors import Problem
+from .explain import objections
 from .model import ValidBadge, valid_badges
 from .sqlgen import EVENTS, SCHEMA, AwardTable, Target
 from .sqlgen_winners import award_query, winners_query
@@ -73,7 +76,8 @@ def _award_table(conn, name: str, problems: list[Problem]) -> tuple[AwardTable, 
 INTEGERS = {"smallint": 1, "integer": 2, "bigint": 3}
 
 
-def _user_type_problem(conn, award: AwardTable, award_col, table, user_col) -> str | None:
+def _user_type_problem(facts: catalog.SchemaFacts, award: AwardTable, award_col, table,
+                       user_col) -> str | None:
     """Why the award table's user_id cannot hold this badge's user ids, with the fix."""
     have, need = award_col.type, user_col.type
     if have == need:
@@ -81,9 +85,7 @@ def _user_type_problem(conn, award: AwardTable, award_col, table, user_col) -> s
     if have in INTEGERS and need in INTEGERS:
         if INTEGERS[need] <= INTEGERS[have]:
             return None
-    elif conn.execute("SELECT EXISTS (SELECT 1 FROM pg_cast WHERE castsource = %s"
-                      " AND casttarget = %s AND castcontext IN ('a', 'i'))",
-                      (user_col.type_oid, award_col.type_oid)).fetchone()[0]:
+    elif facts.castable(user_col.type_oid, award_col.type_oid):
         return None
     return (f"award table user_id is {have}, {table.display}.{user_col.name} is {need}: "
             f"ALTER TABLE {award.display} ALTER COLUMN user_id TYPE {need}, or point "
@@ -105,94 +107,99 @@ def _shared_names(bf: BadgeFile, problems: list[Problem], award: AwardTable) -> 
                 f"and {badge.code} could ever be awarded; give each badge its own name"))
 
 
-def _explain(conn, query: sql.Composable) -> str | None:
-    """PostgreSQL's objection to a query, or None when it plans.
+@dataclass
+class _Checked:
+    """One badge after the catalog checks: a problem (key, kind, message), or a target
+    whose queries PostgreSQL still has to plan (every badge's at once, explain.py)."""
 
-    A lock or statement timeout says nothing about the condition: it propagates to the
-    caller's bounded transaction (core.waits), which names the lock, instead of being
-    blamed on the badge.
-    """
-    try:
-        with conn.transaction():
-            conn.execute(sql.SQL("EXPLAIN (COSTS OFF) {}").format(query))
-    except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled):
-        raise
-    except psycopg.errors.InsufficientPrivilege as exc:
-        return (f"{(exc.diag.message_primary or str(exc)).rstrip('.')} for role "
-                f"{conn.info.user}; install as the tables' owner or grant SELECT")
-    except psycopg.Error as exc:
-        diag = exc.diag
-        return (diag.message_primary or str(exc)).rstrip(".")
-    return None
+    badge: ValidBadge
+    problem: tuple[str, str, str] | None = None
+    target: Target | None = None
+
+
+def _check_badge(facts: catalog.SchemaFacts, res: Resolution, badge: ValidBadge,
+                 award_user, traits) -> _Checked:
+    checked = _Checked(badge)
+    table = facts.table(badge.trigger_table)
+    if table is None:
+        checked.problem = ("trigger_table", "unknown-table",
+                           f"table '{badge.trigger_table}' not found (search_path: "
+                           f"{', '.join(res.search_path) or 'empty'}); create it or qualify "
+                           "it as schema.table")
+        return checked
+    if table.kind not in ("r", "p", "f"):
+        checked.problem = ("trigger_table", "not-a-table",
+                           f"{table.display} is a view or materialized view; badges need a "
+                           "table")
+        return checked
+    cols = {c.name: c for c in facts.columns(table)}
+    if badge.user_field not in cols:
+        checked.problem = ("user_field", "unknown-column",
+                           f"column '{badge.user_field}' not in {table.display}; "
+                           f"columns are {', '.join(cols)}")
+        return checked
+    res.user_type = res.user_type or cols[badge.user_field].type
+    if award_user:
+        wrong = _user_type_problem(facts, res.award, award_user, table, cols[badge.user_field])
+        if wrong:
+            checked.problem = ("user_field", "user-type", wrong)
+            return checked
+    info = check_condition(badge.condition, badge.operations)
+    unknown = sorted((info.new_columns | info.old_columns) - set(cols))
+    if unknown:
+        checked.problem = ("condition", "unknown-column",
+                           f"uses {', '.join(unknown)}, not column(s) of {table.display}")
+        return checked
+    volatile, not_scalar, user_written = (names & info.functions for names in traits)
+    checked.target = Target(badge, info, table, tuple(facts.primary_key(table)),
+                            bool(volatile), info.expression_sql is not None and not not_scalar,
+                            calls_user_functions=bool(user_written))
+    return checked
+
+
+def _queries(res: Resolution, target: Target, events: bool) -> list[sql.Composed]:
+    """What install would run for each operation of the badge: PostgreSQL must plan it."""
+    src = sql.Identifier(*target.table.parts)
+    return [award_query(target, op, res.award, "x", src, src, single_row=target.row_level(op),
+                        events=events) if res.award_exists
+            else winners_query(target, op, None, src, src, target.row_level(op))
+            for op in target.badge.operations]
 
 
 def resolve(conn: psycopg.Connection, bf: BadgeFile) -> Resolution:
-    """File checks, then database checks for every badge the file check passed."""
+    """File checks, then database checks for every badge the file check passed: the
+    catalog read once per table, every condition planned by PostgreSQL in one batch."""
     problems = check_definitions(bf)
     award, award_exists, facts = _award_table(conn, bf.settings.award_table, problems)
-    res = Resolution(award=award, award_exists=award_exists, user_type="bigint",
+    res = Resolution(award=award, award_exists=award_exists, user_type="",
                      problems=problems, search_path=catalog.search_path(conn),
                      award_user_type=facts["user_type"].type if facts.get("user_type") else None,
                      award_unique_name=facts.get("unique_name", False))
     if res.award_unique_name:
         _shared_names(bf, problems, award)
     res.badges = valid_badges(bf, problems)
-    user_type = None
     events = catalog.relation_exists(conn, SCHEMA, EVENTS)  # else planned without recording
-    for badge in res.badges:
-        found = problems if badge.enabled else res.ignored
-
-        def add(key, kind, message):
-            found.append(Problem(badge.index, badge.code, key, kind, message))
-
-        table = catalog.resolve_table(conn, badge.trigger_table)
-        if table is None:
-            add("trigger_table", "unknown-table",
-                f"table '{badge.trigger_table}' not found (search_path: "
-                f"{', '.join(res.search_path) or 'empty'}); create it or qualify it as "
-                "schema.table")
-            continue
-        if table.kind not in ("r", "p", "f"):
-            add("trigger_table", "not-a-table",
-                f"{table.display} is a view or materialized view; badges need a table")
-            continue
-        cols = {c.name: c for c in catalog.columns(conn, table)}
-        if badge.user_field not in cols:
-            add("user_field", "unknown-column",
-                f"column '{badge.user_field}' not in {table.display}; "
-                f"columns are {', '.join(cols)}")
-            continue
-        user_type = user_type or cols[badge.user_field].type
-        if facts.get("user_type"):
-            wrong = _user_type_problem(conn, award, facts["user_type"], table,
-                                       cols[badge.user_field])
-            if wrong:
-                add("user_field", "user-type", wrong)
-                continue
-        info = check_condition(badge.condition, badge.operations)
-        unknown = sorted((info.new_columns | info.old_columns) - set(cols))
-        if unknown:
-            add("condition", "unknown-column",
-                f"uses {', '.join(unknown)}, not column(s) of {table.display}")
-            continue
-        volatile, not_scalar, user_written = catalog.function_traits(conn, info.functions)
-        target = Target(badge, info, table, tuple(catalog.primary_key(conn, table)),
-                        bool(volatile), info.expression_sql is not None and not not_scalar,
-                        calls_user_functions=bool(user_written))
-        objection = None
-        for op in badge.operations:
-            src = sql.Identifier(*table.parts)
-            single = target.row_level(op)
-            query = award_query(target, op, award, "x", src, src, single_row=single,
-                                events=events) \
-                if award_exists else winners_query(target, op, None, src, src, single)
-            objection = _explain(conn, query)
-            if objection:
-                add("condition", "plan", f"PostgreSQL rejects it: {objection}")
-                break
-        if objection is None:
-            res.targets.append(target)
-    res.user_type = user_type or "bigint"
+    traits = catalog.function_traits(conn, set().union(
+        *(check_condition(b.condition, b.operations).functions for b in res.badges)))
+    schema = catalog.SchemaFacts(conn)
+    checked = [_check_badge(schema, res, badge, facts.get("user_type"), traits)
+               for badge in res.badges]
+    # A generator: the queries are composed while the server plans the ones before.
+    said = iter(objections(conn, (query for c in checked if c.target
+                                  for query in _queries(res, c.target, events))))
+    for c in checked:
+        # The first operation PostgreSQL rejects is the one reported, as when they were
+        # planned one by one (the batch plans them all).
+        planned = [next(said) for _ in c.badge.operations] if c.target else []
+        objection = next((o for o in planned if o), None)
+        if objection:
+            c.problem = ("condition", "plan", f"PostgreSQL rejects it: {objection}")
+        if c.problem:
+            found = problems if c.badge.enabled else res.ignored
+            found.append(Problem(c.badge.index, c.badge.code, *c.problem))
+        else:
+            res.targets.append(c.target)
+    res.user_type = res.user_type or "bigint"
     return res
 
 
