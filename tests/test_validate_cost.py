@@ -147,6 +147,7 @@ EXPECTED_JSON = {
     'valid': False,
     'badges': 13,
     'time_based': ['veteran'],
+    'series': {},  # levels: a series maps to its level codes
     'problems': [{'index': 11,
                   'code': 'syntax',
                   'key': 'condition',
