@@ -10,7 +10,9 @@ earned by deleting a row, so there is nothing to backfill for them.
   rolled back: nothing is written.
 - `run_backfill` walks the table in batches by primary key range (or by block range of
   ctid for a table without one), each batch its own short transaction, so a long backfill
-  never holds locks for long; progress is reported and cancellation checked between
+  never holds locks for long. A condition that reads NEW only through the user field is
+  walked by ranges of users instead, when an index leads with that field
+  (sqlgen_grouped): each user is then judged once, not once per batch holding their rows; progress is reported and cancellation checked between
   batches. Awards are inserted ON CONFLICT DO NOTHING and holders are skipped, so running
   it twice (or alongside the live triggers) awards nobody twice. Every award is notified
   like a trigger's, with op "backfill".
@@ -26,12 +28,13 @@ from psycopg import sql
 from psycopg.rows import namedtuple_row, scalar_row
 
 from . import catalog
-from .batch_sizes import BACKFILL_ROWS
+from .batch_sizes import BACKFILL_ROWS, BACKFILL_USERS
 from .bookkeeping import read_paused
 from .definitions import BadgeFile
 from .errors import BackfillStopped, DefinitionError, OperationFailed, primary_message
 from .resolve import Resolution, resolve
 from .sqlgen import Target
+from .sqlgen_grouped import judged_per_user, next_users, users_between
 from .sqlgen_winners import ROWS_ALIAS, award_query, rows_op, rows_where, winners_query
 from .topology import require_primary
 from .waits import READS, Timeouts, bound, bounded, tables_of
@@ -151,6 +154,16 @@ def _cancel_check(cancel) -> Callable[[], bool]:
     return cancel.is_set if hasattr(cancel, "is_set") else cancel
 
 
+def _rows_estimate(conn: psycopg.Connection, target: Target,
+                   size: catalog.SizeEstimate) -> int:
+    """The table's rows for progress: the planner's estimate, counted when there is none."""
+    if size.rows is not None and size.rows > 0:
+        return int(size.rows)
+    with conn.cursor(row_factory=scalar_row) as cur:
+        return int(cur.execute(sql.SQL("SELECT count(*) FROM {}").format(
+            sql.Identifier(*target.table.parts))).fetchone())
+
+
 class _Batches:
     """Ranges of a table: by primary key, else by ctid block, else the whole table.
 
@@ -163,12 +176,7 @@ class _Batches:
         self.table = sql.Identifier(*target.table.parts)
         self.pk = list(target.primary_key)
         size = catalog.size_estimate(conn, target.table)
-        estimate = size.rows
-        if estimate is None or estimate <= 0:
-            with conn.cursor(row_factory=scalar_row) as cur:
-                estimate = cur.execute(sql.SQL("SELECT count(*) FROM {}").format(
-                    self.table)).fetchone()
-        self.total = int(estimate)
+        self.total = _rows_estimate(conn, target, size)
         self.pages = int(size.pages or 0)
         self.by_ctid = not self.pk and target.table.kind == "r"
         per_page = max(1, self.total // self.pages) if self.pages else 1
@@ -216,10 +224,42 @@ class _Batches:
         return self.table, None, 0  # partitioned or foreign without a key: one batch
 
 
+class _UserBatches:
+    """Ranges of the user field, `size` users each, in the order of an index leading with
+    it: each user's rows fall in exactly one batch (see sqlgen_grouped)."""
+
+    def __init__(self, conn: psycopg.Connection, target: Target, size: int):
+        self.conn, self.target, self.size = conn, target, max(1, int(size))
+        self.total = _rows_estimate(conn, target, catalog.size_estimate(conn, target.table))
+
+    def first(self):
+        return None
+
+    def next(self, lo) -> tuple[sql.Composed, object, int]:
+        """(source for users after `lo`, the batch's last user or None when this was the
+        last batch, its rows)."""
+        with self.conn.cursor(row_factory=namedtuple_row) as cur:
+            batch = cur.execute(next_users(self.target, lo, self.size)).fetchone()
+        if batch is None or batch.users <= self.size:
+            return users_between(self.target, lo, None), None, batch.rows if batch else 0
+        return users_between(self.target, lo, batch.last), batch.last, int(batch.rows)
+
+
+def _batches(conn: psycopg.Connection, target: Target, op: str, rows: int, users: int):
+    """How to walk this badge's table: per user when its condition allows and an index
+    makes the user order cheap, else by rows."""
+    if judged_per_user(target, op) and catalog.leads_an_index(conn, target.table,
+                                                                target.badge.user_field):
+        return _UserBatches(conn, target, users)
+    return _Batches(conn, target, rows)
+
+
 def run_backfill(conn: psycopg.Connection, bf: BadgeFile, *, batch_size: int = BACKFILL_ROWS,
+                 users_per_batch: int = BACKFILL_USERS,
                  progress: Callable[[BackfillProgress], None] | None = None,
                  cancel=None) -> Backfill:
-    """Award every user who qualifies now; batches of `batch_size` rows, each committed.
+    """Award every user who qualifies now; batches of `batch_size` rows (or of
+    `users_per_batch` users, for a condition judged per user), each committed.
 
     `cancel`: a threading.Event or a callable, checked between batches; what was committed
     stays (a later run continues where this one stopped, awarding nobody twice).
@@ -236,7 +276,7 @@ def run_backfill(conn: psycopg.Connection, bf: BadgeFile, *, batch_size: int = B
     try:
         for index, (item, target) in enumerate(todo):
             with bounded(conn, BATCH_TIMEOUTS, [target.table.display]):
-                batches = _Batches(conn, target, batch_size)
+                batches = _batches(conn, target, item.op, batch_size, users_per_batch)
             lo, done = batches.first(), 0
             report(BackfillProgress(item.code, index, len(todo), 0, batches.total, 0))
             while True:
