@@ -10,7 +10,9 @@ import psycopg
 import pytest
 
 from badge_console.core.backfill import preview_backfill, run_backfill
+from badge_console.core.backfill_batches import table_batches, table_winners
 from badge_console.core.definitions import parse_badge_file
+from badge_console.core.resolve import resolve
 
 from helpers import awards, install_badges, run
 
@@ -109,3 +111,67 @@ def test_cancelled_between_user_batches_a_rerun_finishes(scores):
     assert [u for u, _ in awards(scores, "prolific")] == sorted({*_qualified(scores), 9})
     done = [p.rows_done for p in calls]
     assert done == sorted(done) and 0 < done[1] < done[2] < 200  # rows of 7 users each
+
+
+GROUPED = "count(*) >= 5 from score as s where s.user_id = NEW.user_id and s.points > 0"
+
+
+def _index_scans(dsn: str, bf, batch_users: int | None) -> int:
+    """Index scans of `score` that one winners query of backfill makes (the whole table as
+    the preview asks it, or the first batch of `batch_users` users), read from the
+    transaction's own statistics."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute("SET LOCAL enable_seqscan = off")  # as on a table worth the index
+        res = resolve(conn, bf)
+        target = res.targets[0]
+        if batch_users is None:
+            winners = table_winners(conn, target, "insert", res.award)
+        else:
+            batches = table_batches(conn, target, "insert", res.award, 4, batch_users)
+            winners = batches.next(batches.first())[0]
+        before = conn.execute(SCANS).fetchone()[0]
+        assert conn.execute(winners).fetchall()
+        return conn.execute(SCANS).fetchone()[0] - before
+
+
+SCANS = "SELECT idx_scan FROM pg_stat_xact_user_tables WHERE relname = 'score'"
+
+
+def test_aggregate_of_the_users_own_rows_is_asked_grouped_not_per_user(scores):
+    bf = _prepare(scores, GROUPED)
+    with psycopg.connect(scores) as conn:
+        preview = preview_backfill(conn, bf)
+    done = _backfill_counting(scores, bf, users_per_batch=7)[0]
+    assert [u for u, _ in awards(scores, "prolific")] == sorted({*_qualified(scores), 9})
+    assert done.awarded == preview.would_award == 14
+    assert done.items[0].batches == 5
+    run(scores, "DELETE FROM badges_badge WHERE user_id NOT IN (5, 9)")
+    # one scan (or none) for all users; per user it would be one scan each: 33 and 7
+    assert _index_scans(scores, bf, None) <= 1
+    assert _index_scans(scores, bf, 7) <= 1
+
+
+def test_an_aggregate_true_over_no_rows_is_asked_per_user(scores):
+    """count(*) < 2 of the rows with points > 5 is true for a user none of whose rows
+    pass the filter: they have no group, so grouping would miss them."""
+    bf = _prepare(scores, "count(*) < 2 from score where user_id = NEW.user_id"
+                          " and points > 5")
+    done = _backfill_counting(scores, bf, users_per_batch=7)[0]
+    with psycopg.connect(scores) as conn:
+        expected = [r[0] for r in conn.execute(
+            "SELECT user_id FROM score WHERE user_id IS NOT NULL GROUP BY user_id"
+            " HAVING count(*) FILTER (WHERE points > 5) < 2 ORDER BY 1")]
+    assert len(expected) == 30
+    assert [u for u, _ in awards(scores, "prolific")] == sorted({*expected, 5, 9})
+    assert done.awarded == len(set(expected) - {5, 9})
+
+
+def test_an_aggregate_of_another_table_is_asked_per_user(scores):
+    """Only users with a row in the trigger table are backfilled, whatever the other
+    table holds (a trigger on score never fires for a user without scores)."""
+    run(scores, "CREATE TABLE bonus (user_id int)",
+        "INSERT INTO bonus SELECT u FROM generate_series(30, 99) AS u")
+    bf = _prepare(scores, "count(*) >= 1 from bonus where user_id = NEW.user_id")
+    _backfill_counting(scores, bf, users_per_batch=7)
+    owners = {u for u in range(30, 41) if u % 8}
+    assert [u for u, _ in awards(scores, "prolific")] == sorted(owners | {5, 9})

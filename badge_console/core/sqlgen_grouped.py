@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from .sqlgen import Target, row_alias
-from .sqlgen_winners import ROWS_ALIAS, rows_where
+from .grouped_condition import GroupedCondition
+from .sqlgen import AwardTable, Target, row_alias
+from .sqlgen_winners import ROWS_ALIAS, lacks_badge, rows_where
 
 
 def judged_per_user(target: Target, op: str) -> bool:
@@ -69,3 +70,38 @@ def users_between(target: Target, last, upto) -> sql.Composed:
         cond = sql.SQL("{after} AND {u} <= {v}").format(after=cond, u=_user(target),
                                                         v=sql.Literal(upto))
     return rows_where(sql.Identifier(*target.table.parts), cond)
+
+
+GROUPS = "bc_groups"
+
+
+def empty_value(grouped: GroupedCondition) -> sql.Composed:
+    """The condition's value for a user without rows: one row (the aggregate over no
+    rows) when the condition is an aggregate, no row when it is not (then it is no
+    per-user aggregate at all)."""
+    return sql.SQL("SELECT ({value}) AS qualifies FROM {source} WHERE false").format(
+        value=sql.SQL(grouped.value), source=sql.SQL(grouped.source))
+
+
+def grouped_winners(target: Target, grouped: GroupedCondition, award: AwardTable | None,
+                    last, upto) -> sql.Composed:
+    """The users after `last` up to `upto` (None: no bound) whose group of rows satisfies
+    the condition, holders skipped: the condition's aggregate grouped by the user column,
+    which reads each row once instead of probing the rows of each user. Only valid when
+    the empty value is not true (a user without rows would then qualify with no group)."""
+    key = sql.SQL(grouped.key)
+    within = [sql.SQL("{k} > {v}").format(k=key, v=sql.Literal(last)) if last is not None
+              else sql.SQL("{k} IS NOT NULL").format(k=key)]
+    if upto is not None:
+        within.append(sql.SQL("{k} <= {v}").format(k=key, v=sql.Literal(upto)))
+    within += [sql.SQL("({})").format(sql.SQL(f)) for f in grouped.filters]
+    user = sql.SQL("{g}.user_id").format(g=sql.Identifier(GROUPS))
+    held = sql.SQL("") if award is None else sql.SQL(" AND {}").format(
+        lacks_badge(award, user, target.badge.code))
+    return sql.SQL(
+        "SELECT {user} AS user_id FROM (\n"
+        "    SELECT {key} AS user_id, ({value}) AS qualifies FROM {source}\n"
+        "    WHERE {within} GROUP BY 1) AS {g}\n"
+        "  WHERE {g}.qualifies{held}").format(
+        user=user, key=key, value=sql.SQL(grouped.value), source=sql.SQL(grouped.source),
+        within=sql.SQL(" AND ").join(within), g=sql.Identifier(GROUPS), held=held)
