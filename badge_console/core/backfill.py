@@ -137,8 +137,11 @@ def preview_backfill(conn: psycopg.Connection, bf: BadgeFile, sample: int = SAMP
             winners = table_winners(conn, target, item.op,
                                     res.award if res.award_exists else None)
             with conn.cursor(row_factory=namedtuple_row) as cur:
+                # MATERIALIZED: planned for all its rows, as counting them needs; under
+                # the LIMIT the planner walked the whole table in user order, by index
                 rows = cur.execute(sql.SQL(
-                    "SELECT w.user_id, count(*) OVER () AS winners FROM ({winners}) AS w"
+                    "WITH w AS MATERIALIZED ({winners})\n"
+                    "SELECT w.user_id, (SELECT count(*) FROM w) AS winners FROM w"
                     " ORDER BY w.user_id LIMIT {n}").format(
                     winners=winners, n=sql.Literal(sample))).fetchall()
             item.would_award = rows[0].winners if rows else 0
