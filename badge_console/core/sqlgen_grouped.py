@@ -5,7 +5,10 @@ the row. Walking the table by primary key judges a user again in every batch tha
 one of their rows (a user with 50 rows spread over the table is judged up to 50 times,
 and judged again each time when they do not qualify). Walking it by ranges of the user
 field, in the order of an index that leads with it, puts each user's rows in exactly one
-batch, so the generator's projected form (sqlgen_winners) judges each user once.
+batch, so the generator's projected form (sqlgen_winners) judges each user once. A
+condition that aggregates the user's own rows (grouped_condition) is asked for a whole
+batch as one GROUP BY (grouped_winners), which reads each row once instead of probing the
+rows of each user in turn.
 """
 
 from __future__ import annotations
