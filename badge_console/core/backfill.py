@@ -13,10 +13,10 @@ earned by deleting a row, so there is nothing to backfill for them.
   never holds locks for long. A condition that reads NEW only through the user field is
   walked by ranges of users instead, when an index leads with that field: each user is
   then judged once, not once per batch holding their rows, and an aggregate of the
-  user's own rows is asked as one GROUP BY per batch (backfill_batches); progress is reported and cancellation checked between
-  batches. Awards are inserted ON CONFLICT DO NOTHING and holders are skipped, so running
-  it twice (or alongside the live triggers) awards nobody twice. Every award is notified
-  like a trigger's, with op "backfill".
+  user's own rows is asked as one GROUP BY per batch (backfill_batches). Progress is
+  reported and cancellation checked between batches. Awards are inserted ON CONFLICT DO
+  NOTHING and holders are skipped, so running it twice (or alongside the live triggers)
+  awards nobody twice. Every award is notified like a trigger's, with op "backfill".
 """
 
 from __future__ import annotations
