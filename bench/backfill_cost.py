@@ -91,9 +91,10 @@ def run_command(root: Path, dsn: str, badges: Path) -> tuple[float, int]:
     return took, usage.ru_maxrss // 1024
 
 
-def ladder(dsn: str, badges: Path, users: int) -> list[tuple[str, float]]:
+def ladder(dsn: str, badges: Path, users: int, repeat: int) -> list[tuple[str, float]]:
     """Seconds of each rung, summed over the batches (each batch its own transaction,
-    rolled back: every rung starts from no awards)."""
+    rolled back: every rung starts from no awards); the median of `repeat` passes over
+    the rungs in turn."""
     bf = parse_badge_file(badges.read_text())
     with psycopg.connect(dsn) as conn:
         res = resolve(conn, bf)
@@ -132,23 +133,26 @@ def ladder(dsn: str, badges: Path, users: int) -> list[tuple[str, float]]:
         ("+ notify (= backfill's batch)", lambda lo, hi: grant(
             grouped_winners(target, grouped, award, lo, hi))),
     ]
-    out = []
+    def walk(build) -> float:
+        lo, total = None, 0.0
+        while True:
+            start = time.perf_counter()
+            batch = conn.execute(next_users(target, lo, users)).fetchone()
+            last = batch[0] if batch is not None and batch[1] > users else None
+            if build is not None:
+                conn.execute(build(lo, last)).fetchone()
+            total += time.perf_counter() - start
+            conn.rollback()
+            if last is None:
+                return total
+            lo = last
+
+    times = {label: [] for label, _ in rungs}
     with conn:
-        for label, build in rungs:
-            lo, total = None, 0.0
-            while True:
-                start = time.perf_counter()
-                batch = conn.execute(next_users(target, lo, users)).fetchone()
-                last = batch[0] if batch is not None and batch[1] > users else None
-                if build is not None:
-                    conn.execute(build(lo, last)).fetchone()
-                total += time.perf_counter() - start
-                conn.rollback()
-                if last is None:
-                    break
-                lo = last
-            out.append((label, total))
-    return out
+        for _ in range(repeat):
+            for label, build in rungs:
+                times[label].append(walk(build))
+    return [(label, statistics.median(t)) for label, t in times.items()]
 
 
 def main() -> int:
@@ -206,8 +210,9 @@ def main() -> int:
         print(f"ours / main: {ours / main_:.3f}; target ours <= 3x floor: "
               f"{'met' if ours <= 3 * floor else 'MISSED'}")
         reset(dsn)
-        print(f"ladder of ours ({BACKFILL_USERS:,} users per batch), summed over the batches:")
-        for label, took in ladder(dsn, badges, BACKFILL_USERS):
+        print(f"ladder of ours ({BACKFILL_USERS:,} users per batch), summed over the batches,"
+              f" median of {args.repeat}:")
+        for label, took in ladder(dsn, badges, BACKFILL_USERS, args.repeat):
             print(f"  {label:<34}{took:>8.2f}s {took / floor:>6.2f}x floor")
         badges.unlink()
     return 0
