@@ -46,14 +46,15 @@ def test_preview_writes_nothing_and_equals_what_backfill_awards(qualified, cli):
     with psycopg.connect(dsn, autocommit=True) as listener:
         listener.execute("LISTEN badge_awarded")
         code, out, _ = cli("backfill", "--dsn", dsn, "--badges", path, "--json",
-                           "--batch-size", "7")
+                           "--batch-size", "7", "--users-per-batch", "4")
         notes = [json.loads(n.payload) for n in listener.notifies(timeout=2.0)]
     assert code == 0
     done = by_code(json.loads(out))
     for c in expected:
         assert done[c]["awarded"] == preview[c]["would_award"], c
         assert len(awards(dsn, c)) == preview[c]["would_award"], c
-    assert done["collector"]["batches"] > 10  # 450 rows, 7 per transaction
+    assert done["pionner"]["batches"] > 10  # 100 rows, 7 per transaction
+    assert done["collector"]["batches"] == 25  # judged per user: 100 users, 4 per transaction
     total = sum(preview[c]["would_award"] for c in expected)
     assert len(notes) == total == award_count(dsn)
     assert {n["op"] for n in notes} == {"backfill"}

@@ -4,7 +4,7 @@ once, and schedule that (`install --schedule`)."""
 
 from __future__ import annotations
 
-from ..core.batch_sizes import BACKFILL_ROWS, RECONCILE_ROWS
+from ..core.batch_sizes import BACKFILL_ROWS, BACKFILL_USERS, RECONCILE_ROWS
 from ..core.errors import DefinitionError
 from .context import Context, load_badges, open_context, open_for_write
 from .definitions import read_plan
@@ -85,7 +85,8 @@ def _print_backfill(out, backfill) -> None:
             out.print(f"{item.code}: {item.reason}.", markup=False)
 
 
-def run_backfill(ctx: Context, bf, batch_size: int, show_progress: bool = True):
+def run_backfill(ctx: Context, bf, batch_size: int, show_progress: bool = True,
+                 users_per_batch: int = BACKFILL_USERS):
     """The engine's backfill with a progress bar per badge; the first Ctrl-C stops it
     between batches (what was committed stays)."""
     from ..core.backfill import run_backfill
@@ -104,7 +105,8 @@ def run_backfill(ctx: Context, bf, batch_size: int, show_progress: bool = True):
 
     try:
         with connect(ctx.dsn) as conn, bar:
-            return run_backfill(conn, bf, batch_size=batch_size, progress=progress, cancel=stop)
+            return run_backfill(conn, bf, batch_size=batch_size, users_per_batch=users_per_batch,
+                                progress=progress, cancel=stop)
     finally:
         restore()
 
@@ -136,7 +138,8 @@ def cmd_backfill(args) -> int:
         return 0
     if not args.json:
         _print_backfill(out, preview)
-    result = run_backfill(ctx, bf, args.batch_size, show_progress=not args.json)
+    result = run_backfill(ctx, bf, args.batch_size, show_progress=not args.json,
+                          users_per_batch=args.users_per_batch)
     for item, seen in zip(result.items, preview.items):
         item.would_award, item.sample = seen.would_award, seen.sample
     if args.json:
@@ -227,6 +230,9 @@ def add_catch_up_commands(sub) -> None:
                    help="only count who would be awarded; write nothing")
     p.add_argument("--batch-size", type=int, default=BACKFILL_ROWS, metavar="ROWS",
                    help=f"rows per transaction (default {BACKFILL_ROWS})")
+    p.add_argument("--users-per-batch", type=int, default=BACKFILL_USERS, metavar="USERS",
+                   help="users per transaction for a condition judged once per user "
+                        f"(default {BACKFILL_USERS})")
     p.set_defaults(func=cmd_backfill)
 
     p = sub.add_parser("reconcile", help="award what the triggers could not decide at once "

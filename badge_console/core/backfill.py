@@ -10,10 +10,13 @@ earned by deleting a row, so there is nothing to backfill for them.
   rolled back: nothing is written.
 - `run_backfill` walks the table in batches by primary key range (or by block range of
   ctid for a table without one), each batch its own short transaction, so a long backfill
-  never holds locks for long; progress is reported and cancellation checked between
-  batches. Awards are inserted ON CONFLICT DO NOTHING and holders are skipped, so running
-  it twice (or alongside the live triggers) awards nobody twice. Every award is notified
-  like a trigger's, with op "backfill".
+  never holds locks for long. A condition that reads NEW only through the user field is
+  walked by ranges of users instead, when an index leads with that field: each user is
+  then judged once, not once per batch holding their rows, and an aggregate of the
+  user's own rows is asked as one GROUP BY per batch (backfill_batches). Progress is
+  reported and cancellation checked between batches. Awards are inserted ON CONFLICT DO
+  NOTHING and holders are skipped, so running it twice (or alongside the live triggers)
+  awards nobody twice. Every award is notified like a trigger's, with op "backfill".
 """
 
 from __future__ import annotations
@@ -25,14 +28,14 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import namedtuple_row, scalar_row
 
-from . import catalog
-from .batch_sizes import BACKFILL_ROWS
+from .backfill_batches import table_batches, table_winners
+from .batch_sizes import BACKFILL_ROWS, BACKFILL_USERS
 from .bookkeeping import read_paused
 from .definitions import BadgeFile
 from .errors import BackfillStopped, DefinitionError, OperationFailed, primary_message
 from .resolve import Resolution, resolve
 from .sqlgen import Target
-from .sqlgen_winners import ROWS_ALIAS, award_query, rows_op, rows_where, winners_query
+from .sqlgen_winners import grant_winners, rows_op
 from .topology import require_primary
 from .waits import READS, Timeouts, bound, bounded, tables_of
 
@@ -131,12 +134,14 @@ def preview_backfill(conn: psycopg.Connection, bf: BadgeFile, sample: int = SAMP
         for item, target in plan:
             if target is None:
                 continue
-            src = sql.Identifier(*target.table.parts)
-            winners = winners_query(target, item.op, res.award if res.award_exists else None,
-                                    src, src)
+            winners = table_winners(conn, target, item.op,
+                                    res.award if res.award_exists else None)
             with conn.cursor(row_factory=namedtuple_row) as cur:
+                # MATERIALIZED: planned for all its rows, as counting them needs; under
+                # the LIMIT the planner walked the whole table in user order, by index
                 rows = cur.execute(sql.SQL(
-                    "SELECT w.user_id, count(*) OVER () AS winners FROM ({winners}) AS w"
+                    "WITH w AS MATERIALIZED ({winners})\n"
+                    "SELECT w.user_id, (SELECT count(*) FROM w) AS winners FROM w"
                     " ORDER BY w.user_id LIMIT {n}").format(
                     winners=winners, n=sql.Literal(sample))).fetchall()
             item.would_award = rows[0].winners if rows else 0
@@ -151,75 +156,12 @@ def _cancel_check(cancel) -> Callable[[], bool]:
     return cancel.is_set if hasattr(cancel, "is_set") else cancel
 
 
-class _Batches:
-    """Ranges of a table: by primary key, else by ctid block, else the whole table.
-
-    Each batch is a from-item usable both as `{src} AS new` and as `FROM {src}`
-    (sqlgen_winners.rows_where).
-    """
-
-    def __init__(self, conn: psycopg.Connection, target: Target, size: int):
-        self.conn, self.target, self.size = conn, target, max(1, int(size))
-        self.table = sql.Identifier(*target.table.parts)
-        self.pk = list(target.primary_key)
-        size = catalog.size_estimate(conn, target.table)
-        estimate = size.rows
-        if estimate is None or estimate <= 0:
-            with conn.cursor(row_factory=scalar_row) as cur:
-                estimate = cur.execute(sql.SQL("SELECT count(*) FROM {}").format(
-                    self.table)).fetchone()
-        self.total = int(estimate)
-        self.pages = int(size.pages or 0)
-        self.by_ctid = not self.pk and target.table.kind == "r"
-        per_page = max(1, self.total // self.pages) if self.pages else 1
-        self.pages_per_batch = max(1, self.size // per_page)
-
-    def _source(self, condition: sql.Composable) -> sql.Composed:
-        return rows_where(self.table, condition)
-
-    def _key(self) -> sql.Composed:
-        return sql.SQL("({})").format(sql.SQL(", ").join(
-            sql.Identifier(ROWS_ALIAS, c) for c in self.pk))
-
-    def _values(self, row) -> sql.Composed:
-        return sql.SQL("({})").format(sql.SQL(", ").join(map(sql.Literal, row)))
-
-    def first(self):
-        return None if self.pk else 0
-
-    def next(self, lo) -> tuple[sql.Composed, object, int]:
-        """(source for rows after `lo`, the next `lo` or None when this was the last, rows)."""
-        if self.pk:
-            after = sql.SQL("true") if lo is None else sql.SQL("{k} > {v}").format(
-                k=self._key(), v=self._values(lo))
-            hi = self.conn.execute(sql.SQL(
-                "SELECT {cols} FROM {t} AS {r} WHERE {after} ORDER BY {order}"
-                " OFFSET {skip} LIMIT 1").format(
-                cols=sql.SQL(", ").join(sql.Identifier(ROWS_ALIAS, c) for c in self.pk),
-                t=self.table, r=sql.Identifier(ROWS_ALIAS), after=after,
-                order=sql.SQL(", ").join(sql.Identifier(ROWS_ALIAS, c) for c in self.pk),
-                skip=sql.Literal(self.size - 1))).fetchone()
-            if hi is None:
-                return self._source(after), None, 0
-            cond = sql.SQL("{after} AND {k} <= {v}").format(
-                after=after, k=self._key(), v=self._values(hi))
-            return self._source(cond), tuple(hi), self.size
-        if self.by_ctid:
-            start, stop = lo, lo + self.pages_per_batch
-            tid = sql.Identifier(ROWS_ALIAS, "ctid")
-            if stop >= self.pages:  # the last batch takes whatever was appended meanwhile
-                cond = sql.SQL("{c} >= {s}::tid").format(c=tid, s=sql.Literal(f"({start},0)"))
-                return self._source(cond), None, 0
-            cond = sql.SQL("{c} >= {s}::tid AND {c} < {e}::tid").format(
-                c=tid, s=sql.Literal(f"({start},0)"), e=sql.Literal(f"({stop},0)"))
-            return self._source(cond), stop, 0
-        return self.table, None, 0  # partitioned or foreign without a key: one batch
-
-
 def run_backfill(conn: psycopg.Connection, bf: BadgeFile, *, batch_size: int = BACKFILL_ROWS,
+                 users_per_batch: int = BACKFILL_USERS,
                  progress: Callable[[BackfillProgress], None] | None = None,
                  cancel=None) -> Backfill:
-    """Award every user who qualifies now; batches of `batch_size` rows, each committed.
+    """Award every user who qualifies now; batches of `batch_size` rows (or of
+    `users_per_batch` users, for a condition judged per user), each committed.
 
     `cancel`: a threading.Event or a callable, checked between batches; what was committed
     stays (a later run continues where this one stopped, awarding nobody twice).
@@ -236,7 +178,8 @@ def run_backfill(conn: psycopg.Connection, bf: BadgeFile, *, batch_size: int = B
     try:
         for index, (item, target) in enumerate(todo):
             with bounded(conn, BATCH_TIMEOUTS, [target.table.display]):
-                batches = _Batches(conn, target, batch_size)
+                batches = table_batches(conn, target, item.op, res.award, batch_size,
+                                        users_per_batch)
             lo, done = batches.first(), 0
             report(BackfillProgress(item.code, index, len(todo), 0, batches.total, 0))
             while True:
@@ -245,9 +188,9 @@ def run_backfill(conn: psycopg.Connection, bf: BadgeFile, *, batch_size: int = B
                     return result
                 with conn.transaction(), conn.cursor(row_factory=scalar_row) as cur:
                     bound(conn, BATCH_TIMEOUTS)
-                    src, lo, rows = batches.next(lo)
-                    query = award_query(target, item.op, res.award, channel, src, src,
-                                        op_label="backfill")
+                    winners, lo, rows = batches.next(lo)
+                    query = grant_winners(target, item.op, res.award, channel, winners,
+                                          op_label="backfill")
                     item.awarded += cur.execute(query).fetchone()
                 item.batches += 1
                 done = batches.total if lo is None else min(done + (rows or batches.size),

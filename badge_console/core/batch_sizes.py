@@ -4,5 +4,8 @@ the CLI shows these as its options' defaults without loading the driver (`--help
 """
 
 BACKFILL_ROWS = 1000  # trigger-table rows judged per backfill transaction
+# users judged per backfill transaction when a condition is judged per user (each user
+# is one query on their rows, so a transaction takes more of them than rows)
+BACKFILL_USERS = 10000
 RECONCILE_ROWS = 1000  # queued rows, or re-checked table rows, per reconcile call
 REVOKE_HOLDERS = 500  # holders re-checked per revoke-unqualified transaction

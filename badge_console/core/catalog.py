@@ -261,3 +261,13 @@ def table_triggers(conn: psycopg.Connection) -> list[TriggerInfo]:
 def trigger_exists(conn: psycopg.Connection, table: TableRef, name: str) -> bool:
     return _one(conn, scalar_row, "SELECT 1 FROM pg_trigger WHERE tgrelid = %s AND tgname = %s",
                 (table.oid, name)) is not None
+
+
+def leads_an_index(conn: psycopg.Connection, table: TableRef, column: str) -> bool:
+    """Whether a valid index of the table has `column` as its first key: walking the table
+    in that column's order (backfill per user) is then an index range scan, not a sort."""
+    return _one(conn, scalar_row,
+                "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a"
+                " ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+                " WHERE i.indrelid = %s AND i.indisvalid AND a.attname = %s)",
+                (table.oid, column))
