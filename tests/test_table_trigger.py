@@ -233,3 +233,25 @@ def test_plan_warns_when_one_table_carries_too_many_query_conditions(demo, cli, 
     path = badge_file({"badges": levels + [_views(i) for i in range(1, 30)]})
     code, out, _ = cli("plan", "--dsn", demo, "--badges", path, "--json")
     assert json.loads(out)["warnings"] == []
+
+
+@pytest.mark.parametrize("one_at_a_time", [True, False], ids=["one-row", "bulk"])
+def test_a_shared_value_is_evaluated_once_per_user_and_write(demo, one_at_a_time):
+    """Counted by the calls of a (stable) function the value calls: once per one-row
+    write, once per distinct user in bulk, however many thresholds."""
+    run(demo, "CREATE FUNCTION tick(u int) RETURNS int LANGUAGE plpgsql STABLE"
+              " AS 'BEGIN RETURN u; END'")
+    install_badges(demo, [{**_count(i), "condition": f"count(id) >= {at} from dummy_sketch"
+                           " where user_id = tick(NEW.user_id)"}
+                          for i, at in ((1, 2), (2, 4), (3, 6))])
+    with psycopg.connect(demo) as conn:
+        conn.execute("SET LOCAL track_functions = 'all'")
+        if one_at_a_time:
+            conn.execute("INSERT INTO dummy_sketch (user_id, title) VALUES (1, 'a')")
+        else:
+            conn.execute("INSERT INTO dummy_sketch (user_id, title) SELECT u, 'x'"
+                         " FROM generate_series(1, 3) AS u, generate_series(1, 3)")
+        calls = conn.execute("SELECT calls FROM pg_stat_xact_user_functions"
+                             " WHERE funcname = 'tick'").fetchone()[0]
+    assert calls == (1 if one_at_a_time else 3)
+    assert sorted(awards(demo)) == ([] if one_at_a_time else [(u, "count_1") for u in (1, 2, 3)])

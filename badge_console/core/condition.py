@@ -9,7 +9,6 @@ cannot survive into generated DDL.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -166,9 +165,12 @@ def _split_threshold(stmt: ast.SelectStmt, info: ConditionInfo) -> None:
             and top.name[0].sval in COMPARISONS and isinstance(top.rexpr, ast.A_Const)
             and top.lexpr is not None):
         return
-    value = copy.deepcopy(stmt)
-    value.targetList[0].val = top.lexpr
-    info.value_sql = RawStream()(value)
+    target = stmt.targetList[0]
+    target.val = top.lexpr  # printed in place (a deep copy costs more than the parse)
+    try:
+        info.value_sql = RawStream()(stmt)
+    finally:
+        target.val = top
     info.comparison, info.threshold = top.name[0].sval, RawStream()(top.rexpr)
 
 

@@ -5,10 +5,11 @@ A write pays once for what its badges share (SPEC §7, "Cost flat in the number 
 badges"): one trigger call, one fetch of the changed row (or one projection of the
 transition table), one read of the pause state, one holder lookup; plain expressions are
 evaluated by PL/pgSQL in one expression, and badges whose conditions share a value (levels)
-evaluate it once (sqlgen_table_row). Per-badge guarantees stay: the batch runs in one
-subtransaction and, when it fails, each badge is redone alone with generator 7's per-badge
-check in its own subtransaction (sqlgen_trigger), so one failing badge (on_error skip) only
-logs its own error and an on_error raise badge still fails the write.
+evaluate it once (sqlgen_table_row, sqlgen_table_set). Per-badge guarantees stay: the
+batch runs in one subtransaction and, when it fails, the same batch runs again for each
+badge alone in its own subtransaction, so one failing badge (on_error skip) only logs its
+own error and an on_error raise badge still fails the write. The batch's code appears once
+per path, so the function stays small for many badges (each new session compiles it).
 
 The function's COMMENT names its badges, so plan, installed and uninstall can tell what it
 carries without parsing its body, and holds a digest of its DDL, so install replaces it only
@@ -26,7 +27,8 @@ from psycopg import sql
 from .catalog import TableRef
 from .sqlgen import (GENERATOR_VERSION, NEW_TABLE, OLD_TABLE, OP_SUFFIX, SCHEMA,
                      TRIGGER_PREFIX, AwardTable, Target, dollar_quote)
-from .sqlgen_table_row import one_row_batch, one_row_redo
+from .sqlgen_kill_switch import log_error_for
+from .sqlgen_table_row import one_row_batch
 from .sqlgen_table_set import set_based
 from .sqlgen_trigger import function_settings
 
@@ -113,30 +115,47 @@ def parse_comment(comment: str | None) -> tuple[str, str, tuple[str, ...]] | Non
     return (m.group(1), m.group(2), tuple(m.group(3).split())) if m else None
 
 
+def _redo_loop(unit, batch: sql.Composable, first: sql.Composable,
+               fetch_failed: sql.Composable) -> sql.Composed:
+    """`batch` for all badges in one subtransaction; when it fails, again for each badge
+    alone (bc_only), each in its own subtransaction: on_error skip logs that badge's error
+    (and auto-pauses it), on_error raise re-raises it. `first` runs in the first block only
+    (the one-row fetch, so that one subtransaction serves both); `fetch_failed` handles
+    an error raised before n_changed was set."""
+    raising = [t.badge.code for t in unit.targets if t.badge.on_error == "raise"]
+    reraise = sql.SQL("      ELSIF bc_code = ANY ({}::text[]) THEN\n        RAISE;\n").format(
+        sql.Literal(raising)) if raising else sql.SQL("")
+    return sql.SQL(
+        "  bc_i := 0;\n  bc_only := NULL;\n  bc_failed := false;\n  LOOP\n    BEGIN\n{first}{batch}"
+        "    EXCEPTION WHEN OTHERS THEN\n      IF n_changed = 0 THEN\n{fetch_failed}"
+        "      ELSIF bc_i = 0 THEN\n        bc_failed := true;  -- redo badge by badge\n"
+        "{reraise}      ELSE\n        {log}\n      END IF;\n    END;\n"
+        "    EXIT WHEN NOT bc_failed OR bc_i = {n};\n"
+        "    bc_i := bc_i + 1;\n    bc_code := ({codes}::text[])[bc_i];\n"
+        "    bc_only := ARRAY[bc_code];\n  END LOOP;\n").format(
+        first=first, batch=batch, fetch_failed=fetch_failed, reraise=reraise,
+        log=log_error_for(sql.SQL("bc_code")), n=sql.Literal(len(unit.targets)),
+        codes=sql.Literal(list(unit.codes)))
+
+
 def _body(unit: TableUnit, award: AwardTable, channel: str) -> sql.Composed:
     batch = one_row_batch(unit, award, channel)
-    redo = one_row_redo(unit, award, channel)
     if unit.row_level:
-        return sql.SQL(
-            "  BEGIN\n    n_changed := 1;\n{batch}"
-            "  EXCEPTION WHEN OTHERS THEN\n    n_changed := -1;  -- redo badge by badge\n  END;\n"
-            "  IF n_changed = -1 THEN\n{redo}  END IF;\n").format(batch=batch, redo=redo)
+        return _redo_loop(unit, batch, sql.SQL("      n_changed := 1;\n"), sql.SQL(""))
     row = sql.SQL("NEW") if unit.op != "delete" else sql.SQL("OLD")
     changed = sql.Identifier(OLD_TABLE if unit.op == "delete" else NEW_TABLE)
-    pair = sql.SQL("    SELECT * INTO OLD FROM {};\n").format(sql.Identifier(OLD_TABLE)) \
+    pair = sql.SQL("        SELECT * INTO OLD FROM {};\n").format(sql.Identifier(OLD_TABLE)) \
         if unit.pairs and unit.op == "update" else sql.SQL("")
-    return sql.SQL(
-        "  BEGIN\n    SELECT * INTO STRICT {row} FROM {changed};\n{pair}"
-        "    n_changed := 1;\n{batch}"
-        "  EXCEPTION WHEN OTHERS THEN\n"
-        "    IF n_changed = 1 THEN\n      n_changed := -1;  -- the batch failed: redo badge by badge\n"
-        "    ELSIF SQLSTATE = 'P0003' THEN  -- too_many_rows\n      n_changed := 2;\n"
-        "    ELSE  -- no_data_found: the statement changed no row\n      RETURN NULL;\n"
-        "    END IF;\n  END;\n"
-        "  IF n_changed = -1 THEN\n{redo}    RETURN NULL;\n  END IF;\n"
-        "  IF n_changed < 2 THEN\n    RETURN NULL;\n  END IF;\n{set_based}").format(
-        row=row, changed=changed, pair=pair, batch=batch, redo=redo,
-        set_based=set_based(unit, award, channel))
+    first = sql.SQL(
+        "      IF bc_i = 0 THEN\n        SELECT * INTO STRICT {row} FROM {changed};\n{pair}"
+        "        n_changed := 1;\n      END IF;\n").format(row=row, changed=changed, pair=pair)
+    fetch_failed = sql.SQL(
+        "        IF SQLSTATE = 'P0003' THEN  -- too_many_rows: the set-based way\n"
+        "          n_changed := 2;\n        ELSE  -- no_data_found: the statement changed no row\n"
+        "          RETURN NULL;\n        END IF;\n")
+    return sql.SQL("{one}  IF n_changed < 2 THEN\n    RETURN NULL;\n  END IF;\n{set}").format(
+        one=_redo_loop(unit, batch, first, fetch_failed),
+        set=_redo_loop(unit, set_based(unit, award, channel), sql.SQL(""), sql.SQL("")))
 
 
 def unit_function_ddl(unit: TableUnit, award: AwardTable, channel: str,
@@ -149,7 +168,8 @@ def unit_function_ddl(unit: TableUnit, award: AwardTable, channel: str,
     body = sql.SQL(
         "#variable_conflict use_column\nDECLARE\n  n_awarded bigint;\n  n_changed int := 0;\n"
         "  bc_deadline timestamptz;\n  bc_contended text[];\n  bc_paused text[];\n"
-        "  bc_cand text[];\n  bc_win text[];\n  bc_groups int[];\n"
+        "  bc_cand text[];\n  bc_win text[];\n  bc_groups int[];\n  bc_active text[];\n"
+        "  bc_i int := 0;\n  bc_code text;\n  bc_only text[];\n  bc_failed boolean := false;\n"
         "BEGIN\n{body}  RETURN NULL;\nEND;\n").format(
         body=_body(unit, award, channel)).as_string(None)
     create = sql.SQL(

@@ -15,9 +15,9 @@ Statements, each paid once whatever the number of badges:
 Code sets are joined as relations (unnest ... JOIN VALUES) rather than tested element by
 element, so 500 badges do not cost 500 x 500 comparisons.
 
-When anything in the batch fails, the function redoes each badge alone (one_row_redo) with
-generator 7's per-badge check, in its own subtransaction for on_error skip, so the
-failing badge logs (and auto-pauses) alone and the others still award.
+When anything in the batch fails, the function runs it again for each badge alone
+(bc_only, see sqlgen_table), so the failing badge logs (and auto-pauses) alone and the
+others still award.
 """
 
 from __future__ import annotations
@@ -26,9 +26,7 @@ from psycopg import sql
 
 from .sqlgen import SCHEMA, AwardTable, Target, row_record
 from .sqlgen_events import grant_query
-from .sqlgen_kill_switch import guarded, paused_check
-from .sqlgen_locks import LOCK_WAIT, lock_key, user_lock_key
-from .sqlgen_trigger import one_row_check
+from .sqlgen_locks import LOCK_WAIT, target_lock_key, user_lock_key
 
 BADGE_COLUMNS = "code, name, locks, user_id, ufi, grp, bkey, pairs"
 
@@ -66,10 +64,16 @@ def badges_values(unit) -> sql.Composed:
                             " {bkey}, {pairs})").format(
             code=sql.Literal(b.code), name=sql.Literal(b.name), locks=sql.Literal(t.locks),
             rec=rec, uf=sql.Identifier(b.user_field), ufi=sql.Literal(fields.index(b.user_field)),
-            grp=sql.Literal(grp.get(b.code, -1)), bkey=sql.Literal(lock_key(b.code)),
+            grp=sql.Literal(grp.get(b.code, -1)), bkey=sql.Literal(target_lock_key(t)),
             pairs=sql.Literal(unit.op == "delete" or t.needs_old_and_new(unit.op))))
     return sql.SQL("(VALUES {}) AS b({})").format(sql.SQL(", ").join(rows),
                                                   sql.SQL(BADGE_COLUMNS))
+
+
+def active(code: sql.Composable) -> sql.Composed:
+    """This badge is judged now: not paused, and in this pass (bc_only: the redo's one)."""
+    return sql.SQL("NOT {c} = ANY (bc_paused) AND (bc_only IS NULL OR {c} = ANY (bc_only))"
+                   ).format(c=code)
 
 
 def _candidates(unit) -> sql.Composed:
@@ -77,8 +81,8 @@ def _candidates(unit) -> sql.Composed:
     cases = []
     for t in unit.targets:
         code = sql.Literal(t.badge.code)
-        test = sql.SQL("{rec}.{uf} IS NOT NULL AND NOT {code} = ANY (bc_paused)").format(
-            rec=rec, uf=sql.Identifier(t.badge.user_field), code=code)
+        test = sql.SQL("{rec}.{uf} IS NOT NULL AND {active}").format(
+            rec=rec, uf=sql.Identifier(t.badge.user_field), active=active(code))
         if not t.locks:
             test = sql.SQL("{} AND ({})").format(test, t.condition)
         cases.append(sql.SQL("CASE WHEN {} THEN {} END").format(test, code))
@@ -91,7 +95,7 @@ def _not_held(unit, award: AwardTable) -> sql.Composed:
     rec, fields = row_record(unit.op), user_fields(unit)
 
     def held(uf: str) -> sql.Composed:
-        return sql.SQL("b.code <> ALL (ARRAY(SELECT held.code FROM {award} AS held"
+        return sql.SQL("b.code <> ALL (ARRAY(SELECT held.code::text FROM {award} AS held"
                        " WHERE held.user_id = {rec}.{uf}))").format(
             award=award.ident, rec=rec, uf=sql.Identifier(uf))
     if len(fields) == 1:
@@ -102,42 +106,54 @@ def _not_held(unit, award: AwardTable) -> sql.Composed:
 
 
 def _lock(unit, badges: sql.Composable) -> sql.Composed:
-    """Take the (badge, user) lock of each remaining condition that reads other rows, all
-    within one LOCK_WAIT, queueing the row for those whose lock another transaction holds.
-    OFFSET 0 keeps the lock calls after the join (a pushed-down qual would lock for all)."""
+    """Take the lock of each distinct (value or badge, user) the remaining conditions that
+    read other rows need, all within one LOCK_WAIT; queue the row for each badge whose lock
+    another transaction holds (n_awarded only receives the count). Both CTEs are
+    materialized so each lock is tried once, after the join."""
     new = sql.SQL("to_jsonb(NEW)") if unit.op != "delete" else sql.SQL("NULL")
-    old = sql.SQL("CASE WHEN b.pairs THEN to_jsonb(OLD) END")
-    ukey = user_lock_key(sql.SQL("b.user_id"))
+    old = sql.SQL("CASE WHEN cand.pairs THEN to_jsonb(OLD) END")
+    ukey = user_lock_key(sql.SQL("k.user_id"))
     return sql.SQL(
         "    bc_deadline := clock_timestamp() + {wait}::interval;\n"
-        "    SELECT coalesce(array_agg(b.code), '{{}}'), coalesce(array_agg(DISTINCT b.grp), '{{}}')\n"
-        "      INTO bc_cand, bc_groups\n"
-        "      FROM (SELECT b.* FROM unnest(bc_cand) AS c(code) JOIN {badges} ON b.code = c.code\n"
-        "            OFFSET 0) AS b\n"
-        "      WHERE pg_try_advisory_xact_lock(b.bkey, {ukey})\n"
-        "         OR {s}.lock_within(b.bkey, {ukey}, bc_deadline)\n"
-        "         OR {s}.enqueue(b.code, {op}, (b.user_id)::text, {new}, {old});\n").format(
-        wait=sql.Literal(LOCK_WAIT), badges=badges, ukey=ukey, s=sql.Identifier(SCHEMA),
-        op=sql.Literal(unit.op), new=new, old=old)
+        "    WITH cand AS MATERIALIZED (\n"
+        "      SELECT b.* FROM unnest(bc_cand) AS c(code) JOIN {badges} ON b.code = c.code\n"
+        "    ), keys AS MATERIALIZED (\n"
+        "      SELECT k.bkey, k.user_id, (pg_try_advisory_xact_lock(k.bkey, {ukey})\n"
+        "             OR {s}.lock_within(k.bkey, {ukey}, bc_deadline)) AS got\n"
+        "        FROM (SELECT DISTINCT bkey, user_id FROM cand) AS k\n"
+        "    )\n"
+        "    SELECT coalesce(array_agg(cand.code) FILTER (WHERE keys.got), '{{}}'),\n"
+        "           coalesce(array_agg(DISTINCT cand.grp) FILTER (WHERE keys.got), '{{}}'),\n"
+        "           count(*) FILTER (WHERE NOT keys.got AND NOT {s}.enqueue(\n"
+        "             cand.code, {op}, (cand.user_id)::text, {new}, {old}))\n"
+        "      INTO bc_cand, bc_groups, n_awarded\n"
+        "      FROM cand JOIN keys ON keys.bkey = cand.bkey AND keys.user_id = cand.user_id;\n"
+        ).format(wait=sql.Literal(LOCK_WAIT), badges=badges, ukey=ukey,
+                 s=sql.Identifier(SCHEMA), op=sql.Literal(unit.op), new=new, old=old)
+
+
+def group_value(group: list[Target]) -> tuple[sql.Composable, list[sql.Composed]]:
+    """The group's value (a SELECT) and, per badge, `CASE WHEN <test on q.v> THEN code END`:
+    each threshold compared to the one value, or a condition of its own as the value."""
+    info = group[0].info
+    if info.value_sql is not None:
+        return sql.SQL(info.value_sql), [
+            sql.SQL("CASE WHEN q.v {op} {at} THEN {code}::text END").format(
+                op=sql.SQL(t.info.comparison), at=sql.SQL(t.info.threshold),
+                code=sql.Literal(t.badge.code)) for t in group]
+    return sql.SQL(info.select_sql), [
+        sql.SQL("CASE WHEN q.v THEN {}::text END").format(sql.Literal(t.badge.code))
+        for t in group]
 
 
 def _group_query(index: int, group: list[Target]) -> sql.Composed:
-    """One evaluation of the group's value, each threshold compared (or, for a condition
-    of its own, the condition itself): the codes it awards, appended to bc_win."""
-    info = group[0].info
-    if info.value_sql is not None:
-        value = sql.SQL(info.value_sql)
-        tests = [sql.SQL("CASE WHEN q.v {op} {at} THEN {code} END").format(
-            op=sql.SQL(t.info.comparison), at=sql.SQL(t.info.threshold),
-            code=sql.Literal(t.badge.code)) for t in group]
-    else:
-        value = sql.SQL(info.select_sql)
-        tests = [sql.SQL("CASE WHEN q.v THEN {} END").format(sql.Literal(t.badge.code))
-                 for t in group]
+    """One evaluation of the group's value: the codes it awards, appended to bc_win."""
+    value, tests = group_value(group)
     return sql.SQL(
         "    IF {i} = ANY (bc_groups) THEN\n"
         "      SELECT bc_win || array_remove(ARRAY[{tests}]::text[], NULL) INTO bc_win\n"
-        "        FROM (SELECT ({value}) AS v) AS q;\n    END IF;\n").format(
+        "        FROM (SELECT ({value}) AS v OFFSET 0) AS q;  -- once, not per use\n"
+        "    END IF;\n").format(
         i=sql.Literal(index), tests=sql.SQL(", ").join(tests), value=value)
 
 
@@ -165,13 +181,3 @@ def one_row_batch(unit, award: AwardTable, channel: str) -> sql.Composed:
         "    IF cardinality(bc_win) > 0 THEN\n{grant};\n    END IF;\n  END IF;\n").format(
         pauses=read_pauses(), cand=_candidates(unit), badges=badges,
         not_held=_not_held(unit, award), locked=locked, grant=grant)
-
-
-def one_row_redo(unit, award: AwardTable, channel: str) -> sql.Composed:
-    """After a failed batch: each badge alone, as generator 7 judged it (its own pause
-    check first, its own subtransaction for on_error skip, raising for on_error raise)."""
-    return sql.SQL("").join(
-        sql.SQL("  IF NOT {paused} THEN\n{check}  END IF;\n").format(
-            paused=paused_check(t.badge.code),
-            check=guarded(t, one_row_check(t, unit.op, award, channel, True)))
-        for t in unit.targets)
