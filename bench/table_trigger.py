@@ -86,6 +86,8 @@ def one_row(dsn: str, n: int) -> float:
     with psycopg.connect(dsn, autocommit=True) as conn:
         reset(conn)
         q = "INSERT INTO dummy_sketch (user_id, title, hit_views) VALUES (%s, 'x', %s)"
+        for i in range(20):  # warm: the session compiles the trigger function once
+            conn.execute(q, (1 + i % USERS, 0), prepare=True)
         started = time.perf_counter()
         for i in range(n):
             conn.execute(q, (1 + i % USERS, (i * 131) % 997), prepare=True)
@@ -96,9 +98,14 @@ def bulk(dsn: str, n: int) -> float:
     with psycopg.connect(dsn, autocommit=True) as conn:
         reset(conn)
         started = time.perf_counter()
-        conn.execute("INSERT INTO dummy_sketch (user_id, title, hit_views)"
-                     " SELECT 1 + i %% %s, 'x', (i * 131) %% 997 FROM generate_series(0, %s - 1) i",
-                     (USERS, n))
+        try:
+                conn.execute("INSERT INTO dummy_sketch (user_id, title, hit_views)"
+                         " SELECT 1 + i %% %s, 'x', (i * 131) %% 997"
+                         " FROM generate_series(0, %s - 1) i",
+                         (USERS, n))
+        except psycopg.Error as exc:  # e.g. generator 7's 50,000 locks: out of shared memory
+            print(f"bulk failed: {exc.diag.message_primary}")
+            return float("nan")
         return time.perf_counter() - started
 
 
@@ -134,7 +141,10 @@ def main() -> None:
     ap.add_argument("--dsn")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--skip", action="append", default=[], help="a configuration to leave out")
     args = ap.parse_args()
+    for name in args.skip:
+        CONFIGS.pop(name)
     rows, bulk_rows = (500, 10_000) if args.quick else (2000, 50_000)
     with scratch_server(args.dsn, "bc_tt_") as admin, ExitStack() as stack:
         dbs = {c: stack.enter_context(scratch_database(admin, "bc_tt")) for c in CONFIGS}
@@ -157,8 +167,9 @@ def main() -> None:
             print(f"{c:<16} {m1 * 1e6:>11.0f} {extra[c]:>9.0f} {mb * 1e3:>9.0f} {mb / baseb:>7.2f}")
         print(f"N=40 extra / N=1 count extra: {extra['N=40'] / extra['N=1 count']:.2f}"
               f" (target <= 4); / N=1 views extra: {extra['N=40'] / extra['N=1 views']:.2f}")
-        print(f"N=500 one-row insert: {statistics.median(one['N=500']) * 1e3:.2f} ms"
-              " (target <= 3 ms)")
+        if "N=500" in one:
+            print(f"N=500 one-row insert: {statistics.median(one['N=500']) * 1e3:.2f} ms"
+                  " (target <= 3 ms)")
         fresh = stack.enter_context(scratch_database(admin, "bc_tt_install"))
         setup(fresh, [])
         took, worst = writer_stall(fresh, badges(500))

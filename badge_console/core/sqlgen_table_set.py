@@ -48,6 +48,22 @@ def _rows(unit, early, users: sql.Composable | None = None) -> sql.Composed:
     return sql.SQL("({rows}) AS {a}").format(rows=rows, a=sql.Identifier(alias))
 
 
+def _grant(unit, targets, candidates: sql.Composable, award: AwardTable,
+           channel: str) -> sql.Composed:
+    """Award the distinct (user_id, code) pairs `candidates` yields (fenced: holders are
+    probed after the de-duplication), with each badge's name; one insert."""
+    names = sql.SQL(", ").join(sql.SQL("({}::text, {}::text)").format(
+        sql.Literal(t.badge.code), sql.Literal(t.badge.name)) for t in targets)
+    winners = sql.SQL(
+        "SELECT w.user_id, w.code, b.name FROM ({candidates} OFFSET 0) AS w\n"
+        "    JOIN (VALUES {names}) AS b(code, name) ON b.code = w.code\n"
+        "    WHERE {lacks}").format(
+        candidates=candidates, names=names,
+        lacks=lacks_badge(award, sql.SQL("w.user_id"), sql.SQL("w.code")))
+    return grant_query(award, channel, winners, code=None, name=None,
+                       table=unit.table.display, op=unit.op, into="n_awarded")
+
+
 def _early_batch(unit, early, award: AwardTable, channel: str) -> sql.Composed:
     alias = sql.Identifier(row_alias(unit.op))
     pairs = sql.SQL(", ").join(
@@ -55,19 +71,11 @@ def _early_batch(unit, early, award: AwardTable, channel: str) -> sql.Composed:
                 ).format(  # the sub-select runs once per statement (an InitPlan), not per row
             a=alias, uf=sql.Identifier(t.badge.user_field), code=sql.Literal(t.badge.code),
             active=active(sql.Literal(t.badge.code)), cond=t.condition) for t in early)
-    names = sql.SQL(", ").join(sql.SQL("({}::text, {}::text)").format(
-        sql.Literal(t.badge.code), sql.Literal(t.badge.name)) for t in early)
-    winners = sql.SQL(
-        "SELECT cand.user_id, cand.code, b.name FROM (\n"
-        "    SELECT DISTINCT c.user_id, c.code FROM {rows}\n"
+    return _grant(unit, early, sql.SQL(
+        "SELECT DISTINCT c.user_id, c.code FROM {rows}\n"
         "      CROSS JOIN LATERAL (VALUES {pairs}) AS c(user_id, code)\n"
-        "      WHERE c.code IS NOT NULL AND c.user_id IS NOT NULL OFFSET 0) AS cand\n"
-        "    JOIN (VALUES {names}) AS b(code, name) ON b.code = cand.code\n"
-        "    WHERE {lacks}").format(
-        rows=_rows(unit, early), pairs=pairs, names=names,
-        lacks=lacks_badge(award, sql.SQL("cand.user_id"), sql.SQL("cand.code")))
-    return grant_query(award, channel, winners, code=None, name=None,
-                       table=unit.table.display, op=unit.op, into="n_awarded")
+        "      WHERE c.code IS NOT NULL AND c.user_id IS NOT NULL").format(
+        rows=_rows(unit, early), pairs=pairs), award, channel)
 
 
 def _lacks_any(award: AwardTable, user: sql.Composable) -> sql.Composed:
@@ -79,26 +87,18 @@ def _lacks_any(award: AwardTable, user: sql.Composable) -> sql.Composed:
 def _group_batch(unit, group, award: AwardTable, channel: str) -> sql.Composed:
     """The group's value once per distinct projected row of users lacking one of its
     badges, each threshold compared; not paused, not held; one insert."""
-    alias = sql.Identifier(row_alias(unit.op))
-    uf = sql.Identifier(group[0].badge.user_field)
-    user = sql.SQL("{}.{}").format(alias, uf)
+    user = sql.SQL("{}.{}").format(sql.Identifier(row_alias(unit.op)),
+                                   sql.Identifier(group[0].badge.user_field))
     value, tests = group_value(group)
-    names = sql.SQL(", ").join(sql.SQL("({}::text, {}::text)").format(
-        sql.Literal(t.badge.code), sql.Literal(t.badge.name)) for t in group)
-    winners = sql.SQL(
-        "SELECT w.user_id, w.code, b.name FROM (\n"
-        "    SELECT DISTINCT {user} AS user_id, c.code FROM {rows}\n"
+    return _grant(unit, group, sql.SQL(
+        "SELECT DISTINCT {user} AS user_id, c.code FROM {rows}\n"
         "      CROSS JOIN LATERAL (SELECT ({value}) AS v OFFSET 0) AS q  -- once, not per use\n"
         "      CROSS JOIN LATERAL (VALUES {tests}) AS c(code)\n"
-        "      WHERE c.code = ANY (bc_active) OFFSET 0) AS w\n"
-        "    JOIN (VALUES {names}) AS b(code, name) ON b.code = w.code\n"
-        "    WHERE {lacks}").format(
+        "      WHERE c.code = ANY (bc_active)").format(
         user=user, rows=_rows(unit, group, sql.SQL("{} IS NOT NULL AND {}").format(
             user, _lacks_any(award, user))),
-        value=value, tests=sql.SQL(", ").join(sql.SQL("({})").format(t) for t in tests),
-        names=names, lacks=lacks_badge(award, sql.SQL("w.user_id"), sql.SQL("w.code")))
-    return grant_query(award, channel, winners, code=None, name=None,
-                       table=unit.table.display, op=unit.op, into="n_awarded")
+        value=value, tests=sql.SQL(", ").join(sql.SQL("({})").format(t) for t in tests)),
+        award, channel)
 
 
 def _group(unit, group, award: AwardTable, channel: str) -> sql.Composed:
