@@ -99,7 +99,7 @@ def bulk(dsn: str, n: int) -> float:
         reset(conn)
         started = time.perf_counter()
         try:
-                conn.execute("INSERT INTO dummy_sketch (user_id, title, hit_views)"
+            conn.execute("INSERT INTO dummy_sketch (user_id, title, hit_views)"
                          " SELECT 1 + i %% %s, 'x', (i * 131) %% 997"
                          " FROM generate_series(0, %s - 1) i",
                          (USERS, n))

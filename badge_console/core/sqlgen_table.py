@@ -168,7 +168,7 @@ def unit_function_ddl(unit: TableUnit, award: AwardTable, channel: str,
     body = sql.SQL(
         "#variable_conflict use_column\nDECLARE\n  n_awarded bigint;\n  n_changed int := 0;\n"
         "  bc_deadline timestamptz;\n  bc_contended text[];\n  bc_paused text[];\n"
-        "  bc_cand text[];\n  bc_win text[];\n  bc_groups int[];\n  bc_active text[];\n"
+        "  bc_held text[];\n  bc_win text[];\n  bc_groups int[];\n  bc_active text[];\n"
         "  bc_i int := 0;\n  bc_code text;\n  bc_only text[];\n  bc_failed boolean := false;\n"
         "BEGIN\n{body}  RETURN NULL;\nEND;\n").format(
         body=_body(unit, award, channel)).as_string(None)

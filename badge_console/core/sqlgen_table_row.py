@@ -3,17 +3,17 @@ and operation decided for the one changed row held in NEW/OLD.
 
 Statements, each paid once whatever the number of badges:
 1. one read of the pause state (all paused codes: the table is small; '*' returns);
-2. one PL/pgSQL expression, no query: the candidate codes (a user, not paused, and for a
-   plain-expression condition the condition itself);
-3. one holder lookup (per user field, usually one): the codes the user holds, removed;
-4. one lock statement for the remaining conditions that read other rows, taking each
-   (badge, user) advisory lock as generator 7 did, else queueing the row (sqlgen_locks);
-5. one query per distinct value: badges whose conditions differ only in the threshold
-   (levels) compare each threshold against one evaluation; a later statement than the
-   lock, so READ COMMITTED shows what the lock's previous holder committed;
+2. one holder lookup (per user field, usually one): the codes the user holds;
+3. one PL/pgSQL expression, no query, for every plain-expression condition: the codes won
+   (the held test comes after the condition, so it costs only when the condition holds;
+   with nothing paused and no redo, the pause tests are left out altogether);
+4. one lock statement for the value groups (a condition that reads other rows, or the
+   levels of one value): one (value, user) advisory lock each, else the row is queued for
+   each badge of the group (sqlgen_locks);
+5. one query per value: each threshold compared against one evaluation, in a later
+   statement than the lock, so READ COMMITTED shows what the lock's previous holder
+   committed;
 6. one insert of all the awards (event and NOTIFY each).
-Code sets are joined as relations (unnest ... JOIN VALUES) rather than tested element by
-element, so 500 badges do not cost 500 x 500 comparisons.
 
 When anything in the batch fails, the function runs it again for each badge alone
 (bc_only, see sqlgen_table), so the failing badge logs (and auto-pauses) alone and the
@@ -28,7 +28,6 @@ from .sqlgen import SCHEMA, AwardTable, Target, row_record
 from .sqlgen_events import grant_query
 from .sqlgen_locks import LOCK_WAIT, target_lock_key, user_lock_key
 
-BADGE_COLUMNS = "code, name, locks, user_id, ufi, grp, bkey, pairs"
 
 
 def read_pauses() -> sql.Composed:
@@ -52,84 +51,10 @@ def groups(unit) -> list[list[Target]]:
     return list(found.values())
 
 
-def badges_values(unit) -> sql.Composed:
-    """The unit's badges as a relation (BADGE_COLUMNS) for the row in NEW/OLD: joined with
-    a set of codes instead of testing each code."""
-    rec, fields = row_record(unit.op), user_fields(unit)
-    grp = {t.badge.code: i for i, g in enumerate(groups(unit)) for t in g}
-    rows = []
-    for t in unit.targets:
-        b = t.badge
-        rows.append(sql.SQL("({code}::text, {name}::text, {locks}, {rec}.{uf}, {ufi}, {grp},"
-                            " {bkey}, {pairs})").format(
-            code=sql.Literal(b.code), name=sql.Literal(b.name), locks=sql.Literal(t.locks),
-            rec=rec, uf=sql.Identifier(b.user_field), ufi=sql.Literal(fields.index(b.user_field)),
-            grp=sql.Literal(grp.get(b.code, -1)), bkey=sql.Literal(target_lock_key(t)),
-            pairs=sql.Literal(unit.op == "delete" or t.needs_old_and_new(unit.op))))
-    return sql.SQL("(VALUES {}) AS b({})").format(sql.SQL(", ").join(rows),
-                                                  sql.SQL(BADGE_COLUMNS))
-
-
 def active(code: sql.Composable) -> sql.Composed:
     """This badge is judged now: not paused, and in this pass (bc_only: the redo's one)."""
     return sql.SQL("NOT {c} = ANY (bc_paused) AND (bc_only IS NULL OR {c} = ANY (bc_only))"
                    ).format(c=code)
-
-
-def _candidates(unit) -> sql.Composed:
-    rec = row_record(unit.op)
-    cases = []
-    for t in unit.targets:
-        code = sql.Literal(t.badge.code)
-        test = sql.SQL("{rec}.{uf} IS NOT NULL AND {active}").format(
-            rec=rec, uf=sql.Identifier(t.badge.user_field), active=active(code))
-        if not t.locks:
-            test = sql.SQL("{} AND ({})").format(test, t.condition)
-        cases.append(sql.SQL("CASE WHEN {} THEN {} END").format(test, code))
-    return sql.SQL("  bc_cand := array_remove(ARRAY[{}]::text[], NULL);\n").format(
-        sql.SQL(",\n    ").join(cases))
-
-
-def _not_held(unit, award: AwardTable) -> sql.Composed:
-    """The badge b is not held by its user: one lookup of the user's awards per user field."""
-    rec, fields = row_record(unit.op), user_fields(unit)
-
-    def held(uf: str) -> sql.Composed:
-        return sql.SQL("b.code <> ALL (ARRAY(SELECT held.code::text FROM {award} AS held"
-                       " WHERE held.user_id = {rec}.{uf}))").format(
-            award=award.ident, rec=rec, uf=sql.Identifier(uf))
-    if len(fields) == 1:
-        return held(fields[0])
-    return sql.SQL("CASE b.ufi {} END").format(sql.SQL(" ").join(
-        sql.SQL("WHEN {} THEN {}").format(sql.Literal(i), held(uf))
-        for i, uf in enumerate(fields)))
-
-
-def _lock(unit, badges: sql.Composable) -> sql.Composed:
-    """Take the lock of each distinct (value or badge, user) the remaining conditions that
-    read other rows need, all within one LOCK_WAIT; queue the row for each badge whose lock
-    another transaction holds (n_awarded only receives the count). Both CTEs are
-    materialized so each lock is tried once, after the join."""
-    new = sql.SQL("to_jsonb(NEW)") if unit.op != "delete" else sql.SQL("NULL")
-    old = sql.SQL("CASE WHEN cand.pairs THEN to_jsonb(OLD) END")
-    ukey = user_lock_key(sql.SQL("k.user_id"))
-    return sql.SQL(
-        "    bc_deadline := clock_timestamp() + {wait}::interval;\n"
-        "    WITH cand AS MATERIALIZED (\n"
-        "      SELECT b.* FROM unnest(bc_cand) AS c(code) JOIN {badges} ON b.code = c.code\n"
-        "    ), keys AS MATERIALIZED (\n"
-        "      SELECT k.bkey, k.user_id, (pg_try_advisory_xact_lock(k.bkey, {ukey})\n"
-        "             OR {s}.lock_within(k.bkey, {ukey}, bc_deadline)) AS got\n"
-        "        FROM (SELECT DISTINCT bkey, user_id FROM cand) AS k\n"
-        "    )\n"
-        "    SELECT coalesce(array_agg(cand.code) FILTER (WHERE keys.got), '{{}}'),\n"
-        "           coalesce(array_agg(DISTINCT cand.grp) FILTER (WHERE keys.got), '{{}}'),\n"
-        "           count(*) FILTER (WHERE NOT keys.got AND NOT {s}.enqueue(\n"
-        "             cand.code, {op}, (cand.user_id)::text, {new}, {old}))\n"
-        "      INTO bc_cand, bc_groups, n_awarded\n"
-        "      FROM cand JOIN keys ON keys.bkey = cand.bkey AND keys.user_id = cand.user_id;\n"
-        ).format(wait=sql.Literal(LOCK_WAIT), badges=badges, ukey=ukey,
-                 s=sql.Identifier(SCHEMA), op=sql.Literal(unit.op), new=new, old=old)
 
 
 def group_value(group: list[Target]) -> tuple[sql.Composable, list[sql.Composed]]:
@@ -146,9 +71,88 @@ def group_value(group: list[Target]) -> tuple[sql.Composable, list[sql.Composed]
         for t in group]
 
 
-def _group_query(index: int, group: list[Target]) -> sql.Composed:
-    """One evaluation of the group's value: the codes it awards, appended to bc_win."""
+def _held(unit, award: AwardTable) -> sql.Composed:
+    """bc_held: the codes the user (each user field's) holds; `i:code` with several fields."""
+    rec, fields = row_record(unit.op), user_fields(unit)
+    parts = [sql.SQL("ARRAY(SELECT {p}held.code::text FROM {award} AS held"
+                     " WHERE held.user_id = {rec}.{uf})").format(
+        p=sql.SQL("") if len(fields) == 1 else sql.SQL("{}::text || ':' || ").format(
+            sql.Literal(i)), award=award.ident, rec=rec, uf=sql.Identifier(uf))
+        for i, uf in enumerate(fields)]
+    return sql.SQL("  bc_held := {};\n").format(sql.SQL(" || ").join(parts))
+
+
+def _not_held(unit, target: Target) -> sql.Composed:
+    fields = user_fields(unit)
+    key = target.badge.code if len(fields) == 1 else \
+        f"{fields.index(target.badge.user_field)}:{target.badge.code}"
+    return sql.SQL("NOT {} = ANY (bc_held)").format(sql.Literal(key))
+
+
+def _has_user(unit, target: Target) -> sql.Composed:
+    return sql.SQL("{}.{} IS NOT NULL").format(row_record(unit.op),
+                                               sql.Identifier(target.badge.user_field))
+
+
+def _early(unit, early: list[Target], checked: bool) -> sql.Composed:
+    """bc_win := the plain-expression badges won; `checked` adds the pause and redo tests."""
+    cases = [sql.SQL("CASE WHEN {user}{active} AND ({cond}) AND {held} THEN {code} END").format(
+        user=_has_user(unit, t), cond=t.condition, held=_not_held(unit, t),
+        active=sql.SQL(" AND {}").format(active(sql.Literal(t.badge.code))) if checked
+        else sql.SQL(""), code=sql.Literal(t.badge.code)) for t in early]
+    return sql.SQL("bc_win := array_remove(ARRAY[{}]::text[], NULL);").format(
+        sql.SQL(",\n      ").join(cases))
+
+
+def _groups_values(unit, gs: list[list[Target]]) -> sql.Composed:
+    """The value groups as a relation: index, lock key, user, the codes, OLD needed."""
+    rec = row_record(unit.op)
+    rows = [sql.SQL("({i}, {key}, {rec}.{uf}, {codes}::text[], {pairs})").format(
+        i=sql.Literal(i), key=sql.Literal(target_lock_key(g[0])), rec=rec,
+        uf=sql.Identifier(g[0].badge.user_field),
+        codes=sql.Literal([t.badge.code for t in g]),
+        pairs=sql.Literal(unit.op == "delete" or any(t.needs_old_and_new(unit.op) for t in g)))
+        for i, g in enumerate(gs)]
+    return sql.SQL("(VALUES {}) AS g(i, k, u, codes, pairs)").format(sql.SQL(", ").join(rows))
+
+
+def _lock(unit, gs: list[list[Target]]) -> sql.Composed:
+    """bc_groups := the groups whose (value, user) lock this transaction now holds, each
+    tried once (CASE keeps the order: only wanted groups), all within one LOCK_WAIT; for a
+    group whose lock another transaction holds, the row is queued for each of its badges
+    judged now."""
+    wanted = sql.SQL("array_remove(ARRAY[{}]::int[], NULL)").format(sql.SQL(", ").join(
+        sql.SQL("CASE WHEN {user} AND {some} THEN {i} END").format(
+            user=_has_user(unit, g[0]), i=sql.Literal(i),
+            some=sql.SQL(" OR ").join(sql.SQL("({})").format(active(sql.Literal(t.badge.code)))
+                                     for t in g)) for i, g in enumerate(gs)))
+    new = sql.SQL("to_jsonb(NEW)") if unit.op != "delete" else sql.SQL("NULL")
+    ukey = user_lock_key(sql.SQL("g.u"))
+    return sql.SQL(
+        "  bc_groups := {wanted};\n"
+        "  IF cardinality(bc_groups) > 0 THEN\n"
+        "    bc_deadline := clock_timestamp() + {wait}::interval;\n"
+        "    SELECT coalesce(array_agg(g.i), '{{}}') INTO bc_groups FROM {values}\n"
+        "      WHERE CASE WHEN g.i = ANY (bc_groups) THEN\n"
+        "        pg_try_advisory_xact_lock(g.k, {ukey})\n"
+        "        OR {s}.lock_within(g.k, {ukey}, bc_deadline)\n"
+        "        OR (SELECT bool_or({s}.enqueue(c, {op}, (g.u)::text, {new},\n"
+        "                CASE WHEN g.pairs THEN to_jsonb(OLD) END))\n"
+        "            FROM unnest(g.codes) AS c WHERE {active_c})\n"
+        "        ELSE false END;\n").format(
+        wanted=wanted, wait=sql.Literal(LOCK_WAIT), values=_groups_values(unit, gs), ukey=ukey,
+        s=sql.Identifier(SCHEMA), op=sql.Literal(unit.op), new=new,
+        active_c=active(sql.SQL("c")))
+
+
+def _group_query(unit, index: int, group: list[Target]) -> sql.Composed:
+    """One evaluation of the group's value: the codes it awards (threshold met, judged now,
+    not held), appended to bc_win."""
     value, tests = group_value(group)
+    tests = [sql.SQL("CASE WHEN ({test}) IS NOT NULL AND {active} AND {held} THEN {code} END"
+                     ).format(test=test, active=active(sql.Literal(t.badge.code)),
+                              held=_not_held(unit, t), code=sql.Literal(t.badge.code))
+             for t, test in zip(group, tests)]
     return sql.SQL(
         "    IF {i} = ANY (bc_groups) THEN\n"
         "      SELECT bc_win || array_remove(ARRAY[{tests}]::text[], NULL) INTO bc_win\n"
@@ -157,27 +161,34 @@ def _group_query(index: int, group: list[Target]) -> sql.Composed:
         i=sql.Literal(index), tests=sql.SQL(", ").join(tests), value=value)
 
 
+def _names(unit) -> sql.Composed:
+    """The unit's badges as a relation (code, name, user_id) for the row in NEW/OLD."""
+    rec = row_record(unit.op)
+    return sql.SQL("(VALUES {}) AS b(code, name, user_id)").format(sql.SQL(", ").join(
+        sql.SQL("({}::text, {}::text, {}.{})").format(
+            sql.Literal(t.badge.code), sql.Literal(t.badge.name), rec,
+            sql.Identifier(t.badge.user_field)) for t in unit.targets))
+
+
 def one_row_batch(unit, award: AwardTable, channel: str) -> sql.Composed:
     """Every badge of the unit for the row in NEW/OLD, in the fewest statements."""
-    badges = badges_values(unit)
-    winners = sql.SQL(
-        "SELECT b.user_id, b.code, b.name FROM unnest(bc_win) AS w(code) JOIN {badges}"
-        " ON b.code = w.code\n    WHERE NOT b.locks OR b.code = ANY (bc_cand)").format(
-        badges=badges)
-    grant = grant_query(award, channel, winners, code=None, name=None,
-                        table=unit.table.display, op=unit.op, into="n_awarded")
+    early = [t for t in unit.targets if not t.locks]
     gs = groups(unit)
-    locked = sql.SQL("") if not gs else sql.SQL(
-        "    IF cardinality(bc_cand) > 0 THEN\n{lock}{groups}    END IF;\n").format(
-        lock=_lock(unit, badges),
-        groups=sql.SQL("").join(_group_query(i, g) for i, g in enumerate(gs)))
-    return sql.SQL(
-        "{pauses}{cand}  IF cardinality(bc_cand) > 0 THEN\n"
-        "    SELECT coalesce(array_agg(b.code) FILTER (WHERE NOT b.locks), '{{}}'),\n"
-        "           coalesce(array_agg(b.code) FILTER (WHERE b.locks), '{{}}')\n"
-        "      INTO bc_win, bc_cand\n"
-        "      FROM unnest(bc_cand) AS c(code) JOIN {badges} ON b.code = c.code\n"
-        "      WHERE {not_held};\n{locked}"
-        "    IF cardinality(bc_win) > 0 THEN\n{grant};\n    END IF;\n  END IF;\n").format(
-        pauses=read_pauses(), cand=_candidates(unit), badges=badges,
-        not_held=_not_held(unit, award), locked=locked, grant=grant)
+    parts = [read_pauses(), _held(unit, award)]
+    if early:
+        parts.append(sql.SQL(
+            "  IF cardinality(bc_paused) = 0 AND bc_only IS NULL THEN\n    {fast}\n"
+            "  ELSE\n    {checked}\n  END IF;\n").format(
+            fast=_early(unit, early, False), checked=_early(unit, early, True)))
+    else:
+        parts.append(sql.SQL("  bc_win := '{}';\n"))
+    if gs:
+        parts.append(_lock(unit, gs))
+        parts += [_group_query(unit, i, g) for i, g in enumerate(gs)]
+        parts.append(sql.SQL("  END IF;\n"))
+    winners = sql.SQL("SELECT b.user_id, b.code, b.name FROM unnest(bc_win) AS w(code)"
+                      " JOIN {names} ON b.code = w.code").format(names=_names(unit))
+    parts.append(sql.SQL("  IF cardinality(bc_win) > 0 THEN\n{};\n  END IF;\n").format(
+        grant_query(award, channel, winners, code=None, name=None, table=unit.table.display,
+                    op=unit.op, into="n_awarded")))
+    return sql.SQL("").join(parts)
