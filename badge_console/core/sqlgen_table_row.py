@@ -3,10 +3,12 @@ and operation decided for the one changed row held in NEW/OLD.
 
 Statements, each paid once whatever the number of badges:
 1. one read of the pause state (all paused codes: the table is small; '*' returns);
-2. one holder lookup (per user field, usually one): the codes the user holds;
-3. one PL/pgSQL expression, no query, for every plain-expression condition: the codes won
-   (the held test comes after the condition, so it costs only when the condition holds;
-   with nothing paused and no redo, the pause tests are left out altogether);
+2. one PL/pgSQL expression, no query, for every plain-expression condition: the codes won
+   (with nothing paused and no redo, the pause tests are left out altogether); whether
+   the user holds them is probed only for those, in the award statement (most writes
+   meet no plain condition and pay no holder lookup);
+3. for conditions that read other rows, one holder lookup (per user field, usually one):
+   the codes the user holds;
 4. one lock statement for the value groups (a condition that reads other rows, or the
    levels of one value): one (value, user) advisory lock each, else the row is queued for
    each badge of the group (sqlgen_locks);
@@ -27,6 +29,7 @@ from psycopg import sql
 from .sqlgen import SCHEMA, AwardTable, Target, row_record
 from .sqlgen_events import grant_query
 from .sqlgen_locks import LOCK_WAIT, target_lock_key, user_lock_key
+from .sqlgen_winners import lacks_badge
 
 
 
@@ -58,17 +61,14 @@ def active(code: sql.Composable) -> sql.Composed:
 
 
 def group_value(group: list[Target]) -> tuple[sql.Composable, list[sql.Composed]]:
-    """The group's value (a SELECT) and, per badge, `CASE WHEN <test on q.v> THEN code END`:
-    each threshold compared to the one value, or a condition of its own as the value."""
+    """The group's value (a SELECT) and, per badge, its test on that value `q.v`: its
+    threshold compared, or, for a condition of its own, the value itself."""
     info = group[0].info
     if info.value_sql is not None:
         return sql.SQL(info.value_sql), [
-            sql.SQL("CASE WHEN q.v {op} {at} THEN {code}::text END").format(
-                op=sql.SQL(t.info.comparison), at=sql.SQL(t.info.threshold),
-                code=sql.Literal(t.badge.code)) for t in group]
-    return sql.SQL(info.select_sql), [
-        sql.SQL("CASE WHEN q.v THEN {}::text END").format(sql.Literal(t.badge.code))
-        for t in group]
+            sql.SQL("q.v {op} {at}").format(op=sql.SQL(t.info.comparison),
+                                            at=sql.SQL(t.info.threshold)) for t in group]
+    return sql.SQL(info.select_sql), [sql.SQL("q.v") for _ in group]
 
 
 def _held(unit, award: AwardTable) -> sql.Composed:
@@ -96,8 +96,8 @@ def _has_user(unit, target: Target) -> sql.Composed:
 
 def _early(unit, early: list[Target], checked: bool) -> sql.Composed:
     """bc_win := the plain-expression badges won; `checked` adds the pause and redo tests."""
-    cases = [sql.SQL("CASE WHEN {user}{active} AND ({cond}) AND {held} THEN {code} END").format(
-        user=_has_user(unit, t), cond=t.condition, held=_not_held(unit, t),
+    cases = [sql.SQL("CASE WHEN {user}{active} AND ({cond}) THEN {code} END").format(
+        user=_has_user(unit, t), cond=t.condition,
         active=sql.SQL(" AND {}").format(active(sql.Literal(t.badge.code))) if checked
         else sql.SQL(""), code=sql.Literal(t.badge.code)) for t in early]
     return sql.SQL("bc_win := array_remove(ARRAY[{}]::text[], NULL);").format(
@@ -149,10 +149,9 @@ def _group_query(unit, index: int, group: list[Target]) -> sql.Composed:
     """One evaluation of the group's value: the codes it awards (threshold met, judged now,
     not held), appended to bc_win."""
     value, tests = group_value(group)
-    tests = [sql.SQL("CASE WHEN ({test}) IS NOT NULL AND {active} AND {held} THEN {code} END"
-                     ).format(test=test, active=active(sql.Literal(t.badge.code)),
-                              held=_not_held(unit, t), code=sql.Literal(t.badge.code))
-             for t, test in zip(group, tests)]
+    tests = [sql.SQL("CASE WHEN ({test}) AND {active} AND {held} THEN {code} END").format(
+        test=test, active=active(sql.Literal(t.badge.code)), held=_not_held(unit, t),
+        code=sql.Literal(t.badge.code)) for t, test in zip(group, tests)]
     return sql.SQL(
         "    IF {i} = ANY (bc_groups) THEN\n"
         "      SELECT bc_win || array_remove(ARRAY[{tests}]::text[], NULL) INTO bc_win\n"
@@ -174,7 +173,7 @@ def one_row_batch(unit, award: AwardTable, channel: str) -> sql.Composed:
     """Every badge of the unit for the row in NEW/OLD, in the fewest statements."""
     early = [t for t in unit.targets if not t.locks]
     gs = groups(unit)
-    parts = [read_pauses(), _held(unit, award)]
+    parts = [read_pauses()]
     if early:
         parts.append(sql.SQL(
             "  IF cardinality(bc_paused) = 0 AND bc_only IS NULL THEN\n    {fast}\n"
@@ -183,11 +182,12 @@ def one_row_batch(unit, award: AwardTable, channel: str) -> sql.Composed:
     else:
         parts.append(sql.SQL("  bc_win := '{}';\n"))
     if gs:
-        parts.append(_lock(unit, gs))
+        parts += [_held(unit, award), _lock(unit, gs)]
         parts += [_group_query(unit, i, g) for i, g in enumerate(gs)]
         parts.append(sql.SQL("  END IF;\n"))
     winners = sql.SQL("SELECT b.user_id, b.code, b.name FROM unnest(bc_win) AS w(code)"
-                      " JOIN {names} ON b.code = w.code").format(names=_names(unit))
+                      " JOIN {names} ON b.code = w.code WHERE {lacks}").format(
+        names=_names(unit), lacks=lacks_badge(award, sql.SQL("b.user_id"), sql.SQL("b.code")))
     parts.append(sql.SQL("  IF cardinality(bc_win) > 0 THEN\n{};\n  END IF;\n").format(
         grant_query(award, channel, winners, code=None, name=None, table=unit.table.display,
                     op=unit.op, into="n_awarded")))

@@ -97,7 +97,9 @@ def _group_batch(unit, group, award: AwardTable, channel: str) -> sql.Composed:
         "      WHERE c.code = ANY (bc_active)").format(
         user=user, rows=_rows(unit, group, sql.SQL("{} IS NOT NULL AND {}").format(
             user, _lacks_any(award, user))),
-        value=value, tests=sql.SQL(", ").join(sql.SQL("({})").format(t) for t in tests)),
+        value=value, tests=sql.SQL(", ").join(
+            sql.SQL("(CASE WHEN {} THEN {}::text END)").format(test, sql.Literal(t.badge.code))
+            for t, test in zip(group, tests))),
         award, channel)
 
 
