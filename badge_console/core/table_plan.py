@@ -10,10 +10,12 @@ too, so changing a badge on a table replaces only the table's function and locks
 Generator-7 objects (a trigger and a function per badge and operation) are always dropped:
 installed databases migrate on their next install, in the same transaction.
 
-The plan warning: each condition that reads other rows costs a write about one query
-(~30-50 us on the measured machine, bench/table_trigger.py), plain expressions almost
-nothing. More than QUERY_CONDITIONS_WARN of them on one table and operation (distinct
-values: levels of one value count once) make a one-row write pay more than about 1 ms.
+The plan warning: each condition that reads other rows costs a one-row write about one
+query, plain expressions almost nothing. Measured (2 cores, PostgreSQL 15, one-row inserts
+over no trigger): 40 badges with one shared value +0.37 ms, with 20 distinct values
++0.76 ms, 80 badges with 40 values +1.36 ms: ~20-30 us per value. So more than
+QUERY_CONDITIONS_WARN distinct values (levels of one value count once) on one table and
+operation make a write pay about 1 ms or more; the model errs early rather than late.
 """
 
 from __future__ import annotations
