@@ -226,7 +226,7 @@ def test_fire_runs_the_real_trigger_on_three_rows_and_leaves_no_trace(installed)
     result = go(installed, "collector", Sample(where="user_id = 22", limit=3), mode="fire")
     assert result.fire.written == 3 and result.fire.error is None
     assert [a["user_id"] for a in result.fire.awarded] == ["22"]  # 4 sketches + 3 copies
-    assert result.fire.disabled == ["bc_collector_ins"]
+    assert result.fire.disabled == ["bc__ins"]
     star = go(installed, "star", Sample(where="id <= 2", changes={"hit_views": 9999}),
               mode="fire")
     assert sorted(a["user_id"] for a in star.fire.awarded) == sorted(r.user for r in star.rows)
@@ -249,7 +249,7 @@ def test_fire_does_not_let_the_installed_trigger_fire_too(installed):
     # the installed trigger and the dry-run one ran on the write
     failing = draft(condition="1 / (NEW.hit_views - 131) > 0")
     result = go(installed, failing, Sample(where="id = 1"), mode="fire")
-    assert result.fire.disabled == ["bc_collector_ins"]
+    assert result.fire.disabled == ["bc__ins"]
     assert len(result.fire.trigger_errors) == 1
     assert "division by zero" in result.fire.trigger_errors[0]
     assert snapshot(installed) == before  # the installed trigger is enabled again

@@ -32,7 +32,7 @@ def test_plan_statuses_follow_edits(demo):
     assert statuses(demo, edited) == {
         "pionner": ("installed", "unchanged"), "collector": ("outdated", "replace"),
         "star": ("disabled", "drop"), "spring_cleaning": ("orphaned", "drop")}
-    run(demo, "DROP TRIGGER bc_pionner_upd ON auth_user")
+    run(demo, "DROP TRIGGER bc__upd ON auth_user")
     assert statuses(demo, edited)["pionner"] == ("missing", "replace")
     bad = [demo_badge("pionner", condition="NEW.nope")]
     assert statuses(demo, bad)["pionner"] == ("invalid", "none")
@@ -45,7 +45,7 @@ def test_applying_the_edited_plan(demo):
     with psycopg.connect(demo) as conn:
         names = [r[0] for r in conn.execute(
             "SELECT tgname FROM pg_trigger WHERE tgname LIKE 'bc\\_%' ORDER BY 1")]
-    assert names == ["bc_collector_ins"]
+    assert names == ["bc__ins"]
     run(demo, "INSERT INTO dummy_sketch (user_id, title) VALUES (1, 'a'), (1, 'b')")
     assert awards(demo) == [(1, "collector")]
 
@@ -61,10 +61,11 @@ def test_invalid_file_installs_nothing(demo):
 
 def test_failure_midway_keeps_previous_installation(demo):
     install_badges(demo, DEMO_BADGES)
-    # A function of another return type under the last badge's function name makes its
+    # A function of another return type under the new table's function name makes its
     # CREATE OR REPLACE FUNCTION fail after earlier drops/creates ran.
     run(demo, "CREATE TABLE other (id int PRIMARY KEY, user_id int)",
-        "CREATE FUNCTION badge_console.late__insert() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+        'CREATE FUNCTION badge_console."public.other__insert"() RETURNS int LANGUAGE sql'
+        " AS 'SELECT 1'")
     late = {"name": "Late", "code": "late", "condition": "true", "trigger_condition": "insert",
             "trigger_table": "other", "user_field": "user_id"}
     changed = [demo_badge("star", condition="NEW.hit_views >= 5"), *DEMO_BADGES[:2], late]
@@ -187,7 +188,7 @@ def test_legacy_django_pg_badges_trigger_is_replaced(demo):
     install_badges(demo, [demo_badge("star")])
     with psycopg.connect(demo) as conn:
         names = {r[0] for r in conn.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")}
-    assert names == {"bc_star_upd", "badge_other"}
+    assert names == {"bc__upd", "badge_other"}
 
 
 def test_our_triggers_left_without_bookkeeping_are_replaced_not_an_error(demo):
@@ -198,7 +199,7 @@ def test_our_triggers_left_without_bookkeeping_are_replaced_not_an_error(demo):
     install_badges(demo, [demo_badge("star")])
     with psycopg.connect(demo) as conn:
         names = [r[0] for r in conn.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")]
-    assert names == ["bc_star_upd"]
+    assert names == ["bc__upd"]
     run(demo, "INSERT INTO dummy_sketch (user_id, title, hit_views) VALUES (3, 'x', 0)",
         "UPDATE dummy_sketch SET hit_views = 1000")
     assert awards(demo) == [(3, "star")]
@@ -272,7 +273,9 @@ def test_one_subtransaction_per_statement_not_per_row(demo, cli, badge_file):
     assert item["errors"][0]["sqlstate"] == "22012" and item["errors"][0]["count"] == 1
 
 
-def test_long_codes_sharing_a_prefix_get_distinct_triggers(demo):
+def test_long_codes_and_a_long_table_name_share_one_trigger_with_a_short_function(demo):
+    """Two badges on one table and op: one trigger; the table's function name would exceed
+    63 bytes, so it is shortened with a hash (and both badges still award)."""
     first, second = "c" * 49 + "1", "c" * 49 + "2"
     long_col = "u" * 63
     run(demo, f'CREATE TABLE "{"t" * 63}" (id serial PRIMARY KEY, "{long_col}" int)')
@@ -283,7 +286,10 @@ def test_long_codes_sharing_a_prefix_get_distinct_triggers(demo):
     assert awards(demo) == [(1, first), (1, second)]
     with psycopg.connect(demo) as conn:
         assert conn.execute("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'bc\\_%'"
-                            ).fetchone()[0] == 2
+                            ).fetchone()[0] == 1
+        name = conn.execute("SELECT p.proname FROM pg_trigger t JOIN pg_proc p"
+                            " ON p.oid = t.tgfoid WHERE t.tgname = 'bc__ins'").fetchone()[0]
+    assert name.startswith("public.ttt") and name.endswith("__insert") and len(name) == 63
 
 
 def test_plan_names_the_index_a_condition_needs(demo, cli, badge_file):

@@ -214,7 +214,7 @@ def test_the_row_trigger_fallback_locks_and_queues_too(demo):
     install_badges(demo, [tally])
     with psycopg.connect(demo) as conn:
         assert conn.execute("SELECT action_orientation FROM information_schema.triggers"
-                            " WHERE trigger_name = 'bc_two_up_upd'").fetchone() == ("ROW",)
+                            " WHERE trigger_name = 'bc__upd'").fetchone() == ("ROW",)
     _while_held(demo, "UPDATE tally SET n = 1 WHERE tag = 'a'",
                 "UPDATE tally SET n = 1 WHERE tag = 'b'")  # queued: the lock is held
     assert awards(demo) == []

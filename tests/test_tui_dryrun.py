@@ -138,7 +138,7 @@ async def test_fire_on_three_rows_leaves_nothing_behind(make_app, console_db):
         assert "Fired: 3 row(s) written, the trigger awarded 3 user(s)" in summary
         assert "The real trigger awarded: 8, 15, 22" in summary
         notes = _text(app, "#dr-notes-text")
-        assert "bc_collector_ins were disabled" in notes and "rolled back" in notes
+        assert "bc__ins were disabled" in notes and "rolled back" in notes
     assert _state(console_db) == before
 
 

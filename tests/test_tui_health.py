@@ -17,7 +17,7 @@ async def test_tables_badges_and_install_views_show_broken(make_app, console_db)
         public = app.query_one("#table-tree", Tree).root.children[0]
         sketch = next(n for n in public.children if str(n.label).startswith("dummy_sketch"))
         assert [str(c.label) for c in sketch.children] == [
-            "⚡ bc_collector_ins", "⚡ bc_spring_cleaning_del broken", "⚡ bc_star_upd broken"]
+            "⚡ bc__del broken", "⚡ bc__ins", "⚡ bc__upd broken"]
         await pilot.press("2")
         await settle(pilot, app)
         table = app.query_one("#badge-list", DataTable)

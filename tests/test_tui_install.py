@@ -98,7 +98,7 @@ async def test_plan_shows_statuses_actions_and_the_exact_sql(make_app, console_d
         with psycopg.connect(console_db) as conn:
             expected = plan_install(conn, load_badge_file(badges_copy)).sql_text()
         assert area.text == expected and area.read_only and area.language == "sql"
-        assert 'DROP TRIGGER IF EXISTS "bc_spring_cleaning_' in area.text
+        assert 'DROP TRIGGER IF EXISTS "bc__del"' in area.text
         assert "1 create" in _text(app, "#plan-summary")
         assert _text(app, "#install-notice") == ""
         # the highlighted badge's detail says what happens and why
@@ -127,8 +127,7 @@ async def test_confirm_installs_then_plan_is_up_to_date(make_app, console_db):
         assert "nothing was changed" in _text(app, "#install-status")
         await pilot.press("i")
         await _confirm(pilot, app, "install")
-        assert _bc_triggers(console_db) == ["bc_collector_ins", "bc_pionner_upd",
-                                            "bc_spring_cleaning_del", "bc_star_upd"]
+        assert _bc_triggers(console_db) == ["bc__del", "bc__ins", "bc__upd", "bc__upd"]
         assert "4 created, 0 replaced, 0 dropped" in _text(app, "#install-status")
         assert {a for _, a, _ in _plan_rows(app).values()} == {"unchanged"}
         # nothing left to do: says so, asks nothing

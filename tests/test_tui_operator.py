@@ -193,7 +193,10 @@ async def test_80x24_badges_buttons_are_all_on_screen(make_app):
 @sync
 async def test_after_install_badges_list_and_tables_tree_are_fresh(make_app, badges_copy):
     doc = json.loads(badges_copy.read_text())
-    doc["badges"].append(dict(doc["badges"][1], code="veteran", name="Veteran"))
+    # on a table and operation that has no trigger yet, so the tree has one more to show
+    doc["badges"].append({"name": "Veteran", "code": "veteran", "trigger_table": "auth_user",
+                          "trigger_condition": "insert", "user_field": "id",
+                          "condition": "NEW.id > 0"})
     badges_copy.write_text(json.dumps(doc))
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -209,7 +212,7 @@ async def test_after_install_badges_list_and_tables_tree_are_fresh(make_app, bad
         assert _statuses(app)["veteran"] == "installed"
         tree = app.query_one("#table-tree", Tree)
         labels = [str(n.label) for n in tree.root.children[0].children]
-        assert any(label.startswith("dummy_sketch") and "⚡4" in label for label in labels)
+        assert any(label.startswith("auth_user") and "⚡2" in label for label in labels)
 
 
 @sync

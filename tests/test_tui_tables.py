@@ -36,7 +36,7 @@ async def test_tree_shows_estimates_and_badge_triggers(make_app):
         labels = {str(n.label).split()[0]: n for n in public.children}
         assert str(labels["dummy_sketch"].label) == "dummy_sketch ~250 ⚡3"
         triggers = [str(c.label) for c in labels["dummy_sketch"].children]
-        assert triggers == ["⚡ bc_collector_ins", "⚡ bc_spring_cleaning_del", "⚡ bc_star_upd"]
+        assert triggers == ["⚡ bc__del", "⚡ bc__ins", "⚡ bc__upd"]
 
 
 @sync

@@ -107,6 +107,8 @@ def cmd_plan(args) -> int:
                 out.print(f"[yellow]warning[/]: badge {item.code} skipped {e['count']} "
                           f"statement(s) on a run-time error (SQLSTATE {e['sqlstate']}, last "
                           f"{e['last_at']}): {e['message']}", highlight=False)
+        for warning in plan.warnings:
+            out.print(f"[yellow]warning[/]: {warning}", highlight=False)
         out.print(f"{len(plan.changes)} change(s) to apply on {ctx.database}.", markup=False)
         if args.sql:
             out.print(plan.sql_text(), markup=False)

@@ -23,6 +23,7 @@ CLOCK_FUNCTIONS = frozenset({"now", "clock_timestamp", "statement_timestamp",
 # SQLValueFunction ops 0-8: current_date, current_time[(n)], current_timestamp[(n)],
 # localtime[(n)], localtimestamp[(n)]; the ops after them are current_user and the like.
 LAST_CLOCK_SVFOP = 8
+COMPARISONS = frozenset({">=", ">", "=", "<=", "<"})
 
 
 @dataclass
@@ -39,6 +40,11 @@ class ConditionInfo:
     # become true while nobody writes, so only a scheduled reconcile awards it in time.
     time_based: bool = False
     unqualified: tuple = ()  # columns named without a table, outside any sub-select
+    # `<value> <op> <constant>` at the top: badges whose value_sql is the same (levels,
+    # or thresholds written by hand) evaluate it once per write and compare each threshold.
+    value_sql: str | None = None  # normalised "SELECT <value> ..." (the rest unchanged)
+    comparison: str | None = None  # one of COMPARISONS
+    threshold: str | None = None  # the constant, as pglast prints it
 
     @property
     def uses_new(self) -> bool:
@@ -146,9 +152,26 @@ def _read(condition: str) -> ConditionInfo:
         info.select_sql = PREFIX + info.expression_sql \
             if info.expression_sql is not None and targets[0].name is None \
             else RawStream()(stmt)
+        _split_threshold(stmt, info)
     except Exception as exc:  # pglast cannot re-print some exotic syntax
         add(("parse", f"cannot be normalised by pglast ({exc}); simplify the expression"))
     return info
+
+
+def _split_threshold(stmt: ast.SelectStmt, info: ConditionInfo) -> None:
+    """Fill value_sql/comparison/threshold when the one target is `<value> <op> <const>`."""
+    top = stmt.targetList[0].val
+    if not (isinstance(top, ast.A_Expr) and top.kind == 0 and len(top.name) == 1
+            and top.name[0].sval in COMPARISONS and isinstance(top.rexpr, ast.A_Const)
+            and top.lexpr is not None):
+        return
+    target = stmt.targetList[0]
+    target.val = top.lexpr  # printed in place (a deep copy costs more than the parse)
+    try:
+        info.value_sql = RawStream()(stmt)
+    finally:
+        target.val = top
+    info.comparison, info.threshold = top.name[0].sval, RawStream()(top.rexpr)
 
 
 def _reads_clock(node) -> bool:

@@ -2,8 +2,8 @@
 award table, function, trigger) inside a REPEATABLE READ transaction, the sample write is
 applied, the awards that transaction wrote are read, and everything is rolled back.
 Decisions:
-- Double firing: an installed trigger of this badge (or a django-pg-badges one) on the
-  table is switched off with ALTER TABLE ... DISABLE TRIGGER inside the rolled-back
+- Double firing: the installed trigger of this badge's table (which decides this badge
+  and the table's others), or a django-pg-badges one, is switched off with ALTER TABLE ... DISABLE TRIGGER inside the rolled-back
   transaction: SHARE ROW EXCLUSIVE, the lock CREATE TRIGGER takes anyway, so readers are
   never blocked. DROP TRIGGER would take ACCESS EXCLUSIVE; session_replication_role
   needs superuser and would also switch off foreign-key checks. The dry-run trigger then
@@ -31,9 +31,10 @@ from .errors import StatementFailure, StatementRefused
 from .install import legacy_trigger_names
 from .resolve import Resolution
 from .sample_rows import SampleRow, set_timeouts, statement_failure
-from .sqlgen import SCHEMA, Target, function_name, trigger_name
+from .installed import live_functions
+from .sqlgen import SCHEMA, Target
 from .sqlgen_setup import award_table_ddl, schema_ddl
-from .sqlgen_trigger import create_trigger_ddl, trigger_function_ddl
+from .sqlgen_table import TableUnit, create_unit_trigger_ddl, unit_function_ddl
 from .topology import require_primary
 
 
@@ -98,9 +99,10 @@ def _write(conn, target: Target, op: str, rows: list[SampleRow], changes: str,
 
 
 def _disable_installed(conn, target: Target) -> list[str]:
-    """Switch off this badge's installed (or legacy) triggers on the table, in this transaction."""
+    """Switch off the installed triggers deciding this badge on the table (or its legacy
+    ones), in this transaction."""
     b, table = target.badge, target.table
-    ours = {function_name(b.code, op) for op in ("insert", "update", "delete")}
+    ours = {f.name for f in live_functions(conn).values() if b.code in f.codes}
     found = [t.name for t in catalog.table_triggers(conn)
              if (t.schema, t.table) == table.parts and t.enabled
              and ((t.function_schema == SCHEMA and t.function in ours)
@@ -117,15 +119,21 @@ def _install_for_test(conn, target: Target, op: str, res: Resolution, channel: s
     if not res.award_exists:
         conn.execute(award_table_ddl(res.award, res.user_type))
     disabled = _disable_installed(conn, target)
-    name = trigger_name(target.badge.code, op)
-    exists = catalog.trigger_exists(conn, target.table, name)
-    conn.execute(trigger_function_ddl(target, op, res.award, channel, res.search_path))
-    create = create_trigger_ddl(target, op)
-    if exists:  # the installed trigger (now disabled) has the name: same DDL, name + _dry
-        create = sql.Composed([sql.Identifier(f"{name}_dry") if part == sql.Identifier(name)
-                               else part for part in create])
-    conn.execute(create)
+    unit = TableUnit(target.table, op, (target,))  # this badge alone, as install makes it
+    name = unit.trigger
+    if catalog.trigger_exists(conn, target.table, name):  # the installed one, now disabled
+        name = f"{name}_dry"
+    function = dry_function_name(unit)  # the installed function stays as it is
+    for stmt in unit_function_ddl(unit, res.award, channel, res.search_path, function)[0][:1]:
+        conn.execute(stmt)
+    conn.execute(create_unit_trigger_ddl(unit, name, function))
     return disabled
+
+
+def dry_function_name(unit: TableUnit) -> str:
+    """The rolled-back copy's function name: never the installed one's, never read as ours
+    (no COMMENT, no `code__op` form)."""
+    return f"dry~{unit.function}".encode()[:63].decode(errors="ignore")
 
 
 def fire(conn, target: Target, op: str, res: Resolution, bf: BadgeFile, rows: list[SampleRow],

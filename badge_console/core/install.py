@@ -21,17 +21,18 @@ from .definitions import BadgeFile
 from .errors import DefinitionError, OperationFailed, Problem
 from .guards import award_guard_ddl, migration_recorder_ddl
 from .health import installed_health
-from .installed import (InstalledBadge, LiveBadge, drop_badge, live_badges, read_installed,
-                        recorder_wanted)
+from .installed import (InstalledBadge, LiveBadge, drop_badge, live_badges, live_functions,
+                        read_installed, recorder_wanted)
 from .plan_status import CHANGES, BadgeFacts, PlanAction, PlanStatus, decide
 from .reconcile import has_pg_cron, last_pass, scheduled, unschedule_statements
 from .resolve import Resolution, resolve
-from .sqlgen import EVENTS, SCHEMA, Target, fingerprint, function_name, trigger_name
+from .sqlgen import EVENTS, SCHEMA, Target, fingerprint
 from .sqlgen_events import events_seed
 from .sqlgen_reconcile import badge_reconcile_ddl, reconcile_procedure_ddl
 from .sqlgen_setup import award_table_ddl, schema_ddl
-from .sqlgen_trigger import (create_trigger_ddl, drop_function_ddl, drop_trigger_ddl,
-                             trigger_function_ddl)
+from .sqlgen_table import unit_function_name, unit_trigger_name, units_of
+from .sqlgen_trigger import drop_function_ddl, drop_trigger_ddl
+from .table_plan import TableWarning, table_statements, table_warnings
 from .topology import require_primary
 from .waits import READS, Timeouts, bounded, tables_of
 
@@ -66,6 +67,10 @@ class Plan:
     broken: list = field(default_factory=list)  # installed badges that no longer resolve
     # reconcile: {"pg_cron": bool, "schedule": cron text or None, "last_run": dict or None}
     reconcile: dict = field(default_factory=dict)
+    # The tables' trigger functions and triggers (table_plan), run after the badges' own
+    # statements: functions first, trigger statements last.
+    tables: list[str] = field(default_factory=list)
+    warnings: list[TableWarning] = field(default_factory=list)  # a write pays > ~1 ms
 
     @property
     def changes(self) -> list[PlanItem]:
@@ -81,10 +86,15 @@ class Plan:
                 "problems": [p.as_dict() | {"text": str(p)} for p in self.problems],
                 "broken": [p.as_dict() | {"text": str(p)} for p in self.broken],
                 "setup": self.setup, "badges": [asdict(i) for i in self.items],
+                "tables": self.tables, "warnings": [w.as_dict() for w in self.warnings],
                 "reconcile": self.reconcile}
 
+    def statements(self) -> list[str]:
+        """Everything install runs, in order."""
+        return self.setup + [s for i in self.changes for s in i.statements] + self.tables
+
     def sql_text(self) -> str:
-        parts = self.setup + [s for i in self.changes for s in i.statements]
+        parts = self.statements()
         return ";\n\n".join(parts) + (";\n" if parts else "")
 
 
@@ -93,15 +103,13 @@ def _render(conn, statements) -> list[str]:
 
 
 def _create(target: Target, res: Resolution, channel: str) -> list[sql.Composed]:
+    """A badge's own statements: its reconcile functions and its bookkeeping row, which
+    names the table's trigger and function that decide it (table_plan makes those)."""
     b = target.badge
-    stmts, triggers = [], []
-    for op in b.operations:
-        stmts.append(trigger_function_ddl(target, op, res.award, channel, res.search_path))
-        stmts.append(create_trigger_ddl(target, op))
-        triggers.append({"schema": target.table.schema, "table": target.table.name,
-                         "trigger": trigger_name(b.code, op),
-                         "function": function_name(b.code, op)})
-    stmts += badge_reconcile_ddl(target, res.award, channel, res.search_path)
+    triggers = [{"schema": target.table.schema, "table": target.table.name,
+                 "trigger": unit_trigger_name(op),
+                 "function": unit_function_name(target.table, op)} for op in b.operations]
+    stmts = badge_reconcile_ddl(target, res.award, channel, res.search_path)
     stmts.append(sql.SQL(
         "INSERT INTO {t} (code, name, fingerprint, definition, trigger_table, triggers)"
         " VALUES ({code}, {name}, {fp}, {definition}, {table}, {triggers})").format(
@@ -168,18 +176,18 @@ class _Read:
             return replace(facts, problem=self.problems.get(index, ""))
         if not badge.is_enabled:
             return facts
-        expected = {(target.table.schema, target.table.name, trigger_name(code, op))
+        expected = {(target.table.schema, target.table.name, unit_trigger_name(op))
                     for op in badge.operations}
         return replace(facts, wanted=fingerprint(target.badge, self.res.award, self.channel),
                        triggers_match=here is not None and here.triggers == expected)
 
     def statements(self, code: str, action: PlanAction, legacy_drop) -> list[sql.Composed]:
-        """What install runs for this action: drop what exists of the badge (and the
-        legacy triggers it replaces), then create it anew from the file."""
+        """What install runs for this action: drop what exists of the badge's own objects
+        (and the legacy triggers it replaces), then create them anew from the file. The
+        table's trigger and function are the plan's `tables` part."""
         if action not in CHANGES:
             return []
-        ours = drop_badge(code, self.live.get(code)) if (
-            code in self.installed or code in self.live) else []
+        ours = drop_badge(code) if (code in self.installed or code in self.live) else []
         created = [] if action is PlanAction.DROP else _create(
             self.targets[code], self.res, self.channel)
         return ours + list(legacy_drop) + created
@@ -195,7 +203,8 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
     res = resolve(conn, bf)
     channel = bf.settings.channel
     installed = read_installed(conn)
-    read = _Read(res, channel, installed, live_badges(conn),
+    functions = live_functions(conn)
+    read = _Read(res, channel, installed, live_badges(conn, functions),
                  installed_health(conn, bf, res, installed), read_pauses(conn))
     res.broken = list(read.health.values())
     legacy = [t for t in catalog.table_triggers(conn)
@@ -231,8 +240,11 @@ def build_plan(conn: psycopg.Connection, bf: BadgeFile) -> tuple[Plan, Resolutio
         item.errors = errors.get(item.code, [])
         if item.code in read.targets and item.action not in (PlanAction.SKIP, PlanAction.DROP):
             item.advice = index_advice(conn, read.targets[item.code])
+    units = units_of(t for t in res.targets if t.badge.enabled)
     plan = Plan(res.award.display, channel, items, _render(conn, _setup(conn, res, channel)),
-                res.problems, res.broken)
+                res.problems, res.broken, tables=_render(conn, table_statements(
+                    units, functions, res.award, channel, res.search_path)),
+                warnings=table_warnings(units))
     last = last_pass(conn)
     plan.reconcile = {"pg_cron": has_pg_cron(conn), "schedule": scheduled(conn),
                       "last_run": last.as_dict() if last else None}
@@ -300,7 +312,7 @@ def install(conn: psycopg.Connection, bf: BadgeFile,
             plan, res = build_plan(conn, bf)
             if plan.problems:
                 raise DefinitionError(str(bf.path or "badge.json"), plan.problems)
-            _run(conn, plan.setup + [s for i in plan.changes for s in i.statements], "Install")
+            _run(conn, plan.statements(), "Install")
     except psycopg.Error as exc:
         raise _failure(exc, "Install", "") from None
     return plan

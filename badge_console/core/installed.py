@@ -1,9 +1,10 @@
 """What is really installed: our trigger functions and the triggers calling them.
 
-Read from pg_proc and pg_trigger by identity (functions of schema badge_console named
-`code__op`, whatever table their triggers now sit on), not from the names recorded at
-install time: after the application renamed a table, or someone dropped a trigger by
-hand, install still drops exactly what exists and moves to the file's state.
+Read from pg_proc and pg_trigger by identity, not from the names recorded at install time:
+a table's function (generator 8) names its badges in its COMMENT (sqlgen_table); a
+generator-7 function is named `code__op` and serves one badge. After the application
+renamed a table, or someone dropped a trigger by hand, install still drops exactly what
+exists and moves to the file's state.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from . import catalog
 from .definitions import CODE_RE, OPERATIONS
 from .guards import MIGRATION_RECORDER
 from .sqlgen import SCHEMA
-from .sqlgen_trigger import drop_function_ddl, drop_trigger_ddl
 from .sqlgen_reconcile import drop_badge_reconcile_ddl
+from .sqlgen_table import parse_comment
 
 
 @dataclass
@@ -34,11 +35,35 @@ class InstalledBadge:
 
 @dataclass
 class LiveBadge:
-    """A badge's objects as the catalog has them now."""
+    """A badge's objects as the catalog has them now: the triggers whose function decides
+    it (its table's, or its own generator-7 ones)."""
 
-    functions: set[str] = field(default_factory=set)
     triggers: set[tuple[str, str, str]] = field(default_factory=set)  # (schema, table, name)
     switched_off: set[tuple[str, str, str]] = field(default_factory=set)  # DISABLE TRIGGER
+
+
+@dataclass(frozen=True)
+class LiveTrigger:
+    schema: str
+    table: str
+    name: str
+    off: bool  # ALTER TABLE ... DISABLE TRIGGER
+    row: bool  # FOR EACH ROW
+    new_table: bool  # REFERENCING NEW TABLE
+    old_table: bool
+
+
+@dataclass
+class LiveFunction:
+    """One trigger function of ours: the codes it decides and the triggers calling it.
+    `digest` is the generator-8 DDL digest from its COMMENT; None for a generator-7
+    per-badge function."""
+
+    name: str
+    codes: tuple[str, ...]
+    digest: str | None
+    comment: str | None
+    triggers: list[LiveTrigger] = field(default_factory=list)
 
 
 def read_installed(conn: psycopg.Connection) -> dict[str, InstalledBadge]:
@@ -59,41 +84,54 @@ def read_setting(conn: psycopg.Connection, key: str) -> str | None:
 
 
 def badge_of_function(name: str) -> str | None:
-    """The badge code a trigger function of ours serves (`code__op`), else None."""
+    """The badge code a generator-7 trigger function of ours serves (`code__op`), else None."""
     code, sep, op = name.rpartition("__")
     return code if sep and op in OPERATIONS and CODE_RE.fullmatch(code) else None
 
 
-def live_badges(conn: psycopg.Connection) -> dict[str, LiveBadge]:
+def live_functions(conn: psycopg.Connection) -> dict[str, LiveFunction]:
+    """Our trigger functions by name, each with the codes it decides and its triggers."""
     rows = conn.execute(
-        "SELECT p.proname, n.nspname, c.relname, t.tgname, t.tgenabled = 'D' FROM pg_proc p"
+        "SELECT p.proname, obj_description(p.oid, 'pg_proc'), n.nspname, c.relname, t.tgname,"
+        " t.tgenabled = 'D', (t.tgtype & 1) = 1, t.tgnewtable IS NOT NULL,"
+        " t.tgoldtable IS NOT NULL FROM pg_proc p"
         " LEFT JOIN pg_trigger t ON t.tgfoid = p.oid AND NOT t.tgisinternal"
         " LEFT JOIN pg_class c ON c.oid = t.tgrelid"
         " LEFT JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE p.pronamespace = to_regnamespace(%s) AND p.prorettype = 'trigger'::regtype",
-        (SCHEMA,)).fetchall()
-    live: dict[str, LiveBadge] = {}
-    for function, schema, table, trigger, off in rows:
+        " WHERE p.pronamespace = to_regnamespace(%s) AND p.prorettype = 'trigger'::regtype"
+        " ORDER BY 1, 3, 4, 5", (SCHEMA,)).fetchall()
+    found: dict[str, LiveFunction] = {}
+    for function, comment, schema, table, trigger, *shape in rows:
+        unit = parse_comment(comment)
         code = badge_of_function(function)
-        if code is None:
+        if unit is None and code is None:
             continue
-        badge = live.setdefault(code, LiveBadge())
-        badge.functions.add(function)
+        live = found.setdefault(function, LiveFunction(
+            function, unit[2] if unit else (code,), unit[1] if unit else None, comment))
         if trigger is not None:
-            badge.triggers.add((schema, table, trigger))
-        if off:
-            badge.switched_off.add((schema, table, trigger))
+            live.triggers.append(LiveTrigger(schema, table, trigger, *shape))
+    return found
+
+
+def live_badges(conn: psycopg.Connection,
+                functions: dict[str, LiveFunction] | None = None) -> dict[str, LiveBadge]:
+    """Each code some function of ours decides, with the triggers that call it."""
+    live: dict[str, LiveBadge] = {}
+    for f in (live_functions(conn) if functions is None else functions).values():
+        for code in f.codes:
+            badge = live.setdefault(code, LiveBadge())
+            for t in f.triggers:
+                badge.triggers.add((t.schema, t.table, t.name))
+                if t.off:
+                    badge.switched_off.add((t.schema, t.table, t.name))
     return live
 
 
-def drop_badge(code: str, live: LiveBadge | None) -> list[sql.Composed]:
-    """Drop what really exists of this badge (triggers, then functions), its bookkeeping,
-    and what its old trigger recorded: its errors and its automatic pause (the operator's
-    pause stays)."""
-    live = live or LiveBadge()
-    stmts = [drop_trigger_ddl(*t) for t in sorted(live.triggers)]
-    stmts += [drop_function_ddl(SCHEMA, f) for f in sorted(live.functions)]
-    stmts += drop_badge_reconcile_ddl(code)
+def drop_badge(code: str) -> list[sql.Composed]:
+    """Drop this badge's own objects (its reconcile functions), its bookkeeping, and what
+    its trigger recorded: its errors and its automatic pause (the operator's pause stays).
+    Triggers and trigger functions are the table's (table_plan decides them)."""
+    stmts = drop_badge_reconcile_ddl(code)
     for table, extra in (("installed", ""), ("error_log", ""), ("paused", " AND auto")):
         stmts.append(sql.SQL("DELETE FROM {} WHERE code = {}{}").format(
             sql.Identifier(SCHEMA, table), sql.Literal(code), sql.SQL(extra)))

@@ -3,7 +3,8 @@ version, naming, and the resolved inputs AwardTable and Target).
 
 Install, plan, validation, dry run, backfill and the benchmarks all build their SQL
 through it, one idea per module: sqlgen_setup (the bookkeeping schema, the award table),
-sqlgen_trigger (trigger functions and triggers), sqlgen_winners (who earns a badge from a
+sqlgen_table (one trigger and function per table and operation), sqlgen_trigger (one
+badge's check inside it), sqlgen_winners (who earns a badge from a
 set of rows), sqlgen_events (how an award, grant or revoke is stored, recorded and
 notified), sqlgen_locks (concurrent writers: the (badge, user) lock or the queue),
 sqlgen_kill_switch (pause, on_error, error_log, auto-pause) and sqlgen_reconcile.
@@ -25,12 +26,13 @@ from .condition import ConditionInfo
 from .model import ValidBadge
 
 SCHEMA = "badge_console"
-GENERATOR_VERSION = "7"  # 3: one-row path, generic plans, inline conditions; 4: STRICT fetch;
+GENERATOR_VERSION = "8"  # 3: one-row path, generic plans, inline conditions; 4: STRICT fetch;
 # 5: per (badge, user) lock before a condition that reads other rows, queue, reconcile;
 # 6: pause before an inline condition, bounded error_log and auto-pause, no award for a gone user
 # 7: every award (trigger, backfill, reconcile) recorded in the events table
+# 8: one trigger and function per table and operation deciding all its badges (sqlgen_table)
 EVENTS = "events"
-TRIGGER_PREFIX = "bc_"
+TRIGGER_PREFIX = "bc_"  # our triggers' names: bc__ins (generator 8), bc_<code>_ins (7)
 MAX_ERRORS = 1000  # failing statements a badge records before it pauses itself
 NEW_TABLE = "badge_console_new"
 OLD_TABLE = "badge_console_old"
@@ -90,14 +92,6 @@ class Target:
         """Transition tables are impossible or cannot pair OLD with NEW: use FOR EACH ROW."""
         return self.table.is_child or self.table.kind == "f" or (
             self.needs_old_and_new(op) and not self.primary_key)
-
-
-def trigger_name(code: str, op: str) -> str:
-    return f"{TRIGGER_PREFIX}{code}_{OP_SUFFIX[op]}"
-
-
-def function_name(code: str, op: str) -> str:
-    return f"{code}__{op}"
 
 
 def fingerprint(badge: ValidBadge, award: AwardTable, channel: str) -> str:

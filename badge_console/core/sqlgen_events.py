@@ -34,19 +34,24 @@ def event_payload(alias: str) -> sql.Composed:
         " 'event', {e}.event, 'event_id', {e}.id, 'at', {e}.at)::text").format(e=e)
 
 
-def grant_query(award: AwardTable, channel: str, winners: sql.Composable, *, code: str,
-                name: str, table: str | None, op: str | None, event: str = "award",
-                into: str | None = None, events: bool = True) -> sql.Composed:
+def grant_query(award: AwardTable, channel: str, winners: sql.Composable, *,
+                code: str | None, name: str | None, table: str | None, op: str | None,
+                event: str = "award", into: str | None = None,
+                events: bool = True) -> sql.Composed:
     """Awards for the users `winners` yields (ON CONFLICT DO NOTHING), each recorded as an
-    event and notified; yields how many were granted. events=False (only to plan a check
-    before the events table exists) notifies without recording."""
+    event and notified; yields how many were granted. With code and name None, `winners`
+    yields (user_id, code, name): one statement awards several badges (a table's trigger).
+    events=False (only to plan a check before the events table exists) notifies without
+    recording."""
+    name_sql = sql.SQL("name") if name is None else sql.Literal(name)
+    code_sql = sql.SQL("code") if code is None else sql.Literal(code)
     stamp = sql.SQL(", awarded_at") if award.has_awarded_at else sql.SQL(", now() AS awarded_at")
     granted = sql.SQL(
         "WITH winners AS (\n  {winners}\n), granted AS (\n"
         "  INSERT INTO {award} (user_id, name, code)\n"
         "  SELECT user_id, {name}, {code} FROM winners{alive}\n"
         "  ON CONFLICT DO NOTHING\n  RETURNING id, user_id, code, name{stamp}\n)").format(
-        winners=winners, award=award.ident, name=sql.Literal(name), code=sql.Literal(code),
+        winners=winners, award=award.ident, name=name_sql, code=code_sql,
         stamp=stamp, alive=_user_exists(award))
     return _notified(granted, "granted", channel, event, table, op, into, events)
 

@@ -1,5 +1,6 @@
-"""The generator's kill-switch part: the pause check (one badge or '*'), and on_error skip's
-subtransaction whose errors go to error_log, the MAX_ERRORS-th pausing the badge itself.
+"""The generator's kill-switch part: the pause check (one badge or '*'), and the error
+recording whose MAX_ERRORS-th error pauses the badge itself (the table trigger's per-badge
+redo, see sqlgen_table, and reconcile's subtransactions).
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ def paused_check(code: str) -> sql.Composed:
 
 
 def log_error(target: Target) -> sql.Composed:
+    """log_error_for this badge's code."""
+    return log_error_for(sql.Literal(target.badge.code))
+
+
+def log_error_for(code: sql.Composable) -> sql.Composed:
     """Record the error being handled; the MAX_ERRORS-th one pauses the badge (auto-pause).
 
     A paused badge never gets here (the pause is checked before the condition runs). The
@@ -29,20 +35,7 @@ def log_error(target: Target) -> sql.Composed:
         " INSERT INTO {s}.paused (code, auto, sqlstate, message)"
         " SELECT {code}, true, SQLSTATE, SQLERRM FROM logged WHERE n >= {max} - 1"
         " ON CONFLICT (code) DO NOTHING;").format(
-        s=sql.Identifier(SCHEMA), code=sql.Literal(target.badge.code),
-        max=sql.Literal(MAX_ERRORS))
-
-
-def skips_errors(target: Target) -> bool:
-    """on_error skip (the default): a failing condition skips the badge, the write goes on."""
-    return target.badge.on_error == "skip"
-
-
-def guarded(target: Target, statements: sql.Composable) -> sql.Composed:
-    """on_error skip: one subtransaction around the evaluation, errors go to error_log."""
-    if not skips_errors(target):
-        return sql.SQL("{};\n").format(statements)
-    return recorded_errors(target, statements)
+        s=sql.Identifier(SCHEMA), code=code, max=sql.Literal(MAX_ERRORS))
 
 
 def recorded_errors(target: Target, statements: sql.Composable) -> sql.Composed:

@@ -15,8 +15,7 @@ import hashlib
 
 from psycopg import sql
 
-from .sqlgen import NEW_TABLE, OLD_TABLE, SCHEMA, AwardTable, Target
-from .sqlgen_winners import lacks_badge
+from .sqlgen import NEW_TABLE, OLD_TABLE, SCHEMA, Target
 
 # The longest a trigger waits for another transaction writing for the same badge and user
 # (it holds their lock until it commits); after that the (badge, user) is queued for
@@ -29,38 +28,33 @@ def lock_key(code: str) -> int:
     return int.from_bytes(hashlib.sha256(code.encode()).digest()[:4], "big", signed=True)
 
 
+def target_lock_key(target: Target) -> int:
+    """The badge's half of its lock: from the value its condition computes when it has one
+    (levels, thresholds of one value), else from its code. Badges sharing a value share
+    the lock, since what must be read after the other writer's commit is that value: a
+    write takes one lock per value and user, not one per badge (500 levels of one count
+    would otherwise take 500 locks per user and can exhaust the lock table in bulk)."""
+    return lock_key(target.info.value_sql or target.badge.code)
+
+
 def user_lock_key(user: sql.Composable) -> sql.Composed:
     """The user's half: any user type, through its text form."""
     return sql.SQL("hashtext(({})::text)").format(user)
 
 
-def locked_or_queued(target: Target, op: str, user: sql.Composable) -> sql.Composed:
-    """True once this transaction holds the (badge, user) lock: at once when free (the usual
-    case, no wait), else within LOCK_WAIT; false after queueing the row for reconcile.
-    The condition must run in a later statement, whose snapshot sees what the lock's last
-    holder committed."""
-    b = target.badge
-    key, ukey = sql.Literal(lock_key(b.code)), user_lock_key(user)
-    new = sql.SQL("to_jsonb(NEW)") if op != "delete" else sql.SQL("NULL")
-    old = sql.SQL("to_jsonb(OLD)") if op == "delete" or target.needs_old_and_new(op) \
-        else sql.SQL("NULL")
-    return sql.SQL(
-        "(pg_try_advisory_xact_lock({key}, {ukey})\n"
-        "          OR {s}.lock_within({key}, {ukey}, clock_timestamp() + {wait}::interval)\n"
-        "          OR {s}.enqueue({code}, {op}, ({user})::text, {new}, {old}))").format(
-        key=key, ukey=ukey, s=sql.Identifier(SCHEMA), wait=sql.Literal(LOCK_WAIT),
-        code=sql.Literal(b.code), op=sql.Literal(op), user=user, new=new, old=old)
-
-
-def lock_or_queue_set(target: Target, op: str, award: AwardTable) -> sql.Composed:
-    """Set-based: take the lock of every changed user who lacks the badge, waiting for all
-    of them together at most LOCK_WAIT; the rows of users whose lock could not be had are
-    queued for reconcile (the award query after this statement judges the rest)."""
+def lock_or_queue_set(targets: list[Target], op: str, lacks,
+                      codes: sql.Composable) -> sql.Composed:
+    """Set-based, for badges sharing one lock key (one, or the levels of one value): take
+    the lock of every changed user for whom `lacks(user)` holds, waiting for all of them
+    together at most LOCK_WAIT; the rows of users whose lock could not be had are queued
+    for reconcile, for each badge of `codes` (a text[] expression: those judged now; the
+    award query after this statement judges the rest)."""
+    target = targets[0]
     b = target.badge
     uf = sql.Identifier(b.user_field)
     changed = sql.Identifier(OLD_TABLE if op == "delete" else NEW_TABLE)
     user = sql.SQL("changed.{}").format(uf)
-    key = sql.Literal(lock_key(b.code))
+    key = sql.Literal(target_lock_key(target))
     ukey = user_lock_key(sql.SQL("c.u"))
     if target.needs_old_and_new(op):
         rows = sql.SQL("{n} AS n JOIN {o} AS o ON {on}").format(
@@ -76,16 +70,17 @@ def lock_or_queue_set(target: Target, op: str, award: AwardTable) -> sql.Compose
     return sql.SQL(
         "  bc_deadline := clock_timestamp() + {wait}::interval;\n"
         "  SELECT array_agg(c.u::text) INTO bc_contended\n"
-        "    FROM (SELECT DISTINCT {user} AS u FROM {changed} AS changed\n"
-        "          WHERE {user} IS NOT NULL AND {lacks} OFFSET 0) AS c\n"
+        "    FROM (SELECT c.u FROM (SELECT DISTINCT {user} AS u FROM {changed} AS changed) AS c\n"
+        "          WHERE c.u IS NOT NULL AND {lacks} OFFSET 0) AS c\n"
         "    WHERE NOT (pg_try_advisory_xact_lock({key}, {ukey})\n"
         "               OR {s}.lock_within({key}, {ukey}, bc_deadline));\n"
         "  IF bc_contended IS NOT NULL THEN\n"
         "    INSERT INTO {s}.queue (code, op, user_id, new_row, old_row)\n"
-        "      SELECT {code}, {op}, ({row_user})::text, {new}, {old} FROM {rows}\n"
+        "      SELECT q.code, {op}, ({row_user})::text, {new}, {old} FROM {rows}\n"
+        "      CROSS JOIN unnest({codes}::text[]) AS q(code)\n"
         "      WHERE ({row_user})::text = ANY (bc_contended);\n"
         "  END IF;\n").format(
         wait=sql.Literal(LOCK_WAIT), user=user, changed=changed,
-        lacks=lacks_badge(award, user, b.code), key=key, ukey=ukey, s=sql.Identifier(SCHEMA),
-        code=sql.Literal(b.code), op=sql.Literal(op), row_user=row_user, new=new, old=old,
+        lacks=lacks(sql.SQL("c.u")), key=key, ukey=ukey, s=sql.Identifier(SCHEMA),
+        codes=codes, op=sql.Literal(op), row_user=row_user, new=new, old=old,
         rows=rows)

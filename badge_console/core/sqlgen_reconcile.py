@@ -24,7 +24,7 @@ from psycopg import sql
 from .batch_sizes import RECONCILE_ROWS
 from .sqlgen import SCHEMA, AwardTable, Target, dollar_quote
 from .sqlgen_kill_switch import paused_check, recorded_errors
-from .sqlgen_locks import lock_key
+from .sqlgen_locks import target_lock_key
 from .sqlgen_trigger import function_settings
 from .sqlgen_winners import ROWS_ALIAS, award_query, rows_op, rows_where
 
@@ -80,7 +80,7 @@ def _queue_body(target: Target, award: AwardTable, channel: str) -> sql.Composed
             "    IF bc_rows_new IS NOT NULL OR bc_rows_old IS NOT NULL THEN\n"
             "{query}"
             "    END IF").format(  # an error rolls the DELETE back: the rows stay queued
-            s=s, code=code, op=sql.Literal(op), key=sql.Literal(lock_key(b.code)),
+            s=s, code=code, op=sql.Literal(op), key=sql.Literal(target_lock_key(target)),
             query=query)))
     return sql.Composed(parts)
 

@@ -1,14 +1,29 @@
 """The generator's setup part: our own schema badge_console (what is installed, settings,
 the kill switch, error_log, the reconcile queue and its lock helpers, the events table)
 and the award table when it is missing. Every statement is idempotent (IF NOT EXISTS, OR
-REPLACE), so install runs them every time.
+REPLACE), so install runs them every time; and none locks a table of ours that already
+has what it adds (writers' triggers read paused and write error_log and queue, and an
+ALTER TABLE or CREATE INDEX would stall them until install commits): those run only
+when the catalog lacks their column or index.
 """
 
 from __future__ import annotations
 
 from psycopg import sql
 
-from .sqlgen import SCHEMA, AwardTable
+from .sqlgen import SCHEMA, AwardTable, dollar_quote
+
+
+def _unless(present: str, statement: str) -> str:
+    """`statement` (a template on {s}) in a DO block that skips it when the catalog query
+    `present` finds what it would add."""
+    return "DO " + dollar_quote(f"BEGIN\n  IF NOT EXISTS ({present}) THEN\n    {statement};\n"
+                                "  END IF;\nEND;\n")
+
+
+def _index(name: str, definition: str) -> str:
+    return _unless(f"SELECT 1 FROM pg_class WHERE oid = to_regclass('{SCHEMA}.{name}')",
+                   f"CREATE INDEX {name} ON {{s}}.{definition}")
 
 
 def schema_ddl() -> list[sql.Composed]:
@@ -30,9 +45,12 @@ def schema_ddl() -> list[sql.Composed]:
         " at timestamptz NOT NULL DEFAULT now())",
         # auto-pause: a badge pauses itself after MAX_ERRORS failing statements (auto),
         # keeping the last error; the count is read from error_log, no counter row to lock.
-        "ALTER TABLE {s}.paused ADD COLUMN IF NOT EXISTS auto boolean NOT NULL DEFAULT false,"
-        " ADD COLUMN IF NOT EXISTS sqlstate text, ADD COLUMN IF NOT EXISTS message text",
-        "CREATE INDEX IF NOT EXISTS error_log_code ON {s}.error_log (code, id)",
+        _unless(f"SELECT 1 FROM pg_attribute WHERE attrelid = '{SCHEMA}.paused'::regclass"
+                " AND attname = 'message' AND NOT attisdropped",
+                "ALTER TABLE {s}.paused ADD COLUMN IF NOT EXISTS auto boolean NOT NULL"
+                " DEFAULT false, ADD COLUMN IF NOT EXISTS sqlstate text,"
+                " ADD COLUMN IF NOT EXISTS message text"),
+        _index("error_log_code", "error_log (code, id)"),
         # ALTER TABLE statements on tables carrying our triggers (guards.migration_recorder_ddl)
         "CREATE TABLE IF NOT EXISTS {s}.migrations ("
         " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
@@ -44,7 +62,7 @@ def schema_ddl() -> list[sql.Composed]:
         " id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, code text NOT NULL,"
         " op text NOT NULL, user_id text NOT NULL, new_row jsonb, old_row jsonb,"
         " queued_at timestamptz NOT NULL DEFAULT now())",
-        "CREATE INDEX IF NOT EXISTS queue_code_id ON {s}.queue (code, op, id)",
+        _index("queue_code_id", "queue (code, op, id)"),
         # Wait for a (badge, user) lock until `deadline`; false on timeout or deadlock. The
         # SET clause keeps the lock_timeout it sets local to this call.
         "CREATE OR REPLACE FUNCTION {s}.lock_within(badge int, user_key int,"

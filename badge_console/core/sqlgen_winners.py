@@ -15,7 +15,8 @@ from .sqlgen import AwardTable, Target, row_alias
 from .sqlgen_events import grant_query
 
 
-def lacks_badge(award: AwardTable, user: sql.Composable, code: str) -> sql.Composed:
+def lacks_badge(award: AwardTable, user: sql.Composable,
+                code: str | sql.Composable) -> sql.Composed:
     """True when this user does not hold the badge yet: one probe of the award table.
 
     Written as a scalar subquery on purpose, not NOT EXISTS: the planner never turns it
@@ -29,11 +30,14 @@ def lacks_badge(award: AwardTable, user: sql.Composable, code: str) -> sql.Compo
     return sql.SQL("({held} LIMIT 1) IS NULL").format(held=held_probe(award, user, code))
 
 
-def held_probe(award: AwardTable, user: sql.Composable, code: str) -> sql.Composed:
-    """The award-table probe: a row when this user holds the badge."""
+def held_probe(award: AwardTable, user: sql.Composable,
+               code: str | sql.Composable) -> sql.Composed:
+    """The award-table probe: a row when this user holds the badge (a code, or an
+    expression yielding one)."""
     return sql.SQL("SELECT 1 FROM {award} AS held"
                    " WHERE held.user_id = {user} AND held.code = {code}").format(
-        award=award.ident, user=user, code=sql.Literal(code))
+        award=award.ident, user=user,
+        code=sql.Literal(code) if isinstance(code, str) else code)
 
 
 def _from_items(target: Target, op: str, new_src: sql.Composable, old_src: sql.Composable,

@@ -95,6 +95,8 @@ def plan_summary(plan: Plan) -> Text:
     text.append(f"· award table {plan.award_table}, channel {plan.channel}", style="dim")
     text.append("\n")
     text.append_text(reconcile_summary(plan.reconcile))
+    for warning in plan.warnings:  # a table whose badges make a write pay > ~1 ms
+        text.append(f"\n⚠ {warning}", style="yellow")
     return text
 
 

@@ -1,0 +1,125 @@
+"""The set-based path of a table's trigger function (generator 8): a statement that
+changed several rows.
+
+Plain-expression badges share one projection of the transition table: the changed rows
+reduced to the distinct combinations of the columns any of them reads, each combination
+giving the codes whose condition holds (one LATERAL list), holders skipped by the index
+probe, all awarded by one insert. Conditions that read other rows go by value group (the
+levels of one value, or one badge): the lock of every changed user lacking one of them
+(sqlgen_locks, one key per value), then the value once per distinct projected row, each
+threshold compared. The whole runs in one subtransaction; when it fails, again for each
+badge alone (bc_only, see sqlgen_table) so the failing one only logs its own error. The
+pause is read once for all.
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from .sqlgen import NEW_TABLE, OLD_TABLE, AwardTable, row_alias
+from .sqlgen_events import grant_query
+from .sqlgen_locks import lock_or_queue_set
+from .sqlgen_table_row import active, group_value, groups, read_pauses
+from .sqlgen_winners import lacks_badge
+
+
+def _rows(unit, early, users: sql.Composable | None = None) -> sql.Composed:
+    """The changed rows under the aliases the conditions use (new, old or both)."""
+    new, old = sql.Identifier(NEW_TABLE), sql.Identifier(OLD_TABLE)
+    if unit.pairs and unit.op == "update":
+        pk = unit.targets[0].primary_key
+        return sql.SQL("{n} AS new JOIN {o} AS old ON {on}").format(
+            n=new, o=old, on=sql.SQL(" AND ").join(
+                sql.SQL("new.{c} = old.{c}").format(c=sql.Identifier(c)) for c in pk))
+    alias = row_alias(unit.op)
+    src = old if alias == "old" else new
+    infos = [t.info for t in early]
+    whole = any(i.whole_old if alias == "old" else i.whole_new for i in infos)
+    if whole:
+        return sql.SQL("{} AS {}").format(src, sql.Identifier(alias))
+    cols = set().union(*(i.old_columns if alias == "old" else i.new_columns for i in infos))
+    wanted = list(dict.fromkeys([*(t.badge.user_field for t in early), *sorted(cols)]))
+    distinct = sql.SQL("") if any(t.volatile for t in early) else sql.SQL("DISTINCT ")
+    rows = sql.SQL("SELECT {d}{cols} FROM {src}").format(
+        d=distinct, cols=sql.SQL(", ").join(map(sql.Identifier, wanted)), src=src)
+    if users is not None:  # after the de-duplication: one probe per distinct row
+        rows = sql.SQL("SELECT * FROM ({rows}) AS {a} WHERE {u} OFFSET 0").format(
+            rows=rows, a=sql.Identifier(alias), u=users)
+    return sql.SQL("({rows}) AS {a}").format(rows=rows, a=sql.Identifier(alias))
+
+
+def _grant(unit, targets, candidates: sql.Composable, award: AwardTable,
+           channel: str) -> sql.Composed:
+    """Award the distinct (user_id, code) pairs `candidates` yields (fenced: holders are
+    probed after the de-duplication), with each badge's name; one insert."""
+    names = sql.SQL(", ").join(sql.SQL("({}::text, {}::text)").format(
+        sql.Literal(t.badge.code), sql.Literal(t.badge.name)) for t in targets)
+    winners = sql.SQL(
+        "SELECT w.user_id, w.code, b.name FROM ({candidates} OFFSET 0) AS w\n"
+        "    JOIN (VALUES {names}) AS b(code, name) ON b.code = w.code\n"
+        "    WHERE {lacks}").format(
+        candidates=candidates, names=names,
+        lacks=lacks_badge(award, sql.SQL("w.user_id"), sql.SQL("w.code")))
+    return grant_query(award, channel, winners, code=None, name=None,
+                       table=unit.table.display, op=unit.op, into="n_awarded")
+
+
+def _early_batch(unit, early, award: AwardTable, channel: str) -> sql.Composed:
+    alias = sql.Identifier(row_alias(unit.op))
+    pairs = sql.SQL(", ").join(
+        sql.SQL("({a}.{uf}, CASE WHEN (SELECT {active}) AND ({cond}) THEN {code}::text END)"
+                ).format(  # the sub-select runs once per statement (an InitPlan), not per row
+            a=alias, uf=sql.Identifier(t.badge.user_field), code=sql.Literal(t.badge.code),
+            active=active(sql.Literal(t.badge.code)), cond=t.condition) for t in early)
+    return _grant(unit, early, sql.SQL(
+        "SELECT DISTINCT c.user_id, c.code FROM {rows}\n"
+        "      CROSS JOIN LATERAL (VALUES {pairs}) AS c(user_id, code)\n"
+        "      WHERE c.code IS NOT NULL AND c.user_id IS NOT NULL").format(
+        rows=_rows(unit, early), pairs=pairs), award, channel)
+
+
+def _lacks_any(award: AwardTable, user: sql.Composable) -> sql.Composed:
+    """The user lacks one of the group's badges judged now (bc_active): one index probe."""
+    return sql.SQL("NOT (bc_active <@ ARRAY(SELECT held.code::text FROM {award} AS held"
+                   " WHERE held.user_id = {user}))").format(award=award.ident, user=user)
+
+
+def _group_batch(unit, group, award: AwardTable, channel: str) -> sql.Composed:
+    """The group's value once per distinct projected row of users lacking one of its
+    badges, each threshold compared; not paused, not held; one insert."""
+    user = sql.SQL("{}.{}").format(sql.Identifier(row_alias(unit.op)),
+                                   sql.Identifier(group[0].badge.user_field))
+    value, tests = group_value(group)
+    return _grant(unit, group, sql.SQL(
+        "SELECT DISTINCT {user} AS user_id, c.code FROM {rows}\n"
+        "      CROSS JOIN LATERAL (SELECT ({value}) AS v OFFSET 0) AS q  -- once, not per use\n"
+        "      CROSS JOIN LATERAL (VALUES {tests}) AS c(code)\n"
+        "      WHERE c.code = ANY (bc_active)").format(
+        user=user, rows=_rows(unit, group, sql.SQL("{} IS NOT NULL AND {}").format(
+            user, _lacks_any(award, user))),
+        value=value, tests=sql.SQL(", ").join(
+            sql.SQL("(CASE WHEN {} THEN {}::text END)").format(test, sql.Literal(t.badge.code))
+            for t, test in zip(group, tests))),
+        award, channel)
+
+
+def _group(unit, group, award: AwardTable, channel: str) -> sql.Composed:
+    """A value group: its badges judged now (bc_active); lock (or queue) the changed users
+    lacking one of them, then the group's batch."""
+    codes = sql.Literal([t.badge.code for t in group])
+    return sql.SQL(
+        "  bc_active := ARRAY(SELECT c FROM unnest({codes}::text[]) AS c WHERE {active});\n"
+        "  IF cardinality(bc_active) > 0 THEN\n{lock}{batch};\n  END IF;\n").format(
+        codes=codes, active=active(sql.SQL("c")),
+        lock=lock_or_queue_set(group, unit.op, lambda u: _lacks_any(award, u),
+                               sql.SQL("bc_active")),
+        batch=_group_batch(unit, group, award, channel))
+
+
+def set_based(unit, award: AwardTable, channel: str) -> sql.Composed:
+    early = [t for t in unit.targets if not t.locks]
+    parts = [read_pauses()]
+    if early:
+        parts.append(sql.SQL("{};\n").format(_early_batch(unit, early, award, channel)))
+    parts += [_group(unit, g, award, channel) for g in groups(unit)]
+    return sql.SQL("").join(parts)
