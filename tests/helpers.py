@@ -45,3 +45,16 @@ def run(dsn: str, *statements, params=None) -> None:
     with psycopg.connect(dsn) as conn:
         for statement in statements:
             conn.execute(statement, params)
+
+
+def insert_sketches(dsn: str, rows, one_at_a_time: bool) -> None:
+    """(user_id, hit_views) rows into dummy_sketch: a statement each (the triggers'
+    one-row path) or all in one (their set-based path)."""
+    if one_at_a_time:
+        for user, views in rows:
+            run(dsn, "INSERT INTO dummy_sketch (user_id, title, hit_views) VALUES (%s, 'x', %s)",
+                params=(user, views))
+    else:
+        run(dsn, "INSERT INTO dummy_sketch (user_id, title, hit_views)"
+                 " SELECT u, 'x', v FROM unnest(%s::int[], %s::int[]) AS r(u, v)",
+            params=([u for u, _ in rows], [v for _, v in rows]))

@@ -67,6 +67,25 @@ def test_dropped_column_under_on_error_raise_pause_lets_writes_through(demo, cli
     assert awards(demo) == []
 
 
+def test_a_dropped_column_badge_paused_alone_lets_writes_through_and_records_nothing(
+        demo, cli):
+    """Star (on_error raise) shares the update trigger with a healthy badge; its column is
+    dropped and only Star is paused: the application's write goes through, and nothing is
+    logged for Star (SPEC §7, the kill switch)."""
+    titled = {"name": "Titled", "code": "titled", "condition": "NEW.title = 'c'",
+              "trigger_condition": "update", "trigger_table": "dummy_sketch",
+              "user_field": "user_id"}
+    install_badges(demo, [demo_badge("star", on_error="raise"), titled])
+    run(demo, "INSERT INTO dummy_sketch (user_id, title) VALUES (1, 'a'), (2, 'b')")
+    run(demo, "ALTER TABLE dummy_sketch DROP COLUMN hit_views")
+    assert cli("pause", "star", "--dsn", demo)[0] == 0
+    run(demo, "UPDATE dummy_sketch SET title = 'c' WHERE id = 1",
+        "UPDATE dummy_sketch SET title = 'c' WHERE id = 2")
+    with psycopg.connect(demo) as conn:
+        logged = [r[0] for r in conn.execute("SELECT code FROM badge_console.error_log")]
+    assert "star" not in logged
+
+
 def test_badge_removed_from_file_is_uninstalled_though_it_no_longer_resolves(demo):
     install_badges(demo, DEMO_BADGES)
     run(demo, "ALTER TABLE dummy_sketch DROP COLUMN hit_views")

@@ -119,21 +119,26 @@ def _redo_loop(unit, batch: sql.Composable, first: sql.Composable,
                fetch_failed: sql.Composable) -> sql.Composed:
     """`batch` for all badges in one subtransaction; when it fails, again for each badge
     alone (bc_only), each in its own subtransaction: on_error skip logs that badge's error
-    (and auto-pauses it), on_error raise re-raises it. `first` runs in the first block only
-    (the one-row fetch, so that one subtransaction serves both); `fetch_failed` handles
-    an error raised before n_changed was set."""
+    (and auto-pauses it), on_error raise re-raises it. `first` starts each pass (the
+    one-row fetch, so that one subtransaction serves both); `fetch_failed` handles an
+    error raised before n_changed was set. The loop starts from NULLs (no DECLARE
+    default, no reset: a one-row write pays for every statement it runs); a pass for one
+    badge starts from no codes won (bc_win)."""
     raising = [t.badge.code for t in unit.targets if t.badge.on_error == "raise"]
     reraise = sql.SQL("      ELSIF bc_code = ANY ({}::text[]) THEN\n        RAISE;\n").format(
         sql.Literal(raising)) if raising else sql.SQL("")
     return sql.SQL(
-        "  bc_i := 0;\n  bc_only := NULL;\n  bc_failed := false;\n  LOOP\n    BEGIN\n{first}{batch}"
-        "    EXCEPTION WHEN OTHERS THEN\n      IF n_changed = 0 THEN\n{fetch_failed}"
-        "      ELSIF bc_i = 0 THEN\n        bc_failed := true;  -- redo badge by badge\n"
+        "  LOOP\n    BEGIN\n{first}{batch}"
+        "    EXCEPTION WHEN OTHERS THEN\n      IF n_changed IS NULL THEN\n{fetch_failed}"
+        "      ELSIF bc_only IS NULL THEN\n        bc_failed := true;  -- redo badge by badge\n"
+        "      ELSIF EXISTS (SELECT 1 FROM {s}.paused WHERE code IN (bc_code, '*')) THEN\n"
+        "        NULL;  -- a paused badge never fails the write and records nothing\n"
         "{reraise}      ELSE\n        {log}\n      END IF;\n    END;\n"
-        "    EXIT WHEN NOT bc_failed OR bc_i = {n};\n"
-        "    bc_i := bc_i + 1;\n    bc_code := ({codes}::text[])[bc_i];\n"
-        "    bc_only := ARRAY[bc_code];\n  END LOOP;\n").format(
+        "    EXIT WHEN bc_failed IS NULL OR bc_i = {n};\n"
+        "    bc_i := coalesce(bc_i, 0) + 1;\n    bc_code := ({codes}::text[])[bc_i];\n"
+        "    bc_only := ARRAY[bc_code];\n    bc_win := NULL;\n  END LOOP;\n").format(
         first=first, batch=batch, fetch_failed=fetch_failed, reraise=reraise,
+        s=sql.Identifier(SCHEMA),
         log=log_error_for(sql.SQL("bc_code")), n=sql.Literal(len(unit.targets)),
         codes=sql.Literal(list(unit.codes)))
 
@@ -144,16 +149,20 @@ def _body(unit: TableUnit, award: AwardTable, channel: str) -> sql.Composed:
         return _redo_loop(unit, batch, sql.SQL("      n_changed := 1;\n"), sql.SQL(""))
     row = sql.SQL("NEW") if unit.op != "delete" else sql.SQL("OLD")
     changed = sql.Identifier(OLD_TABLE if unit.op == "delete" else NEW_TABLE)
-    pair = sql.SQL("        SELECT * INTO OLD FROM {};\n").format(sql.Identifier(OLD_TABLE)) \
+    pair = sql.SQL("      SELECT * INTO OLD FROM {};\n").format(sql.Identifier(OLD_TABLE)) \
         if unit.pairs and unit.op == "update" else sql.SQL("")
-    first = sql.SQL(
-        "      IF bc_i = 0 THEN\n        SELECT * INTO STRICT {row} FROM {changed};\n{pair}"
-        "        n_changed := 1;\n      END IF;\n").format(row=row, changed=changed, pair=pair)
+    first = sql.SQL("      SELECT * INTO STRICT {row} FROM {changed};\n{pair}"
+                    "      n_changed := 1;\n").format(row=row, changed=changed, pair=pair)
     fetch_failed = sql.SQL(
         "        IF SQLSTATE = 'P0003' THEN  -- too_many_rows: the set-based way\n"
         "          n_changed := 2;\n        ELSE  -- no_data_found: the statement changed no row\n"
         "          RETURN NULL;\n        END IF;\n")
-    return sql.SQL("{one}  IF n_changed < 2 THEN\n    RETURN NULL;\n  END IF;\n{set}").format(
+    return sql.SQL(
+        "{one}  IF n_changed < 2 THEN\n    RETURN NULL;\n  END IF;\n"
+        "  DECLARE  -- what only the set-based way uses\n"
+        "    bc_deadline timestamptz;\n    bc_contended text[];\n    bc_active text[];\n"
+        "  BEGIN\n  bc_i := NULL;\n  bc_only := NULL;\n  bc_failed := NULL;\n  bc_win := NULL;\n"
+        "{set}  END;\n").format(
         one=_redo_loop(unit, batch, first, fetch_failed),
         set=_redo_loop(unit, set_based(unit, award, channel), sql.SQL(""), sql.SQL("")))
 
@@ -166,10 +175,9 @@ def unit_function_ddl(unit: TableUnit, award: AwardTable, channel: str,
     digest. `name` overrides the function's name (fire mode's copy)."""
     fn = sql.Identifier(SCHEMA, name or unit.function)
     body = sql.SQL(
-        "#variable_conflict use_column\nDECLARE\n  n_awarded bigint;\n  n_changed int := 0;\n"
-        "  bc_deadline timestamptz;\n  bc_contended text[];\n  bc_paused text[];\n"
-        "  bc_held text[];\n  bc_win text[];\n  bc_groups int[];\n  bc_active text[];\n"
-        "  bc_i int := 0;\n  bc_code text;\n  bc_only text[];\n  bc_failed boolean := false;\n"
+        "#variable_conflict use_column\nDECLARE\n  n_awarded bigint;\n  n_changed int;\n"
+        "  bc_paused text[];\n  bc_held text[];\n  bc_win text[];\n  bc_groups int[];\n"
+        "  bc_i int;\n  bc_code text;\n  bc_only text[];\n  bc_failed boolean;\n"
         "BEGIN\n{body}  RETURN NULL;\nEND;\n").format(
         body=_body(unit, award, channel)).as_string(None)
     create = sql.SQL(

@@ -1,21 +1,20 @@
 """The one-row path of a table's trigger function (generator 8): every badge of the table
 and operation decided for the one changed row held in NEW/OLD.
 
-Statements, each paid once whatever the number of badges:
-1. one read of the pause state (all paused codes: the table is small; '*' returns);
-2. one PL/pgSQL expression, no query, for every plain-expression condition: the codes won
-   (with nothing paused and no redo, the pause tests are left out altogether); whether
-   the user holds them is probed only for those, in the award statement (most writes
-   meet no plain condition and pay no holder lookup);
-3. for conditions that read other rows, one holder lookup (per user field, usually one):
-   the codes the user holds;
-4. one lock statement for the value groups (a condition that reads other rows, or the
-   levels of one value): one (value, user) advisory lock each, else the row is queued for
-   each badge of the group (sqlgen_locks);
-5. one query per value: each threshold compared against one evaluation, in a later
+A write pays for every statement it runs, each simple PL/pgSQL expression included
+(PostgreSQL sets each one up anew in every transaction), so the path runs as few as it
+can, whatever the number of badges (bench/badges_per_table.py, trigger_overhead.py):
+1. one state statement: the paused codes and, when conditions read other rows, the codes
+   the user holds and one (value, user) advisory lock per value group (a condition that
+   reads other rows, or the levels of one value) the user can still earn from;
+2. one PL/pgSQL expression, no query, for the plain-expression conditions while nothing
+   is paused and this is no redo (families of thresholds as one width_bucket,
+   sqlgen_thresholds); else '*' returns, and they are judged behind their pause tests;
+3. one query per locked value group: its thresholds against one evaluation, in a later
    statement than the lock, so READ COMMITTED shows what the lock's previous holder
-   committed;
-6. one insert of all the awards (event and NOTIFY each).
+   committed; a contended group's row is queued for reconcile instead (sqlgen_locks);
+4. one insert of all the awards (event and NOTIFY each), only when some badge was won;
+   whether the user holds a plain-expression badge is probed there, for those won only.
 
 When anything in the batch fails, the function runs it again for each badge alone
 (bc_only, see sqlgen_table), so the failing badge logs (and auto-pauses) alone and the
@@ -29,16 +28,21 @@ from psycopg import sql
 from .sqlgen import SCHEMA, AwardTable, Target, row_record
 from .sqlgen_events import grant_query
 from .sqlgen_locks import LOCK_WAIT, target_lock_key, user_lock_key
+from .sqlgen_thresholds import codes_met, families
 from .sqlgen_winners import lacks_badge
 
+PAUSED = sql.SQL("bc_paused")
 
 
 def read_pauses() -> sql.Composed:
     """All paused codes into bc_paused; return at once while every badge is paused."""
     return sql.SQL(
         "  SELECT coalesce(array_agg(code), '{{}}') INTO bc_paused FROM {s}.paused;\n"
-        "  IF '*' = ANY (bc_paused) THEN\n    RETURN NULL;\n  END IF;\n").format(
-        s=sql.Identifier(SCHEMA))
+        "{star}").format(s=sql.Identifier(SCHEMA), star=_all_paused())
+
+
+def _all_paused() -> sql.SQL:
+    return sql.SQL("  IF '*' = ANY (bc_paused) THEN\n    RETURN NULL;\n  END IF;\n")
 
 
 def user_fields(unit) -> list[str]:
@@ -54,110 +58,194 @@ def groups(unit) -> list[list[Target]]:
     return list(found.values())
 
 
-def active(code: sql.Composable) -> sql.Composed:
+def active(code: sql.Composable, paused: sql.Composable = PAUSED) -> sql.Composed:
     """This badge is judged now: not paused, and in this pass (bc_only: the redo's one)."""
-    return sql.SQL("NOT {c} = ANY (bc_paused) AND (bc_only IS NULL OR {c} = ANY (bc_only))"
-                   ).format(c=code)
+    return sql.SQL("NOT {c} = ANY ({p}) AND (bc_only IS NULL OR {c} = ANY (bc_only))"
+                   ).format(c=code, p=paused)
 
 
-def group_value(group: list[Target]) -> tuple[sql.Composable, list[sql.Composed]]:
-    """The group's value (a SELECT) and, per badge, its test on that value `q.v`: its
-    threshold compared, or, for a condition of its own, the value itself."""
+def some_active(codes: sql.Composable, paused: sql.Composable) -> sql.Composed:
+    """One of `codes` (a text[]) is judged now; one expression whatever their number
+    (bc_only, the redo's pass, holds one code)."""
+    return sql.SQL("CASE WHEN bc_only IS NULL THEN NOT {c} <@ {p}"
+                   " ELSE {c} && bc_only AND NOT bc_only <@ {p} END").format(c=codes, p=paused)
+
+
+def group_value(group: list[Target]) -> sql.SQL:
+    """The group's value: a SELECT (the levels' value, or a condition of its own)."""
     info = group[0].info
-    if info.value_sql is not None:
-        return sql.SQL(info.value_sql), [
-            sql.SQL("q.v {op} {at}").format(op=sql.SQL(t.info.comparison),
-                                            at=sql.SQL(t.info.threshold)) for t in group]
-    return sql.SQL(info.select_sql), [sql.SQL("q.v") for _ in group]
+    return sql.SQL(info.value_sql if info.value_sql is not None else info.select_sql)
+
+
+def group_test(v: sql.Composable):
+    """Per badge of a group, its test on the group's value `v` (for
+    sqlgen_thresholds.codes_met): its threshold compared, or, for a condition of its own,
+    the value itself."""
+    def test(t: Target) -> sql.Composable:
+        if t.info.value_sql is None:
+            return v
+        return sql.SQL("{} {} {}").format(v, sql.SQL(t.info.comparison),
+                                          sql.SQL(t.info.threshold))
+    return test
 
 
 def _held(unit, award: AwardTable) -> sql.Composed:
-    """bc_held: the codes the user (each user field's) holds; `i:code` with several fields."""
+    """The codes the user (each user field's) holds; `i:code` with several fields."""
     rec, fields = row_record(unit.op), user_fields(unit)
     parts = [sql.SQL("ARRAY(SELECT {p}held.code::text FROM {award} AS held"
                      " WHERE held.user_id = {rec}.{uf})").format(
         p=sql.SQL("") if len(fields) == 1 else sql.SQL("{}::text || ':' || ").format(
             sql.Literal(i)), award=award.ident, rec=rec, uf=sql.Identifier(uf))
         for i, uf in enumerate(fields)]
-    return sql.SQL("  bc_held := {};\n").format(sql.SQL(" || ").join(parts))
+    return sql.SQL(" || ").join(parts)
 
 
-def _not_held(unit, target: Target) -> sql.Composed:
+def _not_held(unit, group: list[Target], code: sql.Composable) -> sql.Composed:
     fields = user_fields(unit)
-    key = target.badge.code if len(fields) == 1 else \
-        f"{fields.index(target.badge.user_field)}:{target.badge.code}"
-    return sql.SQL("NOT {} = ANY (bc_held)").format(sql.Literal(key))
+    if len(fields) > 1:  # as _held_keys spells it
+        code = sql.SQL("({}::text || ':' || {})").format(
+            sql.Literal(fields.index(group[0].badge.user_field)), code)
+    return sql.SQL("NOT {} = ANY (bc_held)").format(code)
 
 
-def _has_user(unit, target: Target) -> sql.Composed:
-    return sql.SQL("{}.{} IS NOT NULL").format(row_record(unit.op),
-                                               sql.Identifier(target.badge.user_field))
+def _has_user(unit, user_field: str) -> sql.Composed:
+    return sql.SQL("{}.{} IS NOT NULL").format(row_record(unit.op), sql.Identifier(user_field))
 
 
-def _early(unit, early: list[Target], checked: bool) -> sql.Composed:
-    """bc_win := the plain-expression badges won; `checked` adds the pause and redo tests."""
-    cases = [sql.SQL("CASE WHEN {user}{active} AND ({cond}) THEN {code} END").format(
-        user=_has_user(unit, t), cond=t.condition,
-        active=sql.SQL(" AND {}").format(active(sql.Literal(t.badge.code))) if checked
-        else sql.SQL(""), code=sql.Literal(t.badge.code)) for t in early]
-    return sql.SQL("bc_win := array_remove(ARRAY[{}]::text[], NULL);").format(
+def _won(unit, early: list[Target], checked: bool) -> sql.Composed:
+    """text[]: the plain-expression badges won; `checked` puts each condition behind its
+    badge's pause and redo test, so that only the badges judged now are computed."""
+    def test(t):
+        judged = sql.SQL("{} AND ").format(active(sql.Literal(t.badge.code))) \
+            if checked else sql.SQL("")
+        return sql.SQL("{}{} AND ({})").format(
+            judged, _has_user(unit, t.badge.user_field), t.condition)
+
+    def guard(f):
+        judged = sql.SQL(" AND {}").format(some_active(sql.Literal(f.codes), PAUSED)) \
+            if checked else sql.SQL("")
+        return sql.SQL("{}{}").format(_has_user(unit, f.user_field), judged)
+    return codes_met(early, lambda f: f.value, test, guard)
+
+
+def _early(unit, early: list[Target]) -> sql.Composed:
+    """bc_win := the plain-expression badges won: one PL/pgSQL expression, no query, while
+    nothing is paused and this is no redo; else, unless every badge is paused, each
+    condition behind its pause test. Not in the state statement: a condition PostgreSQL
+    can no longer plan (a dropped column) must not fail a write while paused."""
+    if not early:
+        return _all_paused()
+    return sql.SQL(
+        "  IF cardinality(bc_paused) = 0 AND bc_only IS NULL THEN\n    bc_win := {fast};\n"
+        "  ELSE\n  {star}    bc_win := ARRAY(SELECT c FROM unnest({checked}) AS c WHERE {active});\n"
+        "  END IF;\n").format(fast=_won(unit, early, False), star=_all_paused(),
+                              checked=_won(unit, early, True), active=active(sql.SQL("c")))
+
+
+def _held_keys(unit, group: list[Target]) -> list[str]:
+    """The group's codes as bc_held spells them (`i:code` with several user fields)."""
+    fields = user_fields(unit)
+    prefix = "" if len(fields) == 1 else f"{fields.index(group[0].badge.user_field)}:"
+    return [prefix + t.badge.code for t in group]
+
+
+def _locked(unit, gs: list[list[Target]], paused: sql.Composable) -> sql.Composed:
+    """int[]: per value group, its index when this transaction now holds the group's
+    (value, user) lock, -1 - its index when another transaction holds it past the deadline
+    (`s.deadline`; the row is queued then), nothing when the group is not tried:
+    no user, no badge of it judged now, or the user (`s.held`: what the user holds)
+    holds them all. Expressions only (CASE keeps the order): no plan node is set up for
+    what a write seldom needs."""
+    rec = row_record(unit.op)
+    cases = []
+    for i, g in enumerate(gs):
+        user = sql.SQL("{}.{}").format(rec, sql.Identifier(g[0].badge.user_field))
+        key, ukey = sql.Literal(target_lock_key(g[0])), user_lock_key(user)
+        cases.append(sql.SQL(
+            "CASE WHEN {user} IS NOT NULL AND NOT '*' = ANY ({p}) AND {some}\n"
+            "        AND NOT {held}::text[] <@ s.held THEN\n"
+            "        CASE WHEN pg_try_advisory_xact_lock({key}, {ukey})\n"
+            "          OR {s}.lock_within({key}, {ukey}, s.deadline) THEN {i} ELSE {n} END END"
+        ).format(user=user, p=paused, some=some_active(
+            sql.Literal([t.badge.code for t in g]), paused),
+            held=sql.Literal(_held_keys(unit, g)), key=key, ukey=ukey,
+            s=sql.Identifier(SCHEMA), i=sql.Literal(i), n=sql.Literal(-1 - i)))
+    return sql.SQL("array_remove(ARRAY[{}]::int[], NULL)").format(
         sql.SQL(",\n      ").join(cases))
 
 
-def _groups_values(unit, gs: list[list[Target]]) -> sql.Composed:
-    """The value groups as a relation: index, lock key, user, the codes, OLD needed."""
+def _queue_contended(unit, group: list[Target]) -> sql.Composed:
+    """The row queued for reconcile for each badge judged now of a group whose lock
+    another transaction held too long."""
     rec = row_record(unit.op)
-    rows = [sql.SQL("({i}, {key}, {rec}.{uf}, {codes}::text[], {pairs})").format(
-        i=sql.Literal(i), key=sql.Literal(target_lock_key(g[0])), rec=rec,
-        uf=sql.Identifier(g[0].badge.user_field),
-        codes=sql.Literal([t.badge.code for t in g]),
-        pairs=sql.Literal(unit.op == "delete" or any(t.needs_old_and_new(unit.op) for t in g)))
-        for i, g in enumerate(gs)]
-    return sql.SQL("(VALUES {}) AS g(i, k, u, codes, pairs)").format(sql.SQL(", ").join(rows))
-
-
-def _lock(unit, gs: list[list[Target]]) -> sql.Composed:
-    """bc_groups := the groups whose (value, user) lock this transaction now holds, each
-    tried once (CASE keeps the order: only wanted groups), all within one LOCK_WAIT; for a
-    group whose lock another transaction holds, the row is queued for each of its badges
-    judged now."""
-    wanted = sql.SQL("array_remove(ARRAY[{}]::int[], NULL)").format(sql.SQL(", ").join(
-        sql.SQL("CASE WHEN {user} AND {some} THEN {i} END").format(
-            user=_has_user(unit, g[0]), i=sql.Literal(i),
-            some=sql.SQL(" OR ").join(sql.SQL("({})").format(active(sql.Literal(t.badge.code)))
-                                     for t in g)) for i, g in enumerate(gs)))
     new = sql.SQL("to_jsonb(NEW)") if unit.op != "delete" else sql.SQL("NULL")
-    ukey = user_lock_key(sql.SQL("g.u"))
+    pairs = unit.op == "delete" or any(t.needs_old_and_new(unit.op) for t in group)
     return sql.SQL(
-        "  bc_groups := {wanted};\n"
-        "  IF cardinality(bc_groups) > 0 THEN\n"
-        "    bc_deadline := clock_timestamp() + {wait}::interval;\n"
-        "    SELECT coalesce(array_agg(g.i), '{{}}') INTO bc_groups FROM {values}\n"
-        "      WHERE CASE WHEN g.i = ANY (bc_groups) THEN\n"
-        "        pg_try_advisory_xact_lock(g.k, {ukey})\n"
-        "        OR {s}.lock_within(g.k, {ukey}, bc_deadline)\n"
-        "        OR (SELECT bool_or({s}.enqueue(c, {op}, (g.u)::text, {new},\n"
-        "                CASE WHEN g.pairs THEN to_jsonb(OLD) END))\n"
-        "            FROM unnest(g.codes) AS c WHERE {active_c})\n"
-        "        ELSE false END;\n").format(
-        wanted=wanted, wait=sql.Literal(LOCK_WAIT), values=_groups_values(unit, gs), ukey=ukey,
-        s=sql.Identifier(SCHEMA), op=sql.Literal(unit.op), new=new,
-        active_c=active(sql.SQL("c")))
+        "    PERFORM {s}.enqueue(c, {op}, ({rec}.{uf})::text, {new}, {old})  -- reconcile judges\n"
+        "      FROM unnest({codes}::text[]) AS c WHERE {active};\n").format(
+        s=sql.Identifier(SCHEMA), op=sql.Literal(unit.op), rec=rec,
+        uf=sql.Identifier(group[0].badge.user_field), new=new,
+        old=sql.SQL("to_jsonb(OLD)") if pairs else sql.SQL("NULL"),
+        codes=sql.Literal([t.badge.code for t in group]), active=active(sql.SQL("c")))
+
+
+def _state(unit, award: AwardTable, gs: list[list[Target]]) -> sql.Composed:
+    """One statement for what every badge shares: the paused codes and, when conditions
+    read other rows, the codes the user holds and the value locks taken for the groups
+    that can still award."""
+    if not gs:
+        return sql.SQL(
+            "  SELECT coalesce(array_agg(code), '{{}}') INTO bc_paused FROM {s}.paused;\n"
+        ).format(s=sql.Identifier(SCHEMA))
+    paused = sql.SQL("s.paused")
+    return sql.SQL(
+        "  SELECT s.paused, s.held, {locked}\n    INTO bc_paused, bc_held, bc_groups\n"
+        "    FROM (SELECT (SELECT coalesce(array_agg(code), '{{}}') FROM {s}.paused) AS paused,\n"
+        "      {held} AS held, clock_timestamp() + {wait}::interval AS deadline\n"
+        "      OFFSET 0) AS s;  -- each once, not per use\n").format(
+        wait=sql.Literal(LOCK_WAIT), held=_held(unit, award), locked=_locked(unit, gs, paused),
+        s=sql.Identifier(SCHEMA))
+
+
+def _judge_group(unit, group: list[Target]) -> sql.Composed:
+    """The codes the group's value awards (threshold met, judged now, not held), appended
+    to bc_win, in one evaluation of the value. One badge: its own test, in one query.
+    Several: while nothing is paused, this is no redo and the user holds none of them,
+    the codes met are all awarded, with no filter to set up."""
+    value = group_value(group)
+    if len(group) == 1:
+        t = group[0]
+        return sql.SQL(
+            "    IF {active} AND {not_held} AND ({test}) THEN\n"
+            "      bc_win := bc_win || {code}::text;\n    END IF;\n").format(
+            active=active(sql.Literal(t.badge.code)),
+            not_held=_not_held(unit, group, sql.Literal(t.badge.code)),
+            test=group_test(sql.SQL("({})").format(value))(t), code=sql.Literal(t.badge.code))
+    folded, rest = families(group)
+    fenced = len(folded) + len(rest) > 1  # the value is used more than once
+    v = sql.SQL("q.v") if fenced else sql.SQL("({})").format(value)
+    met = codes_met(group, lambda f: v, group_test(v))
+    source = sql.SQL("\n      FROM (SELECT ({value}) AS v OFFSET 0) AS q;  -- once, not per use"
+                     ).format(value=value) if fenced else sql.SQL(";")
+    return sql.SQL(
+        "    IF cardinality(bc_paused) = 0 AND bc_only IS NULL AND NOT bc_held && {held} THEN\n"
+        "      SELECT bc_win || {met} INTO bc_win{source}\n"
+        "    ELSE\n"
+        "      SELECT bc_win || ARRAY(SELECT c FROM unnest({met}) AS c\n"
+        "        WHERE {active} AND {not_held}) INTO bc_win{source}\n"
+        "    END IF;\n").format(
+        held=sql.SQL("{}::text[]").format(sql.Literal(_held_keys(unit, group))), met=met,
+        source=source, active=active(sql.SQL("c")),
+        not_held=_not_held(unit, group, sql.SQL("c")))
 
 
 def _group_query(unit, index: int, group: list[Target]) -> sql.Composed:
-    """One evaluation of the group's value: the codes it awards (threshold met, judged now,
-    not held), appended to bc_win."""
-    value, tests = group_value(group)
-    tests = [sql.SQL("CASE WHEN ({test}) AND {active} AND {held} THEN {code} END").format(
-        test=test, active=active(sql.Literal(t.badge.code)), held=_not_held(unit, t),
-        code=sql.Literal(t.badge.code)) for t, test in zip(group, tests)]
+    """The group judged when its lock is held, its row queued when contended."""
     return sql.SQL(
-        "    IF {i} = ANY (bc_groups) THEN\n"
-        "      SELECT bc_win || array_remove(ARRAY[{tests}]::text[], NULL) INTO bc_win\n"
-        "        FROM (SELECT ({value}) AS v OFFSET 0) AS q;  -- once, not per use\n"
-        "    END IF;\n").format(
-        i=sql.Literal(index), tests=sql.SQL(", ").join(tests), value=value)
+        "  IF {i} = ANY (bc_groups) THEN\n{judge}"
+        "  ELSIF {n} = ANY (bc_groups) THEN\n{queue}  END IF;\n").format(
+        i=sql.Literal(index), judge=_judge_group(unit, group), n=sql.Literal(-1 - index),
+        queue=_queue_contended(unit, group))
 
 
 def _names(unit) -> sql.Composed:
@@ -173,18 +261,8 @@ def one_row_batch(unit, award: AwardTable, channel: str) -> sql.Composed:
     """Every badge of the unit for the row in NEW/OLD, in the fewest statements."""
     early = [t for t in unit.targets if not t.locks]
     gs = groups(unit)
-    parts = [read_pauses()]
-    if early:
-        parts.append(sql.SQL(
-            "  IF cardinality(bc_paused) = 0 AND bc_only IS NULL THEN\n    {fast}\n"
-            "  ELSE\n    {checked}\n  END IF;\n").format(
-            fast=_early(unit, early, False), checked=_early(unit, early, True)))
-    else:
-        parts.append(sql.SQL("  bc_win := '{}';\n"))
-    if gs:
-        parts += [_held(unit, award), _lock(unit, gs)]
-        parts += [_group_query(unit, i, g) for i, g in enumerate(gs)]
-        parts.append(sql.SQL("  END IF;\n"))
+    parts = [_state(unit, award, gs), _early(unit, early)]
+    parts += [_group_query(unit, i, g) for i, g in enumerate(gs)]
     winners = sql.SQL("SELECT b.user_id, b.code, b.name FROM unnest(bc_win) AS w(code)"
                       " JOIN {names} ON b.code = w.code WHERE {lacks}").format(
         names=_names(unit), lacks=lacks_badge(award, sql.SQL("b.user_id"), sql.SQL("b.code")))

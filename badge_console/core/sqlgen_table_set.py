@@ -3,11 +3,12 @@ changed several rows.
 
 Plain-expression badges share one projection of the transition table: the changed rows
 reduced to the distinct combinations of the columns any of them reads, each combination
-giving the codes whose condition holds (one LATERAL list), holders skipped by the index
-probe, all awarded by one insert. Conditions that read other rows go by value group (the
-levels of one value, or one badge): the lock of every changed user lacking one of them
-(sqlgen_locks, one key per value), then the value once per distinct projected row, each
-threshold compared. The whole runs in one subtransaction; when it fails, again for each
+giving the codes whose condition holds (one array per user field, a family of thresholds
+as one width_bucket: sqlgen_thresholds), holders skipped by the index probe, all awarded
+by one insert. Conditions that read other rows go by value group (the levels of one
+value, or one badge): the lock of every changed user lacking one of them (sqlgen_locks,
+one key per value), then the value once per distinct projected row, its thresholds
+compared. The whole runs in one subtransaction; when it fails, again for each
 badge alone (bc_only, see sqlgen_table) so the failing one only logs its own error. The
 pause is read once for all.
 """
@@ -19,7 +20,9 @@ from psycopg import sql
 from .sqlgen import NEW_TABLE, OLD_TABLE, AwardTable, row_alias
 from .sqlgen_events import grant_query
 from .sqlgen_locks import lock_or_queue_set
-from .sqlgen_table_row import active, group_value, groups, read_pauses
+from .sqlgen_table_row import (active, group_test, group_value, groups, read_pauses,
+                               some_active)
+from .sqlgen_thresholds import codes_met
 from .sqlgen_winners import lacks_badge
 
 
@@ -51,31 +54,48 @@ def _rows(unit, early, users: sql.Composable | None = None) -> sql.Composed:
 def _grant(unit, targets, candidates: sql.Composable, award: AwardTable,
            channel: str) -> sql.Composed:
     """Award the distinct (user_id, code) pairs `candidates` yields (fenced: holders are
-    probed after the de-duplication), with each badge's name; one insert."""
+    probed after the de-duplication), with each badge's name; one insert, in user then
+    code order (the awards of one statement keep that order in ids and events)."""
     names = sql.SQL(", ").join(sql.SQL("({}::text, {}::text)").format(
         sql.Literal(t.badge.code), sql.Literal(t.badge.name)) for t in targets)
     winners = sql.SQL(
         "SELECT w.user_id, w.code, b.name FROM ({candidates} OFFSET 0) AS w\n"
         "    JOIN (VALUES {names}) AS b(code, name) ON b.code = w.code\n"
-        "    WHERE {lacks}").format(
+        "    WHERE {lacks}\n    ORDER BY w.user_id, w.code").format(
         candidates=candidates, names=names,
         lacks=lacks_badge(award, sql.SQL("w.user_id"), sql.SQL("w.code")))
     return grant_query(award, channel, winners, code=None, name=None,
                        table=unit.table.display, op=unit.op, into="n_awarded")
 
 
+def _judged(t) -> sql.Composed:
+    """The badge's condition behind its pause and redo test (a sub-select: an InitPlan,
+    run once per statement, not per row)."""
+    return sql.SQL("(SELECT {}) AND ({})").format(active(sql.Literal(t.badge.code)),
+                                                  t.condition)
+
+
 def _early_batch(unit, early, award: AwardTable, channel: str) -> sql.Composed:
+    """The plain-expression badges judged now (bc_active, read once): per changed row, the
+    codes won for each user field (sqlgen_thresholds.codes_met), one insert."""
     alias = sql.Identifier(row_alias(unit.op))
-    pairs = sql.SQL(", ").join(
-        sql.SQL("({a}.{uf}, CASE WHEN (SELECT {active}) AND ({cond}) THEN {code}::text END)"
-                ).format(  # the sub-select runs once per statement (an InitPlan), not per row
-            a=alias, uf=sql.Identifier(t.badge.user_field), code=sql.Literal(t.badge.code),
-            active=active(sql.Literal(t.badge.code)), cond=t.condition) for t in early)
-    return _grant(unit, early, sql.SQL(
-        "SELECT DISTINCT c.user_id, c.code FROM {rows}\n"
-        "      CROSS JOIN LATERAL (VALUES {pairs}) AS c(user_id, code)\n"
-        "      WHERE c.code IS NOT NULL AND c.user_id IS NOT NULL").format(
-        rows=_rows(unit, early), pairs=pairs), award, channel)
+    fields = list(dict.fromkeys(t.badge.user_field for t in early))
+    won = sql.SQL(", ").join(sql.SQL("({a}.{uf}, {codes})").format(
+        a=alias, uf=sql.Identifier(uf), codes=codes_met(
+            [t for t in early if t.badge.user_field == uf], lambda f: f.value, _judged,
+            lambda f: sql.SQL("(SELECT {})").format(
+                some_active(sql.Literal(f.codes), sql.SQL("bc_paused"))))) for uf in fields)
+    grant = _grant(unit, early, sql.SQL(
+        "SELECT DISTINCT c.user_id, w.code FROM {rows}\n"
+        "      CROSS JOIN LATERAL (VALUES {won}) AS c(user_id, codes)\n"
+        "      CROSS JOIN LATERAL unnest(c.codes) AS w(code)\n"
+        "      WHERE c.user_id IS NOT NULL AND w.code = ANY (bc_active)").format(
+        rows=_rows(unit, early), won=won), award, channel)
+    return sql.SQL(
+        "  bc_active := ARRAY(SELECT c FROM unnest({codes}::text[]) AS c WHERE {active});\n"
+        "  IF cardinality(bc_active) > 0 THEN\n{grant};\n  END IF;\n").format(
+        codes=sql.Literal([t.badge.code for t in early]), active=active(sql.SQL("c")),
+        grant=grant)
 
 
 def _lacks_any(award: AwardTable, user: sql.Composable) -> sql.Composed:
@@ -89,17 +109,15 @@ def _group_batch(unit, group, award: AwardTable, channel: str) -> sql.Composed:
     badges, each threshold compared; not paused, not held; one insert."""
     user = sql.SQL("{}.{}").format(sql.Identifier(row_alias(unit.op)),
                                    sql.Identifier(group[0].badge.user_field))
-    value, tests = group_value(group)
+    value, v = group_value(group), sql.SQL("q.v")
     return _grant(unit, group, sql.SQL(
         "SELECT DISTINCT {user} AS user_id, c.code FROM {rows}\n"
         "      CROSS JOIN LATERAL (SELECT ({value}) AS v OFFSET 0) AS q  -- once, not per use\n"
-        "      CROSS JOIN LATERAL (VALUES {tests}) AS c(code)\n"
+        "      CROSS JOIN LATERAL unnest({met}) AS c(code)\n"
         "      WHERE c.code = ANY (bc_active)").format(
         user=user, rows=_rows(unit, group, sql.SQL("{} IS NOT NULL AND {}").format(
             user, _lacks_any(award, user))),
-        value=value, tests=sql.SQL(", ").join(
-            sql.SQL("(CASE WHEN {} THEN {}::text END)").format(test, sql.Literal(t.badge.code))
-            for t, test in zip(group, tests))),
+        value=value, met=codes_met(group, lambda f: v, group_test(v))),
         award, channel)
 
 
@@ -120,6 +138,6 @@ def set_based(unit, award: AwardTable, channel: str) -> sql.Composed:
     early = [t for t in unit.targets if not t.locks]
     parts = [read_pauses()]
     if early:
-        parts.append(sql.SQL("{};\n").format(_early_batch(unit, early, award, channel)))
+        parts.append(_early_batch(unit, early, award, channel))
     parts += [_group(unit, g, award, channel) for g in groups(unit)]
     return sql.SQL("").join(parts)
