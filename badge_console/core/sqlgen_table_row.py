@@ -133,8 +133,8 @@ def _early(unit, early: list[Target]) -> sql.Composed:
     nothing is paused and this is no redo; else, unless every badge is paused, each
     condition behind its pause test. Not in the state statement: a condition PostgreSQL
     can no longer plan (a dropped column) must not fail a write while paused."""
-    if not early:
-        return _all_paused()
+    if not early:  # '*' leaves every value group unlocked (_locked): nothing to judge
+        return sql.SQL("")
     return sql.SQL(
         "  IF cardinality(bc_paused) = 0 AND bc_only IS NULL THEN\n    bc_win := {fast};\n"
         "  ELSE\n  {star}    bc_win := ARRAY(SELECT c FROM unnest({checked}) AS c WHERE {active});\n"
@@ -209,18 +209,16 @@ def _state(unit, award: AwardTable, gs: list[list[Target]]) -> sql.Composed:
 
 def _judge_group(unit, group: list[Target]) -> sql.Composed:
     """The codes the group's value awards (threshold met, judged now, not held), appended
-    to bc_win, in one evaluation of the value. One badge: its own test, in one query.
+    to bc_win, in one evaluation of the value. One badge: its own test, in one query (its
+    lock was tried only because it is judged now and not held).
     Several: while nothing is paused, this is no redo and the user holds none of them,
     the codes met are all awarded, with no filter to set up."""
     value = group_value(group)
-    if len(group) == 1:
+    if len(group) == 1:  # locked: so judged now and not held (_locked)
         t = group[0]
-        return sql.SQL(
-            "    IF {active} AND {not_held} AND ({test}) THEN\n"
-            "      bc_win := bc_win || {code}::text;\n    END IF;\n").format(
-            active=active(sql.Literal(t.badge.code)),
-            not_held=_not_held(unit, group, sql.Literal(t.badge.code)),
-            test=group_test(sql.SQL("({})").format(value))(t), code=sql.Literal(t.badge.code))
+        return sql.SQL("    IF {test} THEN\n      bc_win := bc_win || {code}::text;\n    END IF;\n"
+                       ).format(test=group_test(sql.SQL("({})").format(value))(t),
+                                code=sql.Literal(t.badge.code))
     folded, rest = families(group)
     fenced = len(folded) + len(rest) > 1  # the value is used more than once
     v = sql.SQL("q.v") if fenced else sql.SQL("({})").format(value)
