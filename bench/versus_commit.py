@@ -91,8 +91,8 @@ def measure(admin_dsn: str, commit: str, sizes: Sizes, repeat: int, workloads) -
                 if theirs != ours:
                     raise SystemExit(f"MISMATCH in {w}: {commit} and this tree award differently")
             med = {c: statistics.median(v) for c, v in spent.items()}
-            cells = [f"{med[c] / med['none']:6.3f} ({(med[c] - med['none']) / len(stmts) * 1e6:+7.1f} us)"
-                     for c in labels[1:]]
+            extra = {c: (med[c] - med["none"]) / len(stmts) * 1e6 for c in labels}
+            cells = [f"{med[c] / med['none']:6.3f} ({extra[c]:+7.1f} us)" for c in labels[1:]]
             print(f"{w:<8} {len(ours):>6} | " + " | ".join(f"{cell:>22}" for cell in cells))
 
 

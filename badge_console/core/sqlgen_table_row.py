@@ -137,7 +137,8 @@ def _early(unit, early: list[Target]) -> sql.Composed:
         return sql.SQL("")
     return sql.SQL(
         "  IF cardinality(bc_paused) = 0 AND bc_only IS NULL THEN\n    bc_win := {fast};\n"
-        "  ELSE\n  {star}    bc_win := ARRAY(SELECT c FROM unnest({checked}) AS c WHERE {active});\n"
+        "  ELSE\n  {star}    bc_win := ARRAY(SELECT c FROM unnest({checked}) AS c\n"
+        "      WHERE {active});\n"
         "  END IF;\n").format(fast=_won(unit, early, False), star=_all_paused(),
                               checked=_won(unit, early, True), active=active(sql.SQL("c")))
 
@@ -225,15 +226,18 @@ def _judge_group(unit, group: list[Target]) -> sql.Composed:
     met = codes_met(group, lambda f: v, group_test(v))
     source = sql.SQL("\n      FROM (SELECT ({value}) AS v OFFSET 0) AS q;  -- once, not per use"
                      ).format(value=value) if fenced else sql.SQL(";")
+    # One user field: codes the user holds may stay in bc_win; the award statement runs
+    # only when bc_win holds one they lack (one_row_batch) and probes each: no filter.
+    held_ok = sql.SQL("") if len(user_fields(unit)) == 1 else sql.SQL(
+        " AND NOT bc_held && {}::text[]").format(sql.Literal(_held_keys(unit, group)))
     return sql.SQL(
-        "    IF cardinality(bc_paused) = 0 AND bc_only IS NULL AND NOT bc_held && {held} THEN\n"
+        "    IF cardinality(bc_paused) = 0 AND bc_only IS NULL{held_ok} THEN\n"
         "      SELECT bc_win || {met} INTO bc_win{source}\n"
         "    ELSE\n"
         "      SELECT bc_win || ARRAY(SELECT c FROM unnest({met}) AS c\n"
         "        WHERE {active} AND {not_held}) INTO bc_win{source}\n"
         "    END IF;\n").format(
-        held=sql.SQL("{}::text[]").format(sql.Literal(_held_keys(unit, group))), met=met,
-        source=source, active=active(sql.SQL("c")),
+        held_ok=held_ok, met=met, source=source, active=active(sql.SQL("c")),
         not_held=_not_held(unit, group, sql.SQL("c")))
 
 
@@ -264,7 +268,9 @@ def one_row_batch(unit, award: AwardTable, channel: str) -> sql.Composed:
     winners = sql.SQL("SELECT b.user_id, b.code, b.name FROM unnest(bc_win) AS w(code)"
                       " JOIN {names} ON b.code = w.code WHERE {lacks}").format(
         names=_names(unit), lacks=lacks_badge(award, sql.SQL("b.user_id"), sql.SQL("b.code")))
-    parts.append(sql.SQL("  IF cardinality(bc_win) > 0 THEN\n{};\n  END IF;\n").format(
-        grant_query(award, channel, winners, code=None, name=None, table=unit.table.display,
+    lacks_one = sql.SQL(" AND NOT bc_win <@ bc_held") \
+        if gs and len(user_fields(unit)) == 1 else sql.SQL("")
+    parts.append(sql.SQL("  IF cardinality(bc_win) > 0{} THEN\n{};\n  END IF;\n").format(
+        lacks_one, grant_query(award, channel, winners, code=None, name=None, table=unit.table.display,
                     op=unit.op, into="n_awarded")))
     return sql.SQL("").join(parts)

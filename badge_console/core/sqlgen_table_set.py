@@ -22,7 +22,7 @@ from .sqlgen_events import grant_query
 from .sqlgen_locks import lock_or_queue_set
 from .sqlgen_table_row import (active, group_test, group_value, groups, read_pauses,
                                some_active)
-from .sqlgen_thresholds import codes_met
+from .sqlgen_thresholds import codes_met, families
 from .sqlgen_winners import lacks_badge
 
 
@@ -75,22 +75,39 @@ def _judged(t) -> sql.Composed:
                                                   t.condition)
 
 
-def _early_batch(unit, early, award: AwardTable, channel: str) -> sql.Composed:
-    """The plain-expression badges judged now (bc_active, read once): per changed row, the
-    codes won for each user field (sqlgen_thresholds.codes_met), one insert."""
+def _won_rows(unit, early) -> sql.Composed:
+    """The distinct (user_id, code) pairs the changed rows win among the plain-expression
+    badges. With a family of thresholds: an array of codes per user field (codes_met),
+    unnested; else a VALUES row per badge, cheaper than building and unnesting arrays."""
     alias = sql.Identifier(row_alias(unit.op))
+    folded, _ = families(early)
+    if not folded:
+        pairs = sql.SQL(", ").join(sql.SQL(
+            "({a}.{uf}, CASE WHEN {test} THEN {code}::text END)").format(
+                a=alias, uf=sql.Identifier(t.badge.user_field), test=_judged(t),
+                code=sql.Literal(t.badge.code)) for t in early)
+        return sql.SQL("SELECT DISTINCT w.user_id, w.code FROM {rows}\n"
+                       "      CROSS JOIN LATERAL (VALUES {pairs}) AS w(user_id, code)\n"
+                       "      WHERE w.code IS NOT NULL AND w.user_id IS NOT NULL").format(
+            rows=_rows(unit, early), pairs=pairs)
     fields = list(dict.fromkeys(t.badge.user_field for t in early))
     won = sql.SQL(", ").join(sql.SQL("({a}.{uf}, {codes})").format(
         a=alias, uf=sql.Identifier(uf), codes=codes_met(
             [t for t in early if t.badge.user_field == uf], lambda f: f.value, _judged,
             lambda f: sql.SQL("(SELECT {})").format(
                 some_active(sql.Literal(f.codes), sql.SQL("bc_paused"))))) for uf in fields)
-    grant = _grant(unit, early, sql.SQL(
+    return sql.SQL(
         "SELECT DISTINCT c.user_id, w.code FROM {rows}\n"
         "      CROSS JOIN LATERAL (VALUES {won}) AS c(user_id, codes)\n"
         "      CROSS JOIN LATERAL unnest(c.codes) AS w(code)\n"
         "      WHERE c.user_id IS NOT NULL AND w.code = ANY (bc_active)").format(
-        rows=_rows(unit, early), won=won), award, channel)
+        rows=_rows(unit, early), won=won)
+
+
+def _early_batch(unit, early, award: AwardTable, channel: str) -> sql.Composed:
+    """The plain-expression badges judged now (bc_active, read once; none: no query): the
+    codes the changed rows win (_won_rows), one insert."""
+    grant = _grant(unit, early, _won_rows(unit, early), award, channel)
     return sql.SQL(
         "  bc_active := ARRAY(SELECT c FROM unnest({codes}::text[]) AS c WHERE {active});\n"
         "  IF cardinality(bc_active) > 0 THEN\n{grant};\n  END IF;\n").format(
@@ -110,14 +127,20 @@ def _group_batch(unit, group, award: AwardTable, channel: str) -> sql.Composed:
     user = sql.SQL("{}.{}").format(sql.Identifier(row_alias(unit.op)),
                                    sql.Identifier(group[0].badge.user_field))
     value, v = group_value(group), sql.SQL("q.v")
+    if families(group)[0]:
+        codes = sql.SQL("unnest({})").format(codes_met(group, lambda f: v, group_test(v)))
+    else:  # a VALUES row per badge: no array to build and unnest
+        test = group_test(v)
+        codes = sql.SQL("(VALUES {})").format(sql.SQL(", ").join(
+            sql.SQL("(CASE WHEN {} THEN {}::text END)").format(test(t), sql.Literal(t.badge.code))
+            for t in group))
     return _grant(unit, group, sql.SQL(
         "SELECT DISTINCT {user} AS user_id, c.code FROM {rows}\n"
         "      CROSS JOIN LATERAL (SELECT ({value}) AS v OFFSET 0) AS q  -- once, not per use\n"
-        "      CROSS JOIN LATERAL unnest({met}) AS c(code)\n"
+        "      CROSS JOIN LATERAL {codes} AS c(code)\n"
         "      WHERE c.code = ANY (bc_active)").format(
         user=user, rows=_rows(unit, group, sql.SQL("{} IS NOT NULL AND {}").format(
-            user, _lacks_any(award, user))),
-        value=value, met=codes_met(group, lambda f: v, group_test(v))),
+            user, _lacks_any(award, user))), value=value, codes=codes),
         award, channel)
 
 
