@@ -143,6 +143,12 @@ def _early(unit, early: list[Target]) -> sql.Composed:
                               checked=_won(unit, early, True), active=active(sql.SQL("c")))
 
 
+def _held_probed_at_award(unit) -> bool:
+    """One user field: codes the user holds may stay in bc_win, since the award statement
+    runs only when bc_win holds one they lack and probes each (no filter per write)."""
+    return len(user_fields(unit)) == 1
+
+
 def _held_keys(unit, group: list[Target]) -> list[str]:
     """The group's codes as bc_held spells them (`i:code` with several user fields)."""
     fields = user_fields(unit)
@@ -212,8 +218,8 @@ def _judge_group(unit, group: list[Target]) -> sql.Composed:
     """The codes the group's value awards (threshold met, judged now, not held), appended
     to bc_win, in one evaluation of the value. One badge: its own test, in one query (its
     lock was tried only because it is judged now and not held).
-    Several: while nothing is paused, this is no redo and the user holds none of them,
-    the codes met are all awarded, with no filter to set up."""
+    Several: while nothing is paused and this is no redo (and, with several user fields,
+    the user holds none of them), the codes met go to bc_win with no filter to set up."""
     value = group_value(group)
     if len(group) == 1:  # locked: so judged now and not held (_locked)
         t = group[0]
@@ -226,9 +232,7 @@ def _judge_group(unit, group: list[Target]) -> sql.Composed:
     met = codes_met(group, lambda f: v, group_test(v))
     source = sql.SQL("\n      FROM (SELECT ({value}) AS v OFFSET 0) AS q;  -- once, not per use"
                      ).format(value=value) if fenced else sql.SQL(";")
-    # One user field: codes the user holds may stay in bc_win; the award statement runs
-    # only when bc_win holds one they lack (one_row_batch) and probes each: no filter.
-    held_ok = sql.SQL("") if len(user_fields(unit)) == 1 else sql.SQL(
+    held_ok = sql.SQL("") if _held_probed_at_award(unit) else sql.SQL(
         " AND NOT bc_held && {}::text[]").format(sql.Literal(_held_keys(unit, group)))
     return sql.SQL(
         "    IF cardinality(bc_paused) = 0 AND bc_only IS NULL{held_ok} THEN\n"
@@ -269,8 +273,9 @@ def one_row_batch(unit, award: AwardTable, channel: str) -> sql.Composed:
                       " JOIN {names} ON b.code = w.code WHERE {lacks}").format(
         names=_names(unit), lacks=lacks_badge(award, sql.SQL("b.user_id"), sql.SQL("b.code")))
     lacks_one = sql.SQL(" AND NOT bc_win <@ bc_held") \
-        if gs and len(user_fields(unit)) == 1 else sql.SQL("")
+        if gs and _held_probed_at_award(unit) else sql.SQL("")
+    grant = grant_query(award, channel, winners, code=None, name=None,
+                        table=unit.table.display, op=unit.op, into="n_awarded")
     parts.append(sql.SQL("  IF cardinality(bc_win) > 0{} THEN\n{};\n  END IF;\n").format(
-        lacks_one, grant_query(award, channel, winners, code=None, name=None, table=unit.table.display,
-                    op=unit.op, into="n_awarded")))
+        lacks_one, grant))
     return sql.SQL("").join(parts)
