@@ -250,3 +250,20 @@ def test_a_shared_value_is_evaluated_once_per_user_and_write(demo, one_at_a_time
                              " WHERE funcname = 'tick'").fetchone()[0]
     assert calls == (1 if one_at_a_time else 3)
     assert sorted(awards(demo)) == ([] if one_at_a_time else [(u, "count_1") for u in (1, 2, 3)])
+
+
+def test_one_plain_badge_in_a_bulk_update_awards_each_qualifying_user_once(demo):
+    """The set path of a table with one plain badge filters the changed rows by the
+    condition itself (W3 of bench/trigger_overhead.py): each qualifying user once, a
+    row without a user skipped, a holder not awarded again, nothing recorded."""
+    install_badges(demo, [demo_badge("star")])
+    run(demo, "ALTER TABLE dummy_sketch ALTER user_id DROP NOT NULL",
+        "INSERT INTO dummy_sketch (user_id, title) SELECT u, 'x' FROM generate_series(1, 4) AS u,"
+        " generate_series(1, 3)",
+        "INSERT INTO dummy_sketch (user_id, title) VALUES (NULL, 'orphan'), (NULL, 'orphan')",
+        "UPDATE dummy_sketch SET hit_views = 1000 WHERE id = (SELECT min(id) FROM dummy_sketch"
+        " WHERE user_id = 1)")
+    run(demo, "UPDATE dummy_sketch SET hit_views = 1000 + id"
+              " WHERE user_id IN (1, 2, 3) OR user_id IS NULL")
+    assert awards(demo) == [(1, "star"), (2, "star"), (3, "star")]
+    assert _errors(demo) == {}

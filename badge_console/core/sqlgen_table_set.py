@@ -26,8 +26,9 @@ from .sqlgen_thresholds import codes_met, families
 from .sqlgen_winners import lacks_badge
 
 
-def _rows(unit, early, users: sql.Composable | None = None) -> sql.Composed:
-    """The changed rows under the aliases the conditions use (new, old or both)."""
+def _changed(unit) -> sql.Composed:
+    """The transition table(s) as they are, under the aliases the conditions use (new,
+    old or both)."""
     new, old = sql.Identifier(NEW_TABLE), sql.Identifier(OLD_TABLE)
     if unit.pairs and unit.op == "update":
         pk = unit.targets[0].primary_key
@@ -35,11 +36,18 @@ def _rows(unit, early, users: sql.Composable | None = None) -> sql.Composed:
             n=new, o=old, on=sql.SQL(" AND ").join(
                 sql.SQL("new.{c} = old.{c}").format(c=sql.Identifier(c)) for c in pk))
     alias = row_alias(unit.op)
-    src = old if alias == "old" else new
+    return sql.SQL("{} AS {}").format(old if alias == "old" else new, sql.Identifier(alias))
+
+
+def _rows(unit, early, users: sql.Composable | None = None) -> sql.Composed:
+    """The changed rows reduced to the distinct combinations of the columns the
+    conditions read (the whole rows where one reads NEW or OLD as a record)."""
+    alias = row_alias(unit.op)
     infos = [t.info for t in early]
     whole = any(i.whole_old if alias == "old" else i.whole_new for i in infos)
-    if whole:
-        return sql.SQL("{} AS {}").format(src, sql.Identifier(alias))
+    if (unit.pairs and unit.op == "update") or whole:
+        return _changed(unit)
+    src = sql.Identifier(OLD_TABLE if alias == "old" else NEW_TABLE)
     cols = set().union(*(i.old_columns if alias == "old" else i.new_columns for i in infos))
     wanted = list(dict.fromkeys([*(t.badge.user_field for t in early), *sorted(cols)]))
     distinct = sql.SQL("") if any(t.volatile for t in early) else sql.SQL("DISTINCT ")
@@ -81,6 +89,12 @@ def _won_rows(unit, early) -> sql.Composed:
     unnested; else a VALUES row per badge, cheaper than building and unnesting arrays."""
     alias = sql.Identifier(row_alias(unit.op))
     folded, _ = families(early)
+    if len(early) == 1:  # judged now (bc_active); its condition filters the scan: one
+        t = early[0]     # de-duplication, not two
+        return sql.SQL("SELECT DISTINCT {a}.{uf} AS user_id, {code}::text AS code"
+                       " FROM {rows}\n      WHERE {a}.{uf} IS NOT NULL AND {test}").format(
+            a=alias, uf=sql.Identifier(t.badge.user_field), code=sql.Literal(t.badge.code),
+            rows=_changed(unit), test=t.condition)
     if not folded:
         pairs = sql.SQL(", ").join(sql.SQL(
             "({a}.{uf}, CASE WHEN {test} THEN {code}::text END)").format(
