@@ -185,6 +185,7 @@ def measure_levels(admin_dsn: str, sizes: Sizes, rounds: int) -> None:
         conns = connected(stack, admin_dsn, sizes.users, configs)
         check = (lambda c: same_awards(c, "three", "series", "levels")) if series else None
         spent = rounds_of(conns, tuple(configs), one_row(sizes), rounds, check)
+        same = series and _functions(conns["three"]) == _functions(conns["series"])
     extra = {c: (s - spent["none"]) / sizes.one_row * 1e6 for c, s in spent.items()}
     print(f"## levels: Collector bronze/silver/gold at 5/50/500, {sizes.one_row:,} one-row "
           f"inserts over {sizes.users} users, extra us per insert over none "
@@ -198,6 +199,16 @@ def measure_levels(admin_dsn: str, sizes: Sizes, rounds: int) -> None:
     ratio = extra["series"] / extra["one"]
     print(f"series of 3 levels: {extra['series']:,.0f} us; series / one badge: {ratio:.2f} "
           f"(target <= 1.2) {verdict(ratio <= 1.2)}")
+    if same:
+        print(f"  three plain badges and the series install the same trigger function: "
+              f"series / three, {extra['series'] / extra['three']:.2f}, is this run's noise")
+
+
+def _functions(conn) -> list[str]:
+    """The bodies of the trigger functions installed in this configuration's database."""
+    return [r[0] for r in conn.execute(
+        "SELECT p.prosrc FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid"
+        " WHERE NOT t.tgisinternal ORDER BY t.tgname")]
 
 
 # --------------------------------------------------------------------------- main
