@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import psycopg
+import pytest
 
 from helpers import DEMO_BADGES, ROOT, awards, demo_badge, install_badges, run
 
@@ -161,3 +162,25 @@ def test_format_errors_quote_the_bad_value(cli, badge_file):
     code, _, err = cli("validate", "--offline", "--badges", path)
     assert code == 1
     assert "'star-hyphen'" in err and "'Bad Code!'" in err and "'ignore'" in err
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["one-row", "bulk"])
+def test_a_dropped_column_breaks_only_its_own_badge_not_a_sibling(demo, bulk):
+    """Star's column is dropped; Titled, a plain badge of the same trigger, keeps
+    awarding and records nothing: the error is Star's alone (SPEC §7, isolation per
+    badge), until the operator installs again."""
+    titled = {"name": "Titled", "code": "titled", "condition": "NEW.title = 'c'",
+              "trigger_condition": "update", "trigger_table": "dummy_sketch",
+              "user_field": "user_id"}
+    install_badges(demo, [demo_badge("star"), titled])
+    run(demo, "INSERT INTO dummy_sketch (user_id, title) VALUES (1, 'a'), (2, 'b')")
+    run(demo, "ALTER TABLE dummy_sketch DROP COLUMN hit_views")
+    if bulk:
+        run(demo, "UPDATE dummy_sketch SET title = 'c'")
+    else:
+        run(demo, "UPDATE dummy_sketch SET title = 'c' WHERE id = 1",
+            "UPDATE dummy_sketch SET title = 'c' WHERE id = 2")
+    assert awards(demo) == [(1, "titled"), (2, "titled")]
+    with psycopg.connect(demo) as conn:
+        logged = {r[0] for r in conn.execute("SELECT code FROM badge_console.error_log")}
+    assert logged == {"star"}

@@ -103,8 +103,9 @@ def test_an_on_error_raise_badge_among_others_still_fails_the_write(demo):
 def test_a_paused_badge_among_many_records_nothing(demo, with_failing):
     bad = {**_views(99), "code": "bad", "name": "Bad",
            "condition": "1 / (NEW.hit_views - NEW.hit_views) = 1"}
-    install_badges(demo, [_views(1), _count(1), _count(2)] + ([bad] if with_failing else []))
-    run(demo, "INSERT INTO badge_console.paused (code) VALUES ('count_1'), ('bad')")
+    install_badges(demo, [_views(1), _views(2), _count(1), _count(2)]
+                   + ([bad] if with_failing else []))
+    run(demo, "INSERT INTO badge_console.paused (code) VALUES ('count_1'), ('views_2'), ('bad')")
     run(demo, "INSERT INTO dummy_sketch (user_id, title, hit_views) VALUES (1, 'x', 50)",
         "INSERT INTO dummy_sketch (user_id, title, hit_views) VALUES (1, 'y', 50), (2, 'z', 50)")
     assert sorted(awards(demo)) == [(1, "count_2"), (1, "views_1"), (2, "views_1")]
@@ -267,3 +268,16 @@ def test_one_plain_badge_in_a_bulk_update_awards_each_qualifying_user_once(demo)
               " WHERE user_id IN (1, 2, 3) OR user_id IS NULL")
     assert awards(demo) == [(1, "star"), (2, "star"), (3, "star")]
     assert _errors(demo) == {}
+
+
+@pytest.mark.parametrize("one_at_a_time", [True, False], ids=["one-row", "bulk"])
+def test_the_redo_after_a_failure_still_skips_a_paused_sibling(demo, one_at_a_time):
+    """Bad fails (on_error skip), so every badge is judged again alone: Views 2, paused,
+    stays unawarded in that pass too; Views 1 awards; only Bad's error is recorded."""
+    bad = {**_views(99), "code": "bad", "name": "Bad",
+           "condition": "1 / (NEW.hit_views - NEW.hit_views) = 1"}
+    install_badges(demo, [_views(1), _views(2), bad])
+    run(demo, "INSERT INTO badge_console.paused (code) VALUES ('views_2')")
+    insert_sketches(demo, [(1, 50), (2, 50)], one_at_a_time)
+    assert sorted(awards(demo)) == [(1, "views_1"), (2, "views_1")]
+    assert set(_errors(demo)) == {"bad"}

@@ -161,6 +161,7 @@ def _body(unit: TableUnit, award: AwardTable, channel: str) -> sql.Composed:
         "{one}  IF n_changed < 2 THEN\n    RETURN NULL;\n  END IF;\n"
         "  DECLARE  -- what only the set-based way uses\n"
         "    bc_deadline timestamptz;\n    bc_contended text[];\n    bc_active text[];\n"
+        "    bc_users text[];\n"
         "  BEGIN\n  bc_i := NULL;\n  bc_only := NULL;\n  bc_failed := NULL;\n  bc_win := NULL;\n"
         "{set}  END;\n").format(
         one=_redo_loop(unit, batch, first, fetch_failed),

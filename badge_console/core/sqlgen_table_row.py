@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from .sqlgen import SCHEMA, AwardTable, Target, row_record
+from .sqlgen import NEW_TABLE, OLD_TABLE, SCHEMA, AwardTable, Target, row_alias, row_record
 from .sqlgen_events import grant_query
 from .sqlgen_locks import LOCK_WAIT, target_lock_key, user_lock_key
 from .sqlgen_thresholds import codes_met, families
@@ -128,19 +128,76 @@ def _won(unit, early: list[Target], checked: bool) -> sql.Composed:
     return codes_met(early, lambda f: f.value, test, guard)
 
 
+def changed_rows(unit) -> sql.Composed:
+    """The transition table(s) as they are, under the aliases the conditions use (new,
+    old or both)."""
+    new, old = sql.Identifier(NEW_TABLE), sql.Identifier(OLD_TABLE)
+    if unit.pairs and unit.op == "update":
+        pk = unit.targets[0].primary_key
+        return sql.SQL("{n} AS new JOIN {o} AS old ON {on}").format(
+            n=new, o=old, on=sql.SQL(" AND ").join(
+                sql.SQL("new.{c} = old.{c}").format(c=sql.Identifier(c)) for c in pk))
+    alias = row_alias(unit.op)
+    return sql.SQL("{} AS {}").format(old if alias == "old" else new, sql.Identifier(alias))
+
+
+def alone(early: list[Target], statement) -> sql.Composed:
+    """The text of `statement(t)` for the badge of the redo's pass (bc_code), among the
+    plain-expression badges: run by EXECUTE, so that PostgreSQL plans it only in that
+    pass. A condition that no longer plans (its column dropped) then fails its own pass,
+    not the expression every sibling shares; and the function keeps one statement for
+    them all (a statement each made a new session's first write 3x dearer at 250 plain
+    badges: each new session compiles the function)."""
+    return sql.SQL("({texts}::text[])[array_position({codes}::text[], bc_code)]").format(
+        texts=sql.Literal([statement(t).as_string(None) for t in early]),
+        codes=sql.Literal([t.badge.code for t in early]))
+
+
+def _won_alone(unit, t: Target) -> sql.Composed:
+    """bc_win's value when this badge alone is judged on the row: the transition table's
+    one row, or a row trigger's NEW/OLD as $1, $2."""
+    alias = sql.Identifier(row_alias(unit.op))
+    rows = changed_rows(unit)
+    if unit.row_level:
+        rows = sql.SQL("(SELECT ($1).*) AS {}").format(alias)
+        if unit.op == "update" and unit.pairs:
+            rows = sql.SQL("(SELECT ($1).*) AS new, (SELECT ($2).*) AS old")
+    return sql.SQL("SELECT CASE WHEN {a}.{uf} IS NOT NULL AND ({cond}) THEN ARRAY[{code}::text]"
+                   " END FROM {rows}").format(
+        a=alias, uf=sql.Identifier(t.badge.user_field), cond=t.condition,
+        code=sql.Literal(t.badge.code), rows=rows)
+
+
+def _judge_alone(unit, early: list[Target]) -> sql.Composed:
+    """The redo's pass: the one badge bc_code names, unless paused or a value group's."""
+    using = sql.SQL("")
+    if unit.row_level:
+        using = sql.SQL(" USING NEW, OLD") if unit.op == "update" and unit.pairs else \
+            sql.SQL(" USING {}").format(row_record(unit.op))
+    return sql.SQL(
+        "    IF bc_code = ANY ({codes}::text[]) AND NOT bc_code = ANY (bc_paused) THEN\n"
+        "      EXECUTE {text} INTO bc_win{using};\n    END IF;\n").format(
+        codes=sql.Literal([t.badge.code for t in early]), text=alone(
+            early, lambda t: _won_alone(unit, t)), using=using)
+
+
 def _early(unit, early: list[Target]) -> sql.Composed:
     """bc_win := the plain-expression badges won: one PL/pgSQL expression, no query, while
     nothing is paused and this is no redo; else, unless every badge is paused, each
-    condition behind its pause test. Not in the state statement: a condition PostgreSQL
-    can no longer plan (a dropped column) must not fail a write while paused."""
+    condition behind its pause test (the redo's pass of one of several: that badge's
+    alone, _judge_alone). Not in the state statement: a condition PostgreSQL can no
+    longer plan (a dropped column) must not fail a write while paused."""
     if not early:  # '*' leaves every value group unlocked (_locked): nothing to judge
         return sql.SQL("")
+    checked = sql.SQL("    bc_win := ARRAY(SELECT c FROM unnest({}) AS c\n      WHERE {});\n"
+                      ).format(_won(unit, early, True), active(sql.SQL("c")))
+    if len(early) > 1:
+        checked = sql.SQL("  IF bc_only IS NULL THEN\n{}  ELSE\n{}  END IF;\n").format(
+            checked, _judge_alone(unit, early))
     return sql.SQL(
         "  IF cardinality(bc_paused) = 0 AND bc_only IS NULL THEN\n    bc_win := {fast};\n"
-        "  ELSE\n  {star}    bc_win := ARRAY(SELECT c FROM unnest({checked}) AS c\n"
-        "      WHERE {active});\n"
-        "  END IF;\n").format(fast=_won(unit, early, False), star=_all_paused(),
-                              checked=_won(unit, early, True), active=active(sql.SQL("c")))
+        "  ELSE\n  {star}{checked}  END IF;\n").format(
+        fast=_won(unit, early, False), star=_all_paused(), checked=checked)
 
 
 def _held_probed_at_award(unit) -> bool:

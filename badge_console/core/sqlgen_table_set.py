@@ -20,23 +20,10 @@ from psycopg import sql
 from .sqlgen import NEW_TABLE, OLD_TABLE, AwardTable, row_alias
 from .sqlgen_events import grant_query
 from .sqlgen_locks import lock_or_queue_set
-from .sqlgen_table_row import (active, group_test, group_value, groups, read_pauses,
-                               some_active)
+from .sqlgen_table_row import (active, alone, changed_rows, group_test, group_value, groups,
+                               read_pauses, some_active)
 from .sqlgen_thresholds import codes_met, families
 from .sqlgen_winners import lacks_badge
-
-
-def _changed(unit) -> sql.Composed:
-    """The transition table(s) as they are, under the aliases the conditions use (new,
-    old or both)."""
-    new, old = sql.Identifier(NEW_TABLE), sql.Identifier(OLD_TABLE)
-    if unit.pairs and unit.op == "update":
-        pk = unit.targets[0].primary_key
-        return sql.SQL("{n} AS new JOIN {o} AS old ON {on}").format(
-            n=new, o=old, on=sql.SQL(" AND ").join(
-                sql.SQL("new.{c} = old.{c}").format(c=sql.Identifier(c)) for c in pk))
-    alias = row_alias(unit.op)
-    return sql.SQL("{} AS {}").format(old if alias == "old" else new, sql.Identifier(alias))
 
 
 def _rows(unit, early, users: sql.Composable | None = None) -> sql.Composed:
@@ -46,7 +33,7 @@ def _rows(unit, early, users: sql.Composable | None = None) -> sql.Composed:
     infos = [t.info for t in early]
     whole = any(i.whole_old if alias == "old" else i.whole_new for i in infos)
     if (unit.pairs and unit.op == "update") or whole:
-        return _changed(unit)
+        return changed_rows(unit)
     src = sql.Identifier(OLD_TABLE if alias == "old" else NEW_TABLE)
     cols = set().union(*(i.old_columns if alias == "old" else i.new_columns for i in infos))
     wanted = list(dict.fromkeys([*(t.badge.user_field for t in early), *sorted(cols)]))
@@ -94,7 +81,7 @@ def _won_rows(unit, early) -> sql.Composed:
         return sql.SQL("SELECT DISTINCT {a}.{uf} AS user_id, {code}::text AS code"
                        " FROM {rows}\n      WHERE {a}.{uf} IS NOT NULL AND {test}").format(
             a=alias, uf=sql.Identifier(t.badge.user_field), code=sql.Literal(t.badge.code),
-            rows=_changed(unit), test=t.condition)
+            rows=changed_rows(unit), test=t.condition)
     if not folded:
         pairs = sql.SQL(", ").join(sql.SQL(
             "({a}.{uf}, CASE WHEN {test} THEN {code}::text END)").format(
@@ -120,13 +107,45 @@ def _won_rows(unit, early) -> sql.Composed:
 
 def _early_batch(unit, early, award: AwardTable, channel: str) -> sql.Composed:
     """The plain-expression badges judged now (bc_active, read once; none: no query): the
-    codes the changed rows win (_won_rows), one insert."""
+    codes the changed rows win (_won_rows), one insert. The redo's pass for one of several
+    judges it alone (_won_alone)."""
     grant = _grant(unit, early, _won_rows(unit, early), award, channel)
+    if len(early) > 1:
+        grant = sql.SQL("  IF bc_only IS NULL THEN\n{grant};\n  ELSE\n"
+                        "    EXECUTE {alone} INTO bc_users;\n"
+                        "    IF cardinality(bc_users) > 0 THEN\n{again};\n    END IF;\n"
+                        "  END IF").format(
+            grant=grant, alone=alone(early, lambda t: _won_alone(unit, t)),
+            again=_grant(unit, early, _redo_winners(unit, early), award, channel))
     return sql.SQL(
         "  bc_active := ARRAY(SELECT c FROM unnest({codes}::text[]) AS c WHERE {active});\n"
         "  IF cardinality(bc_active) > 0 THEN\n{grant};\n  END IF;\n").format(
         codes=sql.Literal([t.badge.code for t in early]), active=active(sql.SQL("c")),
         grant=grant)
+
+
+def _won_alone(unit, t) -> sql.Composed:
+    """The users (as text) whose changed rows win this badge alone (judged now: bc_active
+    holds it)."""
+    alias, uf = sql.Identifier(row_alias(unit.op)), sql.Identifier(t.badge.user_field)
+    return sql.SQL("SELECT ARRAY(SELECT DISTINCT ({a}.{uf})::text FROM {rows}"
+                   " WHERE {a}.{uf} IS NOT NULL AND ({cond}))").format(
+        a=alias, uf=uf, rows=changed_rows(unit), cond=t.condition)
+
+
+def _redo_winners(unit, early) -> sql.Composed:
+    """The (user_id, bc_code) pairs of the users in bc_users, with their own type: the
+    changed rows read again through the badge's user field."""
+    alias = sql.Identifier(row_alias(unit.op))
+    fields: dict[str, list[str]] = {}
+    for t in early:
+        fields.setdefault(t.badge.user_field, []).append(t.badge.code)
+    return sql.SQL("SELECT DISTINCT w.user_id, w.code FROM ({}) AS w").format(
+        sql.SQL(" UNION ALL ").join(sql.SQL(
+            "SELECT {a}.{uf} AS user_id, bc_code AS code FROM {rows}"
+            " WHERE bc_code = ANY ({codes}::text[]) AND ({a}.{uf})::text = ANY (bc_users)"
+        ).format(a=alias, uf=sql.Identifier(uf), rows=changed_rows(unit), codes=sql.Literal(codes))
+            for uf, codes in fields.items()))
 
 
 def _lacks_any(award: AwardTable, user: sql.Composable) -> sql.Composed:
