@@ -86,3 +86,34 @@ async def test_the_kill_switch_on_a_level_row_pauses_that_level(make_app, badges
         with psycopg.connect(console_db) as conn:
             assert conn.execute("SELECT code FROM badge_console.paused").fetchall() == [
                 ("silver",)]
+
+
+@sync
+async def test_a_new_series_is_made_in_the_editor_and_saved_without_a_condition(
+        make_app, badges_copy):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await _badges(pilot, app)
+        await pilot.press("ctrl+l")
+        await settle(pilot, app)
+        assert "new_series" in _statuses(app)
+        assert not app.query_one("#row-condition").display
+        assert app.query_one("#row-value").display and app.query_one("#row-levels").display
+        app.query_one("#f-code").value = "writer"
+        app.query_one("#f-trigger_table").value = "dummy_sketch"
+        await pilot.pause()
+        app.query_one("#f-user_field").value = "user_id"
+        app.query_one("#f-value", TextArea).text = SMALL["value"]
+        app.query_one("#f-levels", TextArea).text = "bronze 2 Writer (bronze)\ngold 5 Writer (gold)"
+        await pilot.press("ctrl+r")
+        await settle(pilot, app)
+        statuses = _statuses(app)
+        assert list(statuses)[-3:] == ["writer", "  bronze", "  gold"]
+        assert statuses["  bronze"] != "invalid"
+        await pilot.press("ctrl+s")
+        await settle(pilot, app)
+    saved = json.loads(badges_copy.read_text())["badges"][-1]
+    assert saved["code"] == "writer" and "condition" not in saved
+    assert saved["value"] == SMALL["value"] and saved["user_field"] == "user_id"
+    assert [(lv["code"], lv["at"], lv["name"]) for lv in saved["levels"]] == [
+        ("bronze", 2, "Writer (bronze)"), ("gold", 5, "Writer (gold)")]

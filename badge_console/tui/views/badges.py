@@ -24,7 +24,7 @@ from textual.worker import get_current_worker
 
 from ...core import browse
 from ...core.condition import is_time_based
-from ...core.definitions import REQUIRED, Badge, BadgeFile
+from ...core.definitions import REQUIRED, SERIES_KEYS, Badge, BadgeFile
 from ...core.levels import expand
 from ...core.plan_status import PlanStatus
 from ..badge_file import refused
@@ -46,6 +46,8 @@ class BadgesView(Horizontal):
         Binding("ctrl+r", "validate", "Validate", priority=True),
         Binding("ctrl+s", "save", "Save", priority=True),
         Binding("ctrl+n", "new_badge", "New", priority=True, show=False),
+        Binding("ctrl+l", "new_series", "New series: levels of one value", priority=True,
+                show=False),
         Binding("ctrl+o", "duplicate", "Duplicate", priority=True, show=False),
         Binding("delete", "delete", "Delete"),
         Binding("k", "toggle_pause", "Kill switch: pause/resume the trigger (asks first)",
@@ -350,6 +352,19 @@ class BadgesView(Horizontal):
                         trigger_condition="insert", trigger_table="", user_field="",
                         present=frozenset(REQUIRED)))
         self.editor.say("New badge: choose its table, user field and condition.", "")
+
+    def action_new_series(self) -> None:
+        """A badge with levels (SPEC §2): Value and Levels instead of Condition."""
+        if self.bf is None:
+            self.editor.say(self._needs_file("add a series"), "red")
+            return
+        state = console_app(self).state
+        present = frozenset(REQUIRED) - {"condition"} | frozenset(SERIES_KEYS)
+        self._add(Badge(name="New series", code=state.unique_code("new_series"), value="",
+                        levels=[], trigger_condition="insert", trigger_table="",
+                        user_field="", present=present))
+        self.editor.say("New series: choose its table and user field, write its value and "
+                        "one level per line.", "")
 
     def action_duplicate(self) -> None:
         if self.bf is None or self.current is None:
