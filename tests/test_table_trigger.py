@@ -281,3 +281,22 @@ def test_the_redo_after_a_failure_still_skips_a_paused_sibling(demo, one_at_a_ti
     insert_sketches(demo, [(1, 50), (2, 50)], one_at_a_time)
     assert sorted(awards(demo)) == [(1, "views_1"), (2, "views_1")]
     assert set(_errors(demo)) == {"bad"}
+
+
+def test_a_row_trigger_redo_judges_each_badge_alone_on_its_own_row(demo):
+    """A table without a primary key whose badge compares OLD with NEW gets a row
+    trigger; a failing sibling still logs alone and the healthy badge awards."""
+    run(demo, "CREATE TABLE scores (user_id int, points int)",
+        "INSERT INTO scores VALUES (1, 1), (2, 5)")
+    rose = {"name": "Rose", "code": "rose", "condition": "NEW.points > OLD.points",
+            "trigger_condition": "update", "trigger_table": "scores", "user_field": "user_id"}
+    bad = {**rose, "code": "bad", "name": "Bad",
+           "condition": "1 / (NEW.points - NEW.points) = 1"}
+    install_badges(demo, [rose, bad])
+    with psycopg.connect(demo) as conn:
+        assert conn.execute("SELECT tgtype & 1 FROM pg_trigger WHERE tgname = 'bc__upd'"
+                            ).fetchone()[0] == 1  # FOR EACH ROW
+    run(demo, "UPDATE scores SET points = points + 1 WHERE user_id = 1",
+        "UPDATE scores SET points = points - 1 WHERE user_id = 2")
+    assert awards(demo) == [(1, "rose")]
+    assert set(_errors(demo)) == {"bad"}
