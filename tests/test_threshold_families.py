@@ -83,3 +83,45 @@ def test_one_width_bucket_decides_a_family_in_the_one_row_path(demo):
     assert fast.count("width_bucket(") == 1 and "hit_views >= " not in fast
     run(demo, "INSERT INTO dummy_sketch (user_id, title, hit_views) VALUES (4, 'x', 5)")
     assert sorted(awards(demo)) == sorted((4, f"v{i}") for i in range(6))
+
+
+# Only families (no other plain test): the set-based path reduces the changed rows to one
+# per user, its highest value, before the thresholds are looked at.
+DOUBLED = {"double_fifty": lambda v: 2 * v >= 50, "double_two_hundred": lambda v: 2 * v >= 200}
+ONLY_FAMILIES = ["ten", "ten_again", "quarter", "hundred"]
+
+
+def _families_only(rows, extra=()):
+    badges = [_badge(c, VIEW_SQL[c]) for c in ONLY_FAMILIES] + [
+        _badge(c, f"NEW.hit_views * 2 >= {t}") for c, t in
+        (("double_fifty", 50), ("double_two_hundred", 200))] + list(extra)
+    tests = {c: VIEWS[c] for c in ONLY_FAMILIES} | DOUBLED
+    want = sorted({(u, c) for u, v in rows for c, ok in tests.items() if ok(v)})
+    return badges, want
+
+
+@PATHS
+def test_families_alone_award_what_each_threshold_says_and_a_failing_one_logs_alone(
+        demo, one_at_a_time):
+    failing = [_badge(f"broken_{i}", f"1 / (NEW.hit_views - NEW.hit_views) >= {i}")
+               for i in (1, 2)]
+    badges, want = _families_only(ROWS, failing)
+    install_badges(demo, badges)
+    insert_sketches(demo, ROWS, one_at_a_time)
+    assert sorted(awards(demo)) == want
+    with psycopg.connect(demo) as conn:
+        logged = {r[0] for r in conn.execute("SELECT DISTINCT code FROM badge_console.error_log")}
+    assert logged == {"broken_1", "broken_2"}
+
+
+def test_families_alone_skip_a_paused_threshold_and_users_without_a_value(demo, cli):
+    badges, _ = _families_only(ROWS)
+    install_badges(demo, badges)
+    assert cli("pause", "quarter", "--dsn", demo)[0] == 0
+    run(demo, "ALTER TABLE dummy_sketch ALTER hit_views DROP NOT NULL")
+    rows = ROWS + [(4, None), (4, None), (5, None), (5, 12)]
+    run(demo, "INSERT INTO dummy_sketch (user_id, title, hit_views)"
+              " SELECT u, 'x', v FROM unnest(%s::int[], %s::int[]) AS r(u, v)",
+        params=([u for u, _ in rows], [v for _, v in rows]))
+    _, want = _families_only([r for r in rows if r[1] is not None])
+    assert sorted(awards(demo)) == [a for a in want if a[1] != "quarter"]
