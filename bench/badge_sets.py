@@ -56,8 +56,8 @@ def collector_levels_as_badges() -> list[dict]:
             for level, at in LEVELS]
 
 
-def collector_one_badge() -> list[dict]:
-    return [_badge("collector", "Collector", _count_at_least(5))]
+def collector_one_badge(at: int = 5) -> list[dict]:
+    return [_badge("collector", "Collector", _count_at_least(at))]
 
 
 def _series_shapes() -> list[dict]:

@@ -178,7 +178,8 @@ def measure_many(admin_dsn: str, sizes: Sizes, rounds: int) -> None:
 # --------------------------------------------------------------------------- levels
 def measure_levels(admin_dsn: str, sizes: Sizes, rounds: int) -> None:
     series, objection = collector_series()
-    configs = {"none": [], "three": collector_levels_as_badges(), "one": collector_one_badge()}
+    configs = {"none": [], "three": collector_levels_as_badges(), "one": collector_one_badge(),
+               "unheld": collector_one_badge(at=500)}
     if series:
         configs["series"] = series
     with ExitStack() as stack:
@@ -199,6 +200,9 @@ def measure_levels(admin_dsn: str, sizes: Sizes, rounds: int) -> None:
     ratio = extra["series"] / extra["one"]
     print(f"series of 3 levels: {extra['series']:,.0f} us; series / one badge: {ratio:.2f} "
           f"(target <= 1.2) {verdict(ratio <= 1.2)}")
+    print(f"  one badge no user reaches here (Collector at 500): {extra['unheld']:,.0f} us; "
+          f"series / that badge: {extra['series'] / extra['unheld']:.2f} (like for like: "
+          f"every write of both asks the count; Collector at 5 stops asking once held)")
     if same:
         print(f"  three plain badges and the series install the same trigger function: "
               f"series / three, {extra['series'] / extra['three']:.2f}, is this run's noise")
