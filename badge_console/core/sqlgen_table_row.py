@@ -153,32 +153,34 @@ def alone(early: list[Target], statement) -> sql.Composed:
         codes=sql.Literal([t.badge.code for t in early]))
 
 
+def _alone_source(unit) -> tuple[sql.Composable, sql.Composable]:
+    """(FROM, USING) of the redo's dynamic statement: the transition table's one row, or
+    a row trigger's NEW/OLD passed as $1, $2."""
+    if not unit.row_level:
+        return changed_rows(unit), sql.SQL("")
+    if unit.op == "update" and unit.pairs:
+        return (sql.SQL("(SELECT ($1).*) AS new, (SELECT ($2).*) AS old"),
+                sql.SQL(" USING NEW, OLD"))
+    return (sql.SQL("(SELECT ($1).*) AS {}").format(sql.Identifier(row_alias(unit.op))),
+            sql.SQL(" USING {}").format(row_record(unit.op)))
+
+
 def _won_alone(unit, t: Target) -> sql.Composed:
-    """bc_win's value when this badge alone is judged on the row: the transition table's
-    one row, or a row trigger's NEW/OLD as $1, $2."""
+    """bc_win's value when this badge alone is judged on the row."""
     alias = sql.Identifier(row_alias(unit.op))
-    rows = changed_rows(unit)
-    if unit.row_level:
-        rows = sql.SQL("(SELECT ($1).*) AS {}").format(alias)
-        if unit.op == "update" and unit.pairs:
-            rows = sql.SQL("(SELECT ($1).*) AS new, (SELECT ($2).*) AS old")
     return sql.SQL("SELECT CASE WHEN {a}.{uf} IS NOT NULL AND ({cond}) THEN ARRAY[{code}::text]"
                    " END FROM {rows}").format(
         a=alias, uf=sql.Identifier(t.badge.user_field), cond=t.condition,
-        code=sql.Literal(t.badge.code), rows=rows)
+        code=sql.Literal(t.badge.code), rows=_alone_source(unit)[0])
 
 
 def _judge_alone(unit, early: list[Target]) -> sql.Composed:
     """The redo's pass: the one badge bc_code names, unless paused or a value group's."""
-    using = sql.SQL("")
-    if unit.row_level:
-        using = sql.SQL(" USING NEW, OLD") if unit.op == "update" and unit.pairs else \
-            sql.SQL(" USING {}").format(row_record(unit.op))
     return sql.SQL(
         "    IF bc_code = ANY ({codes}::text[]) AND NOT bc_code = ANY (bc_paused) THEN\n"
         "      EXECUTE {text} INTO bc_win{using};\n    END IF;\n").format(
         codes=sql.Literal([t.badge.code for t in early]), text=alone(
-            early, lambda t: _won_alone(unit, t)), using=using)
+            early, lambda t: _won_alone(unit, t)), using=_alone_source(unit)[1])
 
 
 def _early(unit, early: list[Target]) -> sql.Composed:

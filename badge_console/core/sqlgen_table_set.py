@@ -72,8 +72,10 @@ def _judged(t) -> sql.Composed:
 
 def _won_rows(unit, early) -> sql.Composed:
     """The distinct (user_id, code) pairs the changed rows win among the plain-expression
-    badges. With a family of thresholds: an array of codes per user field (codes_met),
-    unnested; else a VALUES row per badge, cheaper than building and unnesting arrays."""
+    badges. Families only: each user's highest value (_highest_per_user); one badge: the
+    rows its condition keeps; families beside other tests: an array of codes per user
+    field (codes_met), unnested; else a VALUES row per badge, cheaper than building and
+    unnesting arrays."""
     alias = sql.Identifier(row_alias(unit.op))
     folded, rest = families(early)
     if folded and not rest:
@@ -117,10 +119,11 @@ def _highest_per_user(unit, folded) -> sql.Composed:
     alias, parts = sql.Identifier(row_alias(unit.op)), []
     for uf in dict.fromkeys(f.user_field for f in folded):
         mine = [f for f in folded if f.user_field == uf]
-        highest = sql.SQL(", ").join(sql.SQL("max({v}) FILTER (WHERE (SELECT {judged})) AS m{i}")
-                                     .format(v=f.value, i=sql.Literal(i), judged=some_active(
-                                         sql.Literal(f.codes), sql.SQL("bc_paused")))
-                                     for i, f in enumerate(mine))
+        highest = sql.SQL(", ").join(
+            sql.SQL("max({v}) FILTER (WHERE (SELECT {judged})) AS m{i}").format(
+                v=f.value, i=sql.Literal(i),
+                judged=some_active(sql.Literal(f.codes), sql.SQL("bc_paused")))
+            for i, f in enumerate(mine))
         codes = sql.SQL(" || ").join(f.met(sql.SQL("g.m{}").format(sql.Literal(i)))
                                      for i, f in enumerate(mine))
         parts.append(sql.SQL(
@@ -136,14 +139,14 @@ def _highest_per_user(unit, folded) -> sql.Composed:
 def _early_batch(unit, early, award: AwardTable, channel: str) -> sql.Composed:
     """The plain-expression badges judged now (bc_active, read once; none: no query): the
     codes the changed rows win (_won_rows), one insert. The redo's pass for one of several
-    judges it alone (_won_alone)."""
+    judges it alone (_users_alone)."""
     grant = _grant(unit, early, _won_rows(unit, early), award, channel)
     if len(early) > 1:
         grant = sql.SQL("  IF bc_only IS NULL THEN\n{grant};\n  ELSE\n"
                         "    EXECUTE {alone} INTO bc_users;\n"
                         "    IF cardinality(bc_users) > 0 THEN\n{again};\n    END IF;\n"
                         "  END IF").format(
-            grant=grant, alone=alone(early, lambda t: _won_alone(unit, t)),
+            grant=grant, alone=alone(early, lambda t: _users_alone(unit, t)),
             again=_grant(unit, early, _redo_winners(unit, early), award, channel))
     return sql.SQL(
         "  bc_active := ARRAY(SELECT c FROM unnest({codes}::text[]) AS c WHERE {active});\n"
@@ -152,7 +155,7 @@ def _early_batch(unit, early, award: AwardTable, channel: str) -> sql.Composed:
         grant=grant)
 
 
-def _won_alone(unit, t) -> sql.Composed:
+def _users_alone(unit, t) -> sql.Composed:
     """The users (as text) whose changed rows win this badge alone (judged now: bc_active
     holds it)."""
     alias, uf = sql.Identifier(row_alias(unit.op)), sql.Identifier(t.badge.user_field)

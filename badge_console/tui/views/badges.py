@@ -344,27 +344,26 @@ class BadgesView(Horizontal):
         self.action_validate()
 
     def action_new_badge(self) -> None:
-        if self.bf is None:
-            self.editor.say(self._needs_file("add a badge"), "red")
-            return
-        state = console_app(self).state
-        self._add(Badge(name="New badge", code=state.unique_code("new_badge"), condition="",
-                        trigger_condition="insert", trigger_table="", user_field="",
-                        present=frozenset(REQUIRED)))
-        self.editor.say("New badge: choose its table, user field and condition.", "")
+        self._add_new("a badge", Badge(
+            name="New badge", code="new_badge", condition="", present=frozenset(REQUIRED)),
+            "New badge: choose its table, user field and condition.")
 
     def action_new_series(self) -> None:
         """A badge with levels (SPEC §2): Value and Levels instead of Condition."""
+        self._add_new("a series", Badge(
+            name="New series", code="new_series", value="", levels=[],
+            present=frozenset(REQUIRED) - {"condition"} | frozenset(SERIES_KEYS)),
+            "New series: choose its table and user field, write its value and one level "
+            "per line.")
+
+    def _add_new(self, what: str, draft: Badge, hint: str) -> None:
+        """`draft` on insert, no table yet, under the first free code from its own."""
         if self.bf is None:
-            self.editor.say(self._needs_file("add a series"), "red")
+            self.editor.say(self._needs_file(f"add {what}"), "red")
             return
-        state = console_app(self).state
-        present = frozenset(REQUIRED) - {"condition"} | frozenset(SERIES_KEYS)
-        self._add(Badge(name="New series", code=state.unique_code("new_series"), value="",
-                        levels=[], trigger_condition="insert", trigger_table="",
-                        user_field="", present=present))
-        self.editor.say("New series: choose its table and user field, write its value and "
-                        "one level per line.", "")
+        self._add(draft.copy(code=console_app(self).state.unique_code(draft.code),
+                             trigger_condition="insert", trigger_table="", user_field=""))
+        self.editor.say(hint, "")
 
     def action_duplicate(self) -> None:
         if self.bf is None or self.current is None:
