@@ -10,6 +10,7 @@ import psycopg
 from textual.widgets import DataTable, Input, Select, Static, TextArea
 
 from badge_console.tui.views.dryrun import DRAFT, DryRunView
+from test_tui_operator import _view
 from test_tui_support import (SIZE, badges_copy, console_db, make_app,  # noqa: F401
                               mask_header, settle, sync, wait_for)
 
@@ -242,3 +243,65 @@ def test_the_view_words_engine_errors_in_its_own_terms():
                                      "nothing was changed", lock)) == (
         "Fire mode could not install the trigger for the test, nothing was changed: could not "
         "get a table lock in time (the table is busy); retry when it is quieter.")
+
+
+# ---- met by a new operator (issue 20) ----------------------------------------------------
+@sync
+async def test_explain_before_any_run_runs_and_shows_the_plan(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await _view(pilot, app, "3")
+        app.query_one("#dr-badge", Select).value = "collector"
+        await pilot.press("ctrl+t")
+        await settle(pilot, app)
+        assert app.query_one("#dr-results").has_class("-explain")
+        assert "EXPLAIN" in _text(app, "#dr-explain-text")
+
+
+@sync
+async def test_sample_rows_show_the_columns_the_condition_reads_first(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await _view(pilot, app, "3")
+        app.query_one("#dr-badge", Select).value = "star"
+        app.query_one(DryRunView).action_run()
+        await settle(pilot, app)
+        grid = app.query_one("#dr-grid", DataTable)
+        assert str(grid.get_row_at(0)[5]).startswith("hit_views=")
+
+
+@sync
+async def test_value_column_forgets_an_old_errors_width(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await _view(pilot, app, "2")
+        app.query_one("#badge-list", DataTable).move_cursor(row=1)
+        await pilot.pause()
+        area = app.query_one("#f-condition", TextArea)
+        good = area.text
+        area.text = "NEW.user_id / 0 = 1"  # every row: "✗ division by zero"
+        await _view(pilot, app, "3")
+        app.query_one("#dr-badge", Select).value = "__draft__"
+        app.query_one(DryRunView).action_run()
+        await settle(pilot, app)
+        grid = app.query_one("#dr-grid", DataTable)
+        wide = grid.columns["value"].content_width
+        await _view(pilot, app, "2")
+        app.query_one("#f-condition", TextArea).text = good
+        await _view(pilot, app, "3")
+        app.query_one(DryRunView).action_run()
+        await settle(pilot, app)
+        assert wide > len("value / error") and grid.columns["value"].content_width < wide
+
+
+@sync
+async def test_typed_rows_placeholder_uses_the_badges_table(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await _view(pilot, app, "2")
+        await _view(pilot, app, "3")
+        app.query_one("#dr-badge", Select).value = "pionner"
+        app.query_one("#dr-sample-kind", Select).value = "rows"
+        sample = app.query_one("#dr-sample", Input)
+        await wait_for(pilot, lambda: '"id"' in sample.placeholder, "auth_user's columns")
+        assert "title" not in sample.placeholder

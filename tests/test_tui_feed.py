@@ -17,6 +17,7 @@ from badge_console.tui.views import feed as feed_module
 from badge_console.tui.views.feed import FeedView
 from badge_console.tui.widgets.feed_log import AwardLog, award_line
 from badge_console.tui.widgets.feed_stats import AwardRate
+from test_tui_operator import _text, _view
 from test_tui_support import (SIZE, WAIT, badges_copy, console_db, make_app,  # noqa: F401
                               mask_header, settle, sync, wait_for)
 
@@ -340,3 +341,44 @@ def test_snapshot_feed_view_with_awards(make_app, snap_compare):
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+# ---- met by a new operator (issue 20) ----------------------------------------------------
+def _write(dsn: str, statement: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+@sync
+async def test_feed_shows_awards_made_before_it_was_first_opened(make_app, console_db):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, app)
+        await _view(pilot, app, "2")  # the console is open, the feed not yet shown
+        _write(console_db, "UPDATE auth_user SET date_joined = now() - interval '2 years',"
+                           " last_login = now() WHERE id BETWEEN 3 AND 8")
+        await pilot.pause(0.5)
+        await _view(pilot, app, "5")
+        view = app.query_one(FeedView)
+        await wait_for(pilot, lambda: view.total >= 6, "the six Pionner awards")
+
+
+@sync
+async def test_feed_filter_matching_nothing_and_clear_say_so(make_app, console_db):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await _view(pilot, app, "5")
+        view = app.query_one(FeedView)
+        await wait_for(pilot, lambda: view.state.kind == "caught_up", "the first catch-up")
+        await pilot.press("slash")
+        await pilot.press(*"nosuchbadge")
+        _write(console_db, "UPDATE auth_user SET date_joined = now() - interval '2 years',"
+                           " last_login = now() WHERE id BETWEEN 3 AND 5")
+        await wait_for(pilot, lambda: view.total >= 3, "three awards")
+        await pilot.pause(0.2)
+        shown = view.query_one(AwardLog).render_line(0).text
+        assert "Waiting" not in shown and "No award matches" in shown
+        await pilot.press("escape")
+        await pilot.press("c")
+        await pilot.pause()
+        assert "since cleared" in _text(app, "#feed-status")

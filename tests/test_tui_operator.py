@@ -1,7 +1,7 @@
 """The console as a new operator meets it (issue 20), on real PostgreSQL: a broken
 badge.json said on every view, keys that always work (Esc, tab clicks, alt+digit),
 80x24, fresh state after every action, help, keys that write ask first, the first
-screen, plain words, the Dry run and Live feed details."""
+screen, plain words (the Dry run and Live feed details are in their views' files)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from badge_console.tui.views.badges import BadgesView
 from badge_console.tui.views.dryrun import DryRunView
 from badge_console.tui.views.feed import FeedView
 from badge_console.tui.views.tables import TablesView
-from badge_console.tui.widgets.feed_log import AwardLog
 from badge_console.tui.widgets.header import StatusHeader
 from conftest import ROOT
 from test_tui_support import wait_for
@@ -410,109 +409,6 @@ async def test_fire_mode_refused_under_read_only_is_said_once(make_app):
         await pilot.pause()
         assert "refused" in _text(app, "#dr-error").lower()
         assert "read-only" not in _notes(app).lower()
-
-
-# ---- 9. Dry run ---------------------------------------------------------------------------
-@sync
-async def test_explain_before_any_run_runs_and_shows_the_plan(make_app):
-    app = make_app()
-    async with app.run_test(size=SIZE) as pilot:
-        await _view(pilot, app, "3")
-        app.query_one("#dr-badge", Select).value = "collector"
-        await pilot.press("ctrl+t")
-        await settle(pilot, app)
-        assert app.query_one("#dr-results").has_class("-explain")
-        assert "EXPLAIN" in _text(app, "#dr-explain-text")
-
-
-@sync
-async def test_sample_rows_show_the_columns_the_condition_reads_first(make_app):
-    app = make_app()
-    async with app.run_test(size=SIZE) as pilot:
-        await _view(pilot, app, "3")
-        app.query_one("#dr-badge", Select).value = "star"
-        app.query_one(DryRunView).action_run()
-        await settle(pilot, app)
-        grid = app.query_one("#dr-grid", DataTable)
-        assert str(grid.get_row_at(0)[5]).startswith("hit_views=")
-
-
-@sync
-async def test_value_column_forgets_an_old_errors_width(make_app):
-    app = make_app()
-    async with app.run_test(size=SIZE) as pilot:
-        await _view(pilot, app, "2")
-        app.query_one("#badge-list", DataTable).move_cursor(row=1)
-        await pilot.pause()
-        area = app.query_one("#f-condition", TextArea)
-        good = area.text
-        area.text = "NEW.user_id / 0 = 1"  # every row: "✗ division by zero"
-        await _view(pilot, app, "3")
-        app.query_one("#dr-badge", Select).value = "__draft__"
-        app.query_one(DryRunView).action_run()
-        await settle(pilot, app)
-        grid = app.query_one("#dr-grid", DataTable)
-        wide = grid.columns["value"].content_width
-        await _view(pilot, app, "2")
-        app.query_one("#f-condition", TextArea).text = good
-        await _view(pilot, app, "3")
-        app.query_one(DryRunView).action_run()
-        await settle(pilot, app)
-        assert wide > len("value / error") and grid.columns["value"].content_width < wide
-
-
-@sync
-async def test_typed_rows_placeholder_uses_the_badges_table(make_app):
-    app = make_app()
-    async with app.run_test(size=SIZE) as pilot:
-        await _view(pilot, app, "2")
-        await _view(pilot, app, "3")
-        app.query_one("#dr-badge", Select).value = "pionner"
-        app.query_one("#dr-sample-kind", Select).value = "rows"
-        sample = app.query_one("#dr-sample", Input)
-        await wait_for(pilot, lambda: '"id"' in sample.placeholder, "auth_user's columns")
-        assert "title" not in sample.placeholder
-
-
-# ---- 10. Live feed -------------------------------------------------------------------------
-def _write(dsn: str, statement: str) -> None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(statement)
-
-
-@sync
-async def test_feed_shows_awards_made_before_it_was_first_opened(make_app, console_db):
-    app = make_app()
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app)
-        await _view(pilot, app, "2")  # the console is open, the feed not yet shown
-        _write(console_db, "UPDATE auth_user SET date_joined = now() - interval '2 years',"
-                           " last_login = now() WHERE id BETWEEN 3 AND 8")
-        await pilot.pause(0.5)
-        await _view(pilot, app, "5")
-        view = app.query_one(FeedView)
-        await wait_for(pilot, lambda: view.total >= 6, "the six Pionner awards")
-
-
-@sync
-async def test_feed_filter_matching_nothing_and_clear_say_so(make_app, console_db):
-    app = make_app()
-    async with app.run_test(size=SIZE) as pilot:
-        await _view(pilot, app, "5")
-        view = app.query_one(FeedView)
-        await wait_for(pilot, lambda: view.state.kind == "caught_up", "the first catch-up")
-        await pilot.press("slash")
-        await pilot.press(*"nosuchbadge")
-        _write(console_db, "UPDATE auth_user SET date_joined = now() - interval '2 years',"
-                           " last_login = now() WHERE id BETWEEN 3 AND 5")
-        await wait_for(pilot, lambda: view.total >= 3, "three awards")
-        await pilot.pause(0.2)
-        shown = view.query_one(AwardLog).render_line(0).text
-        assert "Waiting" not in shown and "No award matches" in shown
-        await pilot.press("escape")
-        await pilot.press("c")
-        await pilot.pause()
-        assert "since cleared" in _text(app, "#feed-status")
 
 
 @sync
